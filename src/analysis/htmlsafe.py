@@ -1,0 +1,114 @@
+"""Escaping helpers for untrusted text (captions, comments, handles) shown in reports.
+
+Captions, comments and handles come from the public: every HTML or Markdown output
+built from them must escape them. pandas ``Styler`` does not escape cell text by
+default, and Markdown passes raw HTML through, so the report uses these helpers.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["SafeTable", "escape_markdown", "escape_text", "frame_to_html", "markdown", "safe_table"]
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def escape_text(value: Any) -> str:
+    """Escape ``value`` for HTML text or attribute context (``&``, ``<``, ``>``, quotes)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def escape_markdown(value: Any) -> str:
+    """Escape ``value`` for Markdown: HTML-escape it and backslash-escape Markdown punctuation.
+
+    The result renders as the literal text: no tags, links, images or emphasis can be injected.
+    """
+    text = escape_text(value).replace("\r", " ").replace("\n", " ")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def markdown(template: str, /, **values: Any):
+    """Build an ``IPython.display.Markdown`` from a trusted template and untrusted values.
+
+    Parameters
+    ----------
+    template : str
+        Trusted Markdown with ``str.format`` fields, e.g. ``"**{handle}** posted {n} videos"``.
+    **values
+        Substituted after :func:`escape_markdown` (numbers are formatted first by the caller).
+
+    Examples
+    --------
+    >>> markdown("Top creator: {h}", h="<script>x</script>").data
+    'Top creator: &lt;script&gt;x&lt;/script&gt;'
+    """
+    from IPython.display import Markdown
+
+    return Markdown(template.format(**{k: escape_markdown(v) for k, v in values.items()}))
+
+
+def frame_to_html(df: pd.DataFrame, *, formatters: Mapping[str, Callable[[Any], str]] | None = None,
+                  index: bool = True, classes: str = "dataframe report-table") -> str:
+    """Render ``df`` as an HTML table with every cell, header and index label escaped.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table; any text in it is treated as untrusted.
+    formatters : mapping, optional
+        Column -> function returning the display string (applied before escaping).
+    index : bool
+        Whether to show the index.
+    classes : str
+        CSS classes of the table element.
+    """
+    shown = df.copy()
+    for col, fmt in (formatters or {}).items():
+        if col in shown.columns:
+            shown[col] = shown[col].map(fmt).astype(object)
+    return shown.to_html(escape=True, index=index, classes=classes, na_rep="–", border=0)
+
+
+class SafeTable:
+    """A DataFrame shown in a notebook with every piece of text escaped.
+
+    Its HTML representation is :func:`frame_to_html`; its plain-text representation is the
+    formatted frame (stable, so notebook output checks can compare it).
+    """
+
+    def __init__(self, df: pd.DataFrame, *, formatters: Mapping[str, Callable[[Any], str]] | None = None,
+                 index: bool = True, caption: str | None = None) -> None:
+        self.frame = df
+        self.formatters = dict(formatters or {})
+        self.index = index
+        self.caption = caption
+
+    def formatted(self) -> pd.DataFrame:
+        """The table with display strings (formatters applied), as shown."""
+        shown = self.frame.copy()
+        for col, fmt in self.formatters.items():
+            if col in shown.columns:
+                shown[col] = shown[col].map(fmt).astype(object)
+        return shown
+
+    def _repr_html_(self) -> str:
+        body = frame_to_html(self.frame, formatters=self.formatters, index=self.index)
+        if self.caption:
+            return f"<p class='table-caption'><strong>{escape_text(self.caption)}</strong></p>{body}"
+        return body
+
+    def __repr__(self) -> str:
+        text = self.formatted().to_string(index=self.index)
+        return f"{self.caption}\n{text}" if self.caption else text
+
+
+def safe_table(df: pd.DataFrame, *, formatters: Mapping[str, Callable[[Any], str]] | None = None,
+               index: bool = True, caption: str | None = None) -> SafeTable:
+    """Wrap ``df`` for display with escaped HTML (see :class:`SafeTable`)."""
+    return SafeTable(df, formatters=formatters, index=index, caption=caption)

@@ -1,0 +1,549 @@
+"""Difference-in-differences: the 2x2, two-way fixed effects, event studies and staggered adoption.
+
+Functions
+---------
+did
+    The treated-by-post coefficient (2x2 on repeated cross sections, or with unit and time fixed effects),
+    or the two-way fixed-effects coefficient of a unit-by-time treatment indicator.
+event_study
+    Leads and lags relative to treatment (reference period -1), with a joint pre-trend test.
+staggered_did
+    Callaway and Sant'Anna (2021) group-time effects for staggered adoption, aggregated to an overall ATT
+    and to event time, with influence-function (cluster-by-unit) inference. Plain two-way fixed effects
+    is biased when effects differ across cohorts or grow over time; this estimator is not.
+staggered_panel
+    Build the region x day panel (with each region's adoption date) from ``geo_sales_daily`` and
+    ``geo_assignment``.
+
+Standard errors are clustered (by ``cluster``, else by ``unit``) with the small-sample rule of reghdfe and
+fixest: ``G/(G-1) * (n-1)/(n-K)``, where ``K`` counts the slope coefficients and the fixed-effect levels that
+are not nested in the clusters; intervals and p-values use a t distribution with ``G-1`` degrees of freedom.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+
+from analysis.lift._result import LiftResult, _clean
+
+__all__ = ["DidResult", "EventStudyResult", "StaggeredResult", "did", "event_study", "staggered_did",
+           "staggered_panel"]
+
+_FEW_CLUSTERS = 10
+_FEW_TREATED = 5
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------
+
+def _check_columns(data: pd.DataFrame, **cols: str | None) -> None:
+    if not isinstance(data, pd.DataFrame):
+        raise ValueError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
+    missing = [f"{role}={name!r}" for role, name in cols.items() if name is not None and name not in data]
+    if missing:
+        raise ValueError(f"Column(s) not found in data: {', '.join(missing)}. "
+                         f"Available columns: {', '.join(map(str, data.columns))}.")
+
+
+def _as_binary(s: pd.Series, name: str) -> np.ndarray:
+    v = pd.to_numeric(s.astype("float64") if s.dtype == bool else s, errors="coerce").to_numpy(float)
+    if np.isnan(v).any():
+        raise ValueError(f"Column {name!r} has missing or non-numeric values; it must be 0/1 (or True/False).")
+    if not np.isin(v, (0.0, 1.0)).all():
+        raise ValueError(f"Column {name!r} must be 0/1 (or True/False); found values such as "
+                         f"{sorted(set(v[~np.isin(v, (0.0, 1.0))]))[:3]}.")
+    return v
+
+
+def _codes(s: pd.Series) -> np.ndarray:
+    return pd.factorize(s, sort=True)[0]
+
+
+def _demean(arr: np.ndarray, fes: list[np.ndarray], tol: float = 1e-11, max_iter: int = 10_000) -> np.ndarray:
+    """Within-transform the columns of ``arr`` by alternating projections on the fixed effects."""
+    out = np.array(arr, dtype=float, copy=True)
+    if not fes:
+        return out
+    counts = [np.bincount(f).astype(float) for f in fes]
+    for _ in range(max_iter):
+        prev = out.copy()
+        for f, c in zip(fes, counts):
+            for j in range(out.shape[1]):
+                out[:, j] -= (np.bincount(f, weights=out[:, j], minlength=len(c)) / c)[f]
+        if len(fes) == 1 or np.max(np.abs(out - prev)) < tol * (1 + np.max(np.abs(out))):
+            break
+    return out
+
+
+def _nested(fe: np.ndarray, cl: np.ndarray) -> bool:
+    """Whether every level of ``fe`` lies within a single cluster."""
+    return bool((pd.DataFrame({"f": fe, "c": cl}).groupby("f")["c"].nunique() == 1).all())
+
+
+@dataclass(frozen=True)
+class _Fit:
+    names: list[str]
+    coef: np.ndarray
+    vcov: np.ndarray
+    df: float
+    n: int
+    n_clusters: int | None
+    vcov_type: str
+
+
+def _fe_ols(y: np.ndarray, X: np.ndarray, names: list[str], fes: list[np.ndarray],
+            clusters: np.ndarray | None, intercept: bool) -> _Fit:
+    """OLS of ``y`` on ``X`` with absorbed fixed effects and cluster-robust (reghdfe/fixest) errors."""
+    n = len(y)
+    Z = _demean(np.column_stack([y, X]), fes)
+    yd, Xd = Z[:, 0], Z[:, 1:]
+    keep = Xd.std(axis=0) > 1e-10 * (1 + np.abs(X).max(axis=0))
+    if not keep.all():
+        dropped = [nm for nm, k in zip(names, keep) if not k]
+        raise ValueError(f"{', '.join(dropped)} cannot be estimated: it does not vary once the fixed "
+                         "effects are removed (collinear with them).")
+    if intercept:
+        Xd = np.column_stack([np.ones(n), Xd])
+    model = sm.OLS(yd, Xd)
+    # FE levels cost degrees of freedom unless nested in the clusters (fixest's default rule).
+    # reghdfe's count: one constant plus (levels - 1) for every absorbed factor not nested in a cluster.
+    fe_dof = 0
+    if fes:
+        fe_dof = 1 + sum(int(f.max()) for f in fes if clusters is None or not _nested(f, clusters))
+    k_total = Xd.shape[1] + fe_dof
+    if clusters is not None:
+        res = model.fit(cov_type="cluster", cov_kwds={"groups": clusters, "use_correction": True,
+                                                     "df_correction": True}, use_t=True)
+        G = int(len(np.unique(clusters)))
+        # statsmodels applies G/(G-1) * (n-1)/(n-k) with k = columns of Xd; restate with K incl. FE.
+        vcov = res.cov_params() * (n - Xd.shape[1]) / (n - k_total)
+        df = G - 1
+        vtype = "cluster"
+    else:
+        res = model.fit(cov_type="HC1")
+        vcov = res.cov_params() * (n - Xd.shape[1]) / (n - k_total)
+        G, df, vtype = None, n - k_total, "HC1"
+    coef = np.asarray(res.params)
+    vcov = np.asarray(vcov)
+    if intercept:
+        coef, vcov = coef[1:], vcov[1:, 1:]
+    return _Fit(list(names), coef, vcov, float(df), n, G, vtype)
+
+
+def _t_summary(est: float, se: float, df: float, alpha: float) -> tuple[float, float, float]:
+    if not np.isfinite(se) or se <= 0:
+        return float("nan"), float("nan"), float("nan")
+    q = stats.t.ppf(1 - alpha / 2, df)
+    p = 2 * stats.t.sf(abs(est / se), df)
+    return est - q * se, est + q * se, float(p)
+
+
+def _time_index(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Map a sortable time column to positions 0..T-1; return (positions, sorted unique values)."""
+    uniq = np.sort(s.dropna().unique())
+    pos = np.searchsorted(uniq, s.to_numpy())
+    return pos, uniq
+
+
+# --------------------------------------------------------------------------------------------------
+# did
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DidResult(LiftResult):
+    """A difference-in-differences estimate.
+
+    Extra attributes
+    ----------------
+    se : float
+        Cluster-robust (or HC1) standard error of ``effect``.
+    n_obs, n_clusters : int
+        Observations and clusters used.
+    df : float
+        Degrees of freedom of the t reference distribution (``G - 1`` when clustered).
+    counterfactual : float
+        Mean outcome of the treated observations minus ``effect``: their level without treatment.
+    vcov_type : str
+        ``"cluster"`` or ``"HC1"``.
+    means : pandas.DataFrame
+        Mean outcome by group and period (treated/control x pre/post) for the plot; empty for TWFE.
+    """
+
+    se: float = float("nan")
+    n_obs: int = 0
+    n_clusters: int | None = None
+    df: float = float("nan")
+    counterfactual: float = float("nan")
+    vcov_type: str = "cluster"
+    means: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+
+    def summary(self) -> pd.DataFrame:
+        out = super().summary()
+        out["se"] = self.se
+        out["n_obs"] = self.n_obs
+        out["n_clusters"] = self.n_clusters
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(_clean({"se": self.se, "n_obs": self.n_obs, "n_clusters": self.n_clusters, "df": self.df}))
+        return d
+
+    def reading(self) -> str:
+        """One plain-language sentence interpreting the estimate."""
+        lvl = int(round(100 * (1 - self.alpha)))
+        sig = ("the interval excludes zero, so the data are not consistent with no effect"
+               if self.significant else "the interval includes zero, so the data cannot rule out no effect")
+        rel = (f" ({self.relative_effect:+.1%} of the level it would otherwise have had)"
+               if self.relative_effect is not None and np.isfinite(self.relative_effect) else "")
+        return (f"Treatment changed {self.metric} by {self.effect:+.4g}{rel}, {lvl}% interval "
+                f"[{self.ci_low:.4g}, {self.ci_high:.4g}]; {sig}.")
+
+    def plot(self, ax=None):
+        """Treated and control mean outcomes before and after (2x2), or the estimate with its interval."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 4))
+        if not self.means.empty:
+            for grp, sub in self.means.groupby("group", sort=False):
+                ax.plot(sub["period"], sub["mean"], marker="o", label=str(grp))
+            ctl = self.means.set_index(["group", "period"])["mean"]
+            try:
+                cf = ctl[("treated", "pre")] + ctl[("control", "post")] - ctl[("control", "pre")]
+                ax.plot(["pre", "post"], [ctl[("treated", "pre")], cf], ls="--", color="grey",
+                        label="treated, counterfactual")
+            except KeyError:
+                pass
+            ax.set_ylabel(self.metric)
+            ax.legend()
+        else:
+            ax.errorbar([self.effect], [0], xerr=[[self.effect - self.ci_low], [self.ci_high - self.effect]],
+                        fmt="o", capsize=4)
+            ax.axvline(0, color="grey", lw=1)
+            ax.set_yticks([0], [self.metric])
+            ax.set_xlabel("effect")
+        ax.set_title(f"Difference-in-differences: {self.effect:+.4g} [{self.ci_low:.4g}, {self.ci_high:.4g}]")
+        return ax
+
+
+def did(data: pd.DataFrame, *, outcome: str, treated: str, post: str | None = None, unit: str | None = None,
+        time: str | None = None, cluster: str | None = None, alpha: float = 0.05) -> DidResult:
+    """Difference-in-differences estimate of a treatment effect.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per observation (unit-period, or respondent in repeated cross sections).
+    outcome : str
+        Outcome column.
+    treated : str
+        With ``post``: 0/1 marker of the treated group. Without ``post``: the unit-by-time treatment
+        indicator (1 where and when the unit is treated).
+    post : str, optional
+        0/1 marker of the post-treatment period. Given: ``effect`` is the treated-by-post coefficient, a
+        2x2 (``outcome ~ treated + post + treated:post``) or, where ``unit``/``time`` are given, with those
+        fixed effects absorbed in place of the main effects.
+    unit, time : str, optional
+        Unit and time columns. Both are required without ``post`` (two-way fixed effects).
+    cluster : str, optional
+        Cluster column for the standard error; defaults to ``unit`` where given, else HC1 robust errors.
+    alpha : float
+        Significance level of the interval (default 0.05).
+
+    Returns
+    -------
+    DidResult
+        ``effect``, ``se``, interval and p-value from a t distribution with ``G-1`` degrees of freedom
+        (``G`` clusters) and ``relative_effect`` = effect over the treated observations' counterfactual mean.
+
+    Examples
+    --------
+    >>> from causaldata import organ_donations
+    >>> d = organ_donations.load_pandas().data
+    >>> d["treat"] = ((d.State == "California") & (d.Quarter_Num >= 4)).astype(int)
+    >>> round(did(d, outcome="Rate", treated="treat", unit="State", time="Quarter_Num").effect, 5)
+    -0.02246
+    """
+    _check_columns(data, outcome=outcome, treated=treated, post=post, unit=unit, time=time, cluster=cluster)
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}.")
+    if post is None and (unit is None or time is None):
+        raise ValueError("Without `post`, `treated` is the unit-by-time treatment indicator and both `unit` "
+                         "and `time` are required (two-way fixed effects). For a 2x2 pass `post`.")
+    used = [c for c in (outcome, treated, post, unit, time, cluster) if c is not None]
+    df = data[list(dict.fromkeys(used))].dropna()
+    if df.empty:
+        raise ValueError("No complete rows: every row has a missing value in the columns used.")
+    y = pd.to_numeric(df[outcome], errors="coerce").to_numpy(float)
+    if np.isnan(y).any():
+        raise ValueError(f"Outcome column {outcome!r} must be numeric.")
+    d = _as_binary(df[treated], treated)
+    warns: list[str] = []
+    fes: list[np.ndarray] = []
+    if unit is not None:
+        fes.append(_codes(df[unit]))
+    if time is not None:
+        fes.append(_codes(df[time]))
+    cl_col = cluster if cluster is not None else unit
+    clusters = _codes(df[cl_col]) if cl_col is not None else None
+
+    means = pd.DataFrame()
+    if post is not None:
+        p = _as_binary(df[post], post)
+        if d.min() == d.max():
+            raise ValueError(f"{treated!r} is constant: both treated and control observations are needed.")
+        if p.min() == p.max():
+            raise ValueError(f"{post!r} is constant: both pre and post observations are needed.")
+        cols, names = [d * p], ["treated:post"]
+        if unit is None:
+            cols.insert(0, d)
+            names.insert(0, "treated")
+        if time is None:
+            cols.insert(0, p)
+            names.insert(0, "post")
+        X = np.column_stack(cols)
+        fit = _fe_ols(y, X, names, fes, clusters, intercept=not fes)
+        dtreat = d * p
+        m = (pd.DataFrame({"group": np.where(d == 1, "treated", "control"),
+                           "period": np.where(p == 1, "post", "pre"), "y": y})
+             .groupby(["group", "period"], sort=False)["y"].mean())
+        means = pd.DataFrame([{"group": g, "period": t, "mean": float(m.get((g, t), np.nan))}
+                              for g in ("control", "treated") for t in ("pre", "post")])
+        n_treated_clusters = (len(np.unique(clusters[d == 1])) if clusters is not None else None)
+    else:
+        if d.min() == d.max():
+            raise ValueError(f"{treated!r} is constant: treated and untreated unit-periods are needed.")
+        fit = _fe_ols(y, d[:, None], ["treated"], fes, clusters, intercept=False)
+        dtreat = d
+        n_treated_clusters = (len(np.unique(clusters[d == 1])) if clusters is not None else None)
+
+    est = float(fit.coef[-1])
+    se = float(np.sqrt(fit.vcov[-1, -1]))
+    lo, hi, pval = _t_summary(est, se, fit.df, alpha)
+    cf = float(y[dtreat == 1].mean() - est)
+    rel = est / cf if cf != 0 else None
+    rel_lo = lo / cf if rel is not None else None
+    rel_hi = hi / cf if rel is not None else None
+    if rel is not None and cf < 0:
+        rel_lo, rel_hi = rel_hi, rel_lo
+    if fit.n_clusters is not None and fit.n_clusters < _FEW_CLUSTERS:
+        warns.append(f"Only {fit.n_clusters} clusters: cluster-robust errors are unreliable with fewer than "
+                     f"{_FEW_CLUSTERS}; consider a wild cluster bootstrap or randomisation inference.")
+    if n_treated_clusters is not None and n_treated_clusters < _FEW_TREATED:
+        warns.append(f"Only {n_treated_clusters} treated cluster(s): cluster-robust errors understate the "
+                     "uncertainty when few clusters are treated (Conley and Taber 2011); read the interval "
+                     "as optimistic.")
+    if fit.n_clusters is None and post is not None:
+        warns.append("No unit or cluster given: heteroskedasticity-robust (HC1) errors assume independent "
+                     "observations.")
+    return DidResult(design="did", metric=outcome, effect=est, ci_low=lo, ci_high=hi, p_value=pval,
+                     relative_effect=rel, alpha=alpha, relative_ci_low=rel_lo, relative_ci_high=rel_hi,
+                     warnings=tuple(warns), se=se, n_obs=fit.n, n_clusters=fit.n_clusters, df=fit.df,
+                     counterfactual=cf, vcov_type=fit.vcov_type, means=means)
+
+
+# --------------------------------------------------------------------------------------------------
+# event study
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EventStudyResult(LiftResult):
+    """Leads and lags of a treatment, relative to the period before it starts.
+
+    ``effect`` and its interval are the average of the post-period coefficients (event times 0 and
+    later) with their joint covariance; ``coefficients`` holds every event time.
+
+    Extra attributes
+    ----------------
+    coefficients : pandas.DataFrame
+        One row per event time: ``event_time``, ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``p_value``
+        (the reference period appears with estimate 0 and no interval).
+    pretrend_f, pretrend_p : float
+        Joint Wald F statistic and p-value that every lead is zero (cluster-robust covariance).
+    reference : int
+        The omitted event time.
+    """
+
+    coefficients: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    pretrend_f: float | None = None
+    pretrend_p: float | None = None
+    pretrend_df: tuple[int, float] | None = None
+    reference: int = -1
+    n_clusters: int | None = None
+
+    def summary(self) -> pd.DataFrame:
+        """The event-time coefficients (tidy)."""
+        return self.coefficients.copy()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(_clean({"pretrend_f": self.pretrend_f, "pretrend_p": self.pretrend_p,
+                         "event_times": self.coefficients.to_dict(orient="list")}))
+        return d
+
+    def reading(self) -> str:
+        """One plain-language sentence interpreting the estimate and the pre-trend test."""
+        lvl = int(round(100 * (1 - self.alpha)))
+        pre = ("" if self.pretrend_p is None else
+               (" but the periods before treatment already differ (pre-trend test p = "
+                f"{self.pretrend_p:.3g}), so parallel trends is doubtful"
+                if self.pretrend_p < self.alpha else
+                f" and the periods before treatment show no significant difference (p = {self.pretrend_p:.3g})"))
+        return (f"After treatment {self.metric} changed by {self.effect:+.4g} on average per period "
+                f"({lvl}% interval [{self.ci_low:.4g}, {self.ci_high:.4g}]){pre}.")
+
+    def plot(self, ax=None):
+        """Coefficient plot: estimate and interval by event time, reference period marked."""
+        return _coef_plot(self.coefficients, ax, title=f"Event study: {self.metric}",
+                          reference=self.reference)
+
+
+def _coef_plot(coefs: pd.DataFrame, ax, *, title: str, reference: int | None):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    c = coefs.sort_values("event_time")
+    e = c["event_time"].to_numpy(float)
+    est = c["estimate"].to_numpy(float)
+    lo = c["ci_low"].to_numpy(float)
+    hi = c["ci_high"].to_numpy(float)
+    pre = e < 0
+    ax.axhline(0, color="grey", lw=1)
+    ax.axvline(-0.5, color="grey", lw=1, ls=":")
+    for mask, color, label in ((pre, "tab:blue", "before"), (~pre, "tab:red", "after")):
+        if mask.any():
+            ok = mask & np.isfinite(lo)
+            ax.errorbar(e[ok], est[ok], yerr=[est[ok] - lo[ok], hi[ok] - est[ok]], fmt="o", color=color,
+                        capsize=3 if len(e) < 40 else 0, ms=4, label=label)
+    if reference is not None:
+        ax.plot([reference], [0], marker="o", mfc="white", color="black", ls="none", label="reference")
+    ax.set_xlabel("periods relative to treatment")
+    ax.set_ylabel("effect")
+    ax.set_title(title)
+    ax.legend()
+    return ax
+
+
+def event_study(data: pd.DataFrame, *, outcome: str, unit: str, time: str, treated: str,
+                leads: int | None = None, lags: int | None = None, cluster: str | None = None,
+                alpha: float = 0.05) -> EventStudyResult:
+    """Event study: two-way fixed effects with leads and lags of the treatment start.
+
+    Each treated unit's event time is its period minus the first period where ``treated`` is 1;
+    never-treated units form the control group. The period just before treatment (event time -1) is the
+    reference. Event times beyond ``leads``/``lags`` are binned into the end points.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Unit-by-period panel.
+    outcome, unit, time : str
+        Columns. ``time`` must sort chronologically (numbers or dates).
+    treated : str
+        Unit-by-time treatment indicator (0/1); treatment must not switch off.
+    leads, lags : int, optional
+        Number of leads (before, excluding the reference) and lags (after, from event time 0) to
+        estimate separately. Default: every observed event time.
+    cluster : str, optional
+        Cluster column (default ``unit``).
+    alpha : float
+        Significance level.
+
+    Returns
+    -------
+    EventStudyResult
+        Coefficients by event time, the average post-treatment effect, and the joint pre-trend test. When
+        the pre-trend test rejects at ``alpha``, ``warnings`` says so.
+    """
+    _check_columns(data, outcome=outcome, unit=unit, time=time, treated=treated, cluster=cluster)
+    df = data[list(dict.fromkeys([outcome, unit, time, treated] + ([cluster] if cluster else [])))].dropna()
+    y = pd.to_numeric(df[outcome], errors="coerce").to_numpy(float)
+    d = _as_binary(df[treated], treated)
+    tpos, _ = _time_index(df[time])
+    ucode = _codes(df[unit])
+    first = pd.Series(np.where(d == 1, tpos, np.iinfo(np.int64).max)).groupby(ucode).min()
+    never = first == np.iinfo(np.int64).max
+    if never.all():
+        raise ValueError(f"No unit is ever treated ({treated!r} is 0 everywhere).")
+    # treatment must be absorbing
+    fu = first.to_numpy()[ucode]
+    if ((tpos >= fu) & (d == 0)).any():
+        raise ValueError(f"{treated!r} switches off after switching on for some unit; event_study needs "
+                         "treatment that stays on once it starts.")
+    treated_rows = fu != np.iinfo(np.int64).max
+    et = np.where(treated_rows, tpos - np.where(treated_rows, fu, 0), 0)
+    obs = np.unique(et[treated_rows])
+    lo_e = int(obs.min()) if leads is None else -int(leads) - 1
+    hi_e = int(obs.max()) if lags is None else int(lags)
+    if lo_e > -2 and hi_e < 0:
+        raise ValueError("No event time to estimate.")
+    etb = np.clip(et, lo_e, hi_e)
+    grid = [e for e in range(lo_e, hi_e + 1) if e != -1 and (treated_rows & (etb == e)).any()]
+    if not [e for e in grid if e >= 0]:
+        raise ValueError("No post-treatment periods observed for the treated units.")
+    X = np.column_stack([(treated_rows & (etb == e)).astype(float) for e in grid])
+    names = [f"event_{e}" for e in grid]
+    clusters = _codes(df[cluster]) if cluster else ucode
+    fit = _fe_ols(y, X, names, [ucode, _codes(df[time])], clusters, intercept=False)
+    se = np.sqrt(np.diag(fit.vcov))
+    q = stats.t.ppf(1 - alpha / 2, fit.df)
+    rows = []
+    for e, b, s in zip(grid, fit.coef, se):
+        rows.append({"event_time": e, "estimate": float(b), "se": float(s), "ci_low": b - q * s,
+                     "ci_high": b + q * s, "p_value": float(2 * stats.t.sf(abs(b / s), fit.df)),
+                     "binned": (e == lo_e and leads is not None) or (e == hi_e and lags is not None)})
+    rows.append({"event_time": -1, "estimate": 0.0, "se": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                 "p_value": np.nan, "binned": False})
+    coefs = pd.DataFrame(rows).sort_values("event_time", ignore_index=True)
+
+    post_idx = [i for i, e in enumerate(grid) if e >= 0]
+    w = np.zeros(len(grid))
+    w[post_idx] = 1 / len(post_idx)
+    est = float(w @ fit.coef)
+    se_avg = float(np.sqrt(w @ fit.vcov @ w))
+    lo, hi, pval = _t_summary(est, se_avg, fit.df, alpha)
+
+    warns: list[str] = []
+    pre_idx = [i for i, e in enumerate(grid) if e < -1]
+    pf = pp = None
+    pdf = None
+    if pre_idx:
+        b = fit.coef[pre_idx]
+        V = fit.vcov[np.ix_(pre_idx, pre_idx)]
+        k = len(pre_idx)
+        try:
+            pf = float(b @ np.linalg.solve(V, b) / k)
+            pp = float(stats.f.sf(pf, k, fit.df))
+            pdf = (k, fit.df)
+        except np.linalg.LinAlgError:
+            warns.append("The pre-trend test could not be computed (singular covariance of the leads).")
+        if pp is not None and pp < alpha:
+            sig = coefs[(coefs.event_time < -1) & (coefs.p_value < alpha)]
+            detail = ", ".join(f"{int(r.event_time)}: {r.estimate:+.4g} (se {r.se:.2g})"
+                               for r in sig.itertuples())
+            warns.append(f"Pre-trend test fails (F = {pf:.3g}, p = {pp:.3g}): treated and control units "
+                         "already diverged before treatment, so parallel trends is doubtful"
+                         + (f"; significant leads at {detail}." if detail else "."))
+    else:
+        warns.append("No lead is observed: the pre-trend test cannot be run.")
+    if fit.n_clusters is not None and fit.n_clusters < _FEW_CLUSTERS:
+        warns.append(f"Only {fit.n_clusters} clusters: cluster-robust errors are unreliable.")
+    n_tr = int((~never).sum())
+    if n_tr < _FEW_TREATED:
+        warns.append(f"Only {n_tr} treated unit(s): cluster-robust errors understate the uncertainty when few "
+                     "clusters are treated; read the intervals as optimistic.")
+    cf = float(y[d == 1].mean() - est)
+    rel = est / cf if cf != 0 else None
+    return EventStudyResult(design="event_study", metric=outcome, effect=est, ci_low=lo, ci_high=hi,
+                            p_value=pval, relative_effect=rel, alpha=alpha, warnings=tuple(warns),
+                            coefficients=coefs, pretrend_f=pf, pretrend_p=pp, pretrend_df=pdf,
+                            reference=-1, n_clusters=fit.n_clusters)

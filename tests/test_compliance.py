@@ -1,0 +1,34 @@
+"""Disclosure, sound-licensing and usage-rights checks against the simulator's truth."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis.compliance import check_compliance, disclosure_issue
+
+
+@pytest.mark.parametrize(("caption", "label", "ok"), [
+    ("Loving this serum #ad", "none", True),
+    ("Loving this serum", "paid_partnership", True),
+    ("Loving this serum #spon", "none", False),
+    ("Loving this serum #collab", "none", False),
+    ("x" * 150 + " #ad", "none", False),        # buried after the caption cut
+    ("Loving this #adventure", "none", False),  # #ad must be a whole tag
+    ("", "none", False),
+])
+def test_disclosure_rules(caption, label, ok):
+    assert (disclosure_issue(caption, label) is None) is ok
+
+
+def test_compliance_recovers_truth(sim_processed, sim_truth):
+    from analysis.data import load
+
+    ds = load(sim_processed)
+    for cid, truth in sim_truth["campaigns"].items():
+        res = check_compliance(ds, cid)
+        t = truth["compliance"]
+        assert res.noncompliant_post_ids == sorted(t["noncompliant_post_ids"]), cid
+        assert res.unlicensed_sound_post_ids == sorted(t["unlicensed_sound_post_ids"]), cid
+        found = {r["creator_id"] for r in res.to_dict()["expired_rights"]}
+        assert {r["creator_id"] for r in t["expired_rights"]} <= found, cid
+        assert res.summary()["checked"].min() >= 0
