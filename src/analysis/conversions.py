@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.config import ATTRIBUTION_TAIL_DAYS
+from analysis.config import ATTRIBUTION_TAIL_DAYS, POST_CAMPAIGN_DAYS
 
 #: Channel priority of the de-duplication rule (first wins).
 CHANNELS = ("affiliate", "discount_code", "utm")
@@ -111,12 +111,22 @@ def _local_date(df: pd.DataFrame, date_col: str, ts_col: str) -> pd.Series:
 
 # ---------------------------------------------------------------- attribution
 
+def _window_bounds(con: pd.DataFrame, window: str, tail_days: int) -> tuple[pd.Series, pd.Series]:
+    """First and last local date counted for each contract row."""
+    if window == "campaign":
+        return con["start_date"], con["end_date"] + pd.to_timedelta(tail_days, unit="D")
+    if window == "post_campaign":
+        return (con["end_date"] + pd.Timedelta(days=1),
+                con["end_date"] + pd.to_timedelta(POST_CAMPAIGN_DAYS, unit="D"))
+    raise ValueError(f"window must be 'campaign' or 'post_campaign', got {window!r}")
+
+
 def _empty_orders() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="object") for c in ORDER_COLUMNS})
 
 
 def direct_orders(data: Any, campaign_id: str | None = None, *,
-                  tail_days: int = ATTRIBUTION_TAIL_DAYS) -> pd.DataFrame:
+                  tail_days: int = ATTRIBUTION_TAIL_DAYS, window: str = "campaign") -> pd.DataFrame:
     """Orders attributed directly to creators' contracts, one row per credited order.
 
     Parameters
@@ -127,6 +137,9 @@ def direct_orders(data: Any, campaign_id: str | None = None, *,
         Restrict to one campaign (all campaigns by default).
     tail_days : int
         Days after the campaign's end that still count.
+    window : {"campaign", "post_campaign"}
+        ``campaign``: start to end + ``tail_days``; ``post_campaign``: the
+        :data:`~analysis.config.POST_CAMPAIGN_DAYS` days after the end.
 
     Returns
     -------
@@ -162,8 +175,8 @@ def direct_orders(data: Any, campaign_id: str | None = None, *,
         left = left.dropna(subset=kcols)
         right = right.dropna(subset=kcols)[kcols + ["campaign_id", "creator_id", "start_date", "end_date"]]
         m = left.merge(right, on=kcols, how="inner")
-        end = m["end_date"] + pd.to_timedelta(tail_days, unit="D")
-        m = m[(m["created_date"] >= m["start_date"]) & (m["created_date"] <= end)]
+        lo, hi = _window_bounds(m, window, tail_days)
+        m = m[(m["created_date"] >= lo) & (m["created_date"] <= hi)]
         parts.append(m.assign(channel=channel, _rank=rank))
     if not parts or all(p.empty for p in parts):
         return _empty_orders()
@@ -181,7 +194,7 @@ def direct_orders(data: Any, campaign_id: str | None = None, *,
 
 
 def direct_sessions(data: Any, campaign_id: str | None = None, *,
-                    tail_days: int = ATTRIBUTION_TAIL_DAYS) -> pd.DataFrame | None:
+                    tail_days: int = ATTRIBUTION_TAIL_DAYS, window: str = "campaign") -> pd.DataFrame | None:
     """Sessions per contract from ``web_sessions_daily`` (None when that table is absent).
 
     Returns ``campaign_id, creator_id, sessions`` with a row for every contract (0 when no
@@ -201,8 +214,8 @@ def direct_sessions(data: Any, campaign_id: str | None = None, *,
                    _cid=_norm(con["campaign_id"].astype("string")))
     m = w.dropna(subset=["_content"]).merge(c[["campaign_id", "creator_id", "start_date", "end_date",
                                                 "_content", "_cid"]], on="_content")
-    end = m["end_date"] + pd.to_timedelta(tail_days, unit="D")
-    keep = (m["_date"] >= m["start_date"]) & (m["_date"] <= end) & (m["_camp"].isna() | (m["_camp"] == m["_cid"]))
+    lo, hi = _window_bounds(m, window, tail_days)
+    keep = (m["_date"] >= lo) & (m["_date"] <= hi) & (m["_camp"].isna() | (m["_camp"] == m["_cid"]))
     s = m[keep].groupby(["campaign_id", "creator_id"], as_index=False)["sessions"].sum()
     base = con[["campaign_id", "creator_id"]].drop_duplicates()
     out = base.merge(s, on=["campaign_id", "creator_id"], how="left")

@@ -547,3 +547,378 @@ def event_study(data: pd.DataFrame, *, outcome: str, unit: str, time: str, treat
                             p_value=pval, relative_effect=rel, alpha=alpha, warnings=tuple(warns),
                             coefficients=coefs, pretrend_f=pf, pretrend_p=pp, pretrend_df=pdf,
                             reference=-1, n_clusters=fit.n_clusters)
+
+
+# --------------------------------------------------------------------------------------------------
+# staggered adoption (Callaway and Sant'Anna 2021)
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StaggeredResult(LiftResult):
+    """Heterogeneity-robust staggered difference-in-differences (Callaway and Sant'Anna 2021).
+
+    ``effect`` is the overall ATT: the average effect over every treated unit-period after adoption
+    (group-time effects weighted by cohort size), in the outcome's units per unit-period.
+
+    Extra attributes
+    ----------------
+    se : float
+        Standard error of ``effect`` (influence function, clustered by unit).
+    group_time : pandas.DataFrame
+        ``cohort``, ``time``, ``event_time``, ``att``, ``se``, ``n_treated``, ``n_control``.
+    event_times : pandas.DataFrame
+        Effects aggregated by event time (``event_time``, ``estimate``, ``se``, ``ci_low``, ``ci_high``,
+        ``p_value``; with the bootstrap also ``band_low``/``band_high``, a simultaneous band).
+    pretrend_f, pretrend_p : float or None
+        Joint Wald test that the pre-adoption event-time effects are zero.
+    twfe_effect : float or None
+        Plain two-way fixed-effects coefficient on the same panel, for comparison (biased when effects
+        vary across cohorts or over time).
+    control_group : str
+        ``"never_treated"`` or ``"not_yet_treated"``.
+    """
+
+    se: float = float("nan")
+    group_time: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    event_times: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    pretrend_f: float | None = None
+    pretrend_p: float | None = None
+    twfe_effect: float | None = None
+    control_group: str = "never_treated"
+    n_units: int = 0
+    n_treated_units: int = 0
+    inference: str = "analytic"
+
+    def summary(self) -> pd.DataFrame:
+        out = super().summary()
+        out["se"] = self.se
+        out["twfe_effect"] = self.twfe_effect
+        out["n_units"] = self.n_units
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(_clean({"se": self.se, "twfe_effect": self.twfe_effect, "pretrend_p": self.pretrend_p,
+                         "control_group": self.control_group, "n_units": self.n_units,
+                         "event_times": self.event_times[["event_time", "estimate", "ci_low", "ci_high"]]
+                         .to_dict(orient="list")}))
+        return d
+
+    def reading(self) -> str:
+        """One plain-language sentence interpreting the estimate."""
+        lvl = int(round(100 * (1 - self.alpha)))
+        rel = (f" ({self.relative_effect:+.1%})" if self.relative_effect is not None
+               and np.isfinite(self.relative_effect) else "")
+        sig = "clearly different from zero" if self.significant else "not distinguishable from zero"
+        return (f"Across the {self.n_treated_units} units that adopted, {self.metric} changed by "
+                f"{self.effect:+.4g} per unit-period after adoption{rel}, {lvl}% interval "
+                f"[{self.ci_low:.4g}, {self.ci_high:.4g}]: {sig}.")
+
+    def plot(self, ax=None):
+        """Event-time effects with intervals (and the simultaneous band when bootstrapped)."""
+        ax = _coef_plot(self.event_times, ax, title=f"Staggered DiD (Callaway-Sant'Anna): {self.metric}",
+                        reference=-1)
+        if "band_low" in self.event_times:
+            et = self.event_times.sort_values("event_time")
+            ax.fill_between(et["event_time"], et["band_low"], et["band_high"], color="grey", alpha=0.2,
+                            label="simultaneous band")
+            ax.legend()
+        return ax
+
+
+def _aggregate(att: np.ndarray, IF: np.ndarray, cell_g: np.ndarray, sel: np.ndarray,
+               pg: dict[int, float], member: dict[int, np.ndarray]) -> tuple[float, np.ndarray]:
+    """Cohort-size weighted average of selected ATT(g,t) and its influence function (incl. weights)."""
+    idx = np.flatnonzero(sel)
+    p = np.array([pg[int(cell_g[k])] for k in idx])
+    S = p.sum()
+    w = p / S
+    est = float(w @ att[idx])
+    psi = np.column_stack([member[int(cell_g[k])] - pg[int(cell_g[k])] for k in idx])
+    # d(est) = sum_k (psi_k / S) att_k - est * sum_k psi_k / S
+    inf = IF[:, idx] @ w + (psi @ att[idx]) / S - est * psi.sum(axis=1) / S
+    return est, inf
+
+
+def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, cohort: str | None = None,
+                  treated: str | None = None, control_group: str = "never_treated", alpha: float = 0.05,
+                  inference: str = "analytic", n_boot: int = 999, seed: int | None = 0,
+                  pretrend_leads: int | None = None, compare_twfe: bool = True) -> StaggeredResult:
+    """Callaway-Sant'Anna staggered difference-in-differences.
+
+    Estimates every group-time effect ATT(g, t) (cohort ``g`` = units adopting in period ``g``) as the
+    change in the cohort's mean outcome from period ``g-1`` to ``t`` minus the same change among the
+    control units, then aggregates them to an overall ATT (weighted by cohort size over post-adoption
+    cells, i.e. the average effect per treated unit-period) and to event time. Unconditional parallel
+    trends; no covariates.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Balanced unit-by-period panel.
+    outcome, unit, time : str
+        Columns; ``time`` must sort chronologically.
+    cohort : str, optional
+        Per-unit adoption period (the first treated period, same type as ``time``); missing for
+        never-treated units. Give this or ``treated``.
+    treated : str, optional
+        Unit-by-time 0/1 treatment indicator (absorbing), from which the cohorts are derived.
+    control_group : {"never_treated", "not_yet_treated"}
+        Units used as controls for each ATT(g, t).
+    alpha : float
+        Significance level.
+    inference : {"analytic", "bootstrap"}
+        Standard errors from the influence functions (clustered by unit; t with ``G-1`` degrees of
+        freedom and a ``G/(G-1)`` correction), or a Mammen multiplier bootstrap (which also gives a
+        simultaneous band for the event-time effects).
+    n_boot : int
+        Bootstrap draws.
+    seed : int, optional
+        Seed of the bootstrap.
+    pretrend_leads : int, optional
+        How many pre-adoption event times (nearest first, excluding -1) enter the joint pre-trend test;
+        default all, capped at the number of units minus two.
+    compare_twfe : bool
+        Also fit plain two-way fixed effects on the same panel (``twfe_effect``).
+
+    Returns
+    -------
+    StaggeredResult
+    """
+    if (cohort is None) == (treated is None):
+        raise ValueError("Give exactly one of `cohort` (adoption period per unit) or `treated` "
+                         "(unit-by-time 0/1 indicator).")
+    if control_group not in ("never_treated", "not_yet_treated"):
+        raise ValueError(f"control_group must be 'never_treated' or 'not_yet_treated', got {control_group!r}.")
+    if inference not in ("analytic", "bootstrap"):
+        raise ValueError(f"inference must be 'analytic' or 'bootstrap', got {inference!r}.")
+    _check_columns(data, outcome=outcome, unit=unit, time=time, cohort=cohort, treated=treated)
+    df = data[[c for c in dict.fromkeys([unit, time, outcome, cohort or treated])]].copy()
+    if df[[unit, time, outcome]].isna().any().any():
+        raise ValueError(f"Missing values in {unit!r}, {time!r} or {outcome!r}; fill or drop them first.")
+    if df.duplicated([unit, time]).any():
+        raise ValueError(f"Several rows share the same ({unit}, {time}); aggregate to one row per unit and period.")
+    Y = df.pivot(index=unit, columns=time, values=outcome).sort_index(axis=1)
+    if Y.isna().any().any():
+        bad = Y.index[Y.isna().any(axis=1)][:5].tolist()
+        raise ValueError(f"The panel is unbalanced: units such as {bad} miss some periods. staggered_did "
+                         "needs every unit observed in every period.")
+    times = Y.columns.to_numpy()
+    T = len(times)
+    units = Y.index
+    n = len(units)
+    Ym = Y.to_numpy(float)
+    if treated is not None:
+        dd = _as_binary(df[treated], treated)
+        first = df.loc[dd == 1].groupby(unit)[time].min()
+        coh = first.reindex(units)
+    else:
+        coh = df.groupby(unit)[cohort].agg(lambda s: s.dropna().iloc[0] if s.notna().any() else np.nan)
+        if (df.groupby(unit)[cohort].nunique() > 1).any():
+            raise ValueError(f"{cohort!r} must be constant within each unit (its adoption period).")
+        coh = coh.reindex(units)
+    gpos = np.full(n, np.inf)
+    has = coh.notna().to_numpy()
+    if has.any():
+        gpos[has] = np.searchsorted(times, coh[has].to_numpy(), side="left").astype(float)
+    warns: list[str] = []
+    gpos[gpos >= T] = np.inf  # adopting after the panel ends: never treated within it
+    first_period = gpos == 0
+    if first_period.any():
+        warns.append(f"{int(first_period.sum())} unit(s) treated from the first period have no pre-period "
+                     "and were dropped.")
+        keep = ~first_period
+        Ym, gpos, units = Ym[keep], gpos[keep], units[keep]
+        n = len(units)
+    cohorts = np.unique(gpos[np.isfinite(gpos)]).astype(int)
+    if len(cohorts) == 0:
+        raise ValueError("No unit adopts treatment within the panel.")
+    never = ~np.isfinite(gpos)
+    if control_group == "never_treated" and not never.any():
+        raise ValueError("No never-treated unit: use control_group='not_yet_treated'.")
+    member = {int(g): (gpos == g).astype(float) for g in cohorts}
+    pg = {int(g): float(member[int(g)].mean()) for g in cohorts}
+
+    t_idx = np.arange(T)
+    att_l, if_l, g_l, t_l, nt_l, nc_l = [], [], [], [], [], []
+    for g in cohorts:
+        b = g - 1
+        D = Ym - Ym[:, [b]]
+        gi = gpos == g
+        ng = gi.sum()
+        if control_group == "never_treated":
+            C = np.broadcast_to(never[:, None], (n, T))
+        else:
+            C = (gpos[:, None] > np.maximum(t_idx, b)[None, :]) & ~gi[:, None]
+        nc = C.sum(axis=0)
+        mg = D[gi].mean(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mc = (D * C).sum(axis=0) / nc
+            IF = (n / ng) * gi[:, None] * (D - mg) - (n / nc) * C * (D - mc)
+        ok = (nc > 0) & (t_idx != b)
+        att_l.append((mg - mc)[ok])
+        if_l.append(IF[:, ok])
+        g_l.append(np.full(ok.sum(), g))
+        t_l.append(t_idx[ok])
+        nt_l.append(np.full(ok.sum(), ng))
+        nc_l.append(nc[ok])
+    att = np.concatenate(att_l)
+    IFm = np.column_stack(if_l)
+    cg = np.concatenate(g_l)
+    ct = np.concatenate(t_l)
+    ev = ct - cg
+    G = n
+    df_t = G - 1
+    ssc = G / (G - 1)
+
+    def se_of(inf: np.ndarray) -> np.ndarray:
+        return np.sqrt(ssc * (inf ** 2).sum(axis=0)) / n
+
+    post = ev >= 0
+    if not post.any():
+        raise ValueError("No post-adoption period with controls available.")
+    est, inf_o = _aggregate(att, IFm, cg, post, pg, member)
+    e_vals = np.unique(ev)
+    e_est, e_inf = [], []
+    for e in e_vals:
+        v, f = _aggregate(att, IFm, cg, ev == e, pg, member)
+        e_est.append(v)
+        e_inf.append(f)
+    e_est = np.array(e_est)
+    E_inf = np.column_stack(e_inf)
+
+    q = stats.t.ppf(1 - alpha / 2, df_t)
+    if inference == "analytic":
+        se_o = float(se_of(inf_o[:, None])[0])
+        e_se = se_of(E_inf)
+        crit_band = None
+    else:
+        rng = np.random.default_rng(seed)
+        s5 = np.sqrt(5.0)
+        pr = (s5 + 1) / (2 * s5)
+        V = np.where(rng.random((n_boot, n)) < pr, (1 - s5) / 2, (1 + s5) / 2)
+        boot_o = V @ inf_o / n
+        boot_e = V @ E_inf / n
+        iqr = stats.norm.ppf(0.75) - stats.norm.ppf(0.25)
+
+        def bse(b: np.ndarray) -> np.ndarray:
+            return (np.quantile(b, 0.75, axis=0) - np.quantile(b, 0.25, axis=0)) / iqr
+
+        se_o = float(bse(boot_o[:, None])[0]) * np.sqrt(ssc)
+        e_se = bse(boot_e) * np.sqrt(ssc)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tmax = np.nanmax(np.abs(boot_e) / np.where(e_se > 0, e_se, np.nan), axis=1)
+        crit_band = float(np.quantile(tmax, 1 - alpha))
+    lo, hi, pval = _t_summary(est, se_o, df_t, alpha)
+    et = pd.DataFrame({"event_time": e_vals.astype(int), "estimate": e_est, "se": e_se,
+                       "ci_low": e_est - q * e_se, "ci_high": e_est + q * e_se,
+                       "p_value": 2 * stats.t.sf(np.abs(e_est / np.where(e_se > 0, e_se, np.nan)), df_t)})
+    if crit_band is not None:
+        et["band_low"] = e_est - crit_band * e_se
+        et["band_high"] = e_est + crit_band * e_se
+    ref = {c: np.nan for c in et.columns}
+    ref.update(event_time=-1, estimate=0.0)
+    et = pd.concat([et, pd.DataFrame([ref])], ignore_index=True).sort_values("event_time", ignore_index=True)
+    gt = pd.DataFrame({"cohort": times[cg], "time": times[ct], "event_time": ev, "att": att,
+                       "se": se_of(IFm), "n_treated": np.concatenate(nt_l), "n_control": np.concatenate(nc_l)})
+
+    # joint pre-trend test on the nearest leads
+    pf = pp = None
+    lead_idx = [i for i, e in enumerate(e_vals) if e <= -2][::-1]
+    cap = max(1, n - 2)
+    k = min(len(lead_idx), cap if pretrend_leads is None else int(pretrend_leads))
+    if k > 0:
+        sel = lead_idx[:k]
+        b = e_est[sel]
+        Vl = ssc * E_inf[:, sel].T @ E_inf[:, sel] / n ** 2
+        Vinv = np.linalg.pinv(Vl)
+        rank = int(np.linalg.matrix_rank(Vl))
+        if rank > 0:
+            pf = float(b @ Vinv @ b / rank)
+            pp = float(stats.f.sf(pf, rank, df_t))
+            if pp < alpha:
+                warns.append(f"Pre-trend test fails (F = {pf:.3g}, p = {pp:.3g} over {k} pre-adoption "
+                             "periods): adopters were already diverging from the controls, so parallel "
+                             "trends is doubtful.")
+    n_tr = int(np.isfinite(gpos).sum())
+    if n_tr < _FEW_TREATED:
+        warns.append(f"Only {n_tr} treated unit(s): unit-clustered errors understate the uncertainty.")
+    if n < _FEW_CLUSTERS:
+        warns.append(f"Only {n} units: the influence-function errors are unreliable with so few clusters.")
+
+    treated_post = np.isfinite(gpos)[:, None] & (t_idx[None, :] >= gpos[:, None])
+    cf = float(Ym[treated_post].mean() - est)
+    rel = est / cf if cf != 0 else None
+    rlo, rhi = (lo / cf, hi / cf) if rel is not None else (None, None)
+    if rel is not None and cf < 0:
+        rlo, rhi = rhi, rlo
+
+    twfe = None
+    if compare_twfe:
+        panel = pd.DataFrame({"u": np.repeat(np.arange(n), T), "t": np.tile(t_idx, n),
+                              "y": Ym.ravel(), "d": treated_post.ravel().astype(float)})
+        fit = _fe_ols(panel["y"].to_numpy(), panel[["d"]].to_numpy(), ["treated"],
+                      [panel["u"].to_numpy(), panel["t"].to_numpy()], None, intercept=False)
+        twfe = float(fit.coef[0])
+    return StaggeredResult(design="staggered_did", metric=outcome, effect=est, ci_low=lo, ci_high=hi,
+                           p_value=pval, relative_effect=rel, alpha=alpha, relative_ci_low=rlo,
+                           relative_ci_high=rhi, warnings=tuple(warns), se=se_o, group_time=gt,
+                           event_times=et, pretrend_f=pf, pretrend_p=pp, twfe_effect=twfe,
+                           control_group=control_group, n_units=n, n_treated_units=n_tr, inference=inference)
+
+
+def staggered_panel(geo_sales_daily: pd.DataFrame, geo_assignment: pd.DataFrame, campaign_id: str, *,
+                    metric: str = "revenue") -> pd.DataFrame:
+    """Region x day panel for one staggered campaign, with each region's adoption date.
+
+    Parameters
+    ----------
+    geo_sales_daily : pandas.DataFrame
+        ``region``, ``date`` and the metric column.
+    geo_assignment : pandas.DataFrame
+        ``campaign_id``, ``region``, ``group`` (treatment, control) and ``start_date`` (each treated
+        region's adoption date; empty for controls, or the campaign start for every treated region).
+    campaign_id : str
+        The campaign.
+    metric : str
+        Outcome column of ``geo_sales_daily`` (default ``"revenue"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``region``, ``date``, ``metric`` (the chosen column, same name), ``cohort`` (adoption date, NaT for
+        control regions) and ``treated`` (1 from the adoption date on), balanced over the regions of the
+        campaign and the days every one of them reports. Feed it to ``staggered_did(panel, outcome=metric,
+        unit="region", time="date", cohort="cohort")``.
+    """
+    for name, tab, cols in (("geo_sales_daily", geo_sales_daily, ("region", "date", metric)),
+                            ("geo_assignment", geo_assignment, ("campaign_id", "region", "group"))):
+        miss = [c for c in cols if c not in tab]
+        if miss:
+            raise ValueError(f"{name} lacks column(s) {miss}.")
+    ga = geo_assignment[geo_assignment["campaign_id"].astype(str) == str(campaign_id)]
+    if ga.empty:
+        known = sorted(geo_assignment["campaign_id"].astype(str).unique())[:10]
+        raise ValueError(f"Campaign {campaign_id!r} has no geo assignment; campaigns with one: {known}.")
+    ga = ga.drop_duplicates("region")
+    grp = ga["group"].astype(str).str.lower()
+    if "start_date" in ga:
+        start = pd.to_datetime(ga["start_date"], errors="coerce")
+    else:
+        start = pd.Series(pd.NaT, index=ga.index)
+    if (grp == "treatment").any() and start[grp == "treatment"].isna().all():
+        raise ValueError(f"geo_assignment has no start_date for campaign {campaign_id!r}'s treated regions; "
+                         "a staggered analysis needs each region's adoption date.")
+    cohort = pd.Series(np.where(grp == "treatment", start, pd.NaT), index=ga["region"].astype(str).to_numpy(),
+                       dtype="datetime64[ns]")
+    sales = geo_sales_daily.loc[geo_sales_daily["region"].astype(str).isin(cohort.index),
+                                ["region", "date", metric]].copy()
+    sales["region"] = sales["region"].astype(str)
+    sales["date"] = pd.to_datetime(sales["date"]).astype("datetime64[ns]")
+    sales = sales.groupby(["region", "date"], as_index=False)[metric].sum()
+    counts = sales.groupby("date")["region"].nunique()
+    full_days = counts.index[counts == sales["region"].nunique()]
+    sales = sales[sales["date"].isin(full_days)].sort_values(["region", "date"], ignore_index=True)
+    sales["cohort"] = sales["region"].map(cohort).astype("datetime64[ns]")
+    sales["treated"] = (sales["cohort"].notna() & (sales["date"] >= sales["cohort"])).astype(int)
+    return sales

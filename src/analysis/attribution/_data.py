@@ -1,0 +1,239 @@
+"""Assemble the daily series one brand account's attribution needs.
+
+Works from a processed directory, an ``analysis.data.Dataset`` or a plain dict of
+DataFrames (processed or raw column layout: ``post_daily`` is derived from the
+cumulative ``post_metrics`` snapshots when absent; local dates are derived from UTC
+timestamps in the campaign's time zone when ``posted_date`` / ``created_date`` are absent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.config import ATTRIBUTION_TAIL_DAYS
+from analysis.conversions import read_table
+
+#: Views enter the model in thousands (coefficients are per 1,000 views).
+VIEW_SCALE = 1_000.0
+
+
+def _dates(s: pd.Series) -> pd.Series:
+    out = pd.to_datetime(s)
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_localize(None)
+    return out.dt.normalize().astype("datetime64[ns]")
+
+
+def _local_dates(df: pd.DataFrame, date_col: str, ts_col: str, tz: pd.Series | str | None) -> pd.Series:
+    """Local calendar dates: ``date_col`` when present, else ``ts_col`` converted to ``tz``."""
+    if date_col in df.columns and df[date_col].notna().all():
+        return _dates(df[date_col])
+    ts = pd.to_datetime(df[ts_col], utc=True)
+    if tz is None:
+        return ts.dt.tz_localize(None).dt.normalize().astype("datetime64[ns]")
+    if isinstance(tz, str):
+        return ts.dt.tz_convert(tz).dt.tz_localize(None).dt.normalize().astype("datetime64[ns]")
+    out = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns]")
+    for zone, idx in tz.fillna("UTC").groupby(tz.fillna("UTC")).groups.items():
+        out.loc[idx] = ts.loc[idx].dt.tz_convert(zone).dt.tz_localize(None).dt.normalize()
+    return out
+
+
+def post_daily_views(data: Any) -> pd.DataFrame:
+    """Daily increments per post (``post_id, date, views, profile_views, follows``).
+
+    Uses the processed ``post_daily`` table; derives the increments from the cumulative
+    ``post_metrics`` snapshots (non-negative differences) when only those are available.
+    """
+    pdl = read_table(data, "post_daily", required=False)
+    cols = ["views", "profile_views", "follows", "link_clicks"]
+    if pdl is not None:
+        out = pdl.copy()
+    else:
+        pm = read_table(data, "post_metrics", required=False)
+        if pm is None:
+            raise ValueError("the data has neither a post_daily nor a post_metrics table: "
+                             "post exposure (daily views) is needed for attribution")
+        pm = pm.copy()
+        pm["date"] = _dates(pm["date"])
+        pm = pm.sort_values(["post_id", "date"]).drop_duplicates(["post_id", "date"], keep="last")
+        present = [c for c in cols if c in pm.columns]
+        cum = pm.groupby("post_id")[present].cummax()
+        inc = cum.groupby(pm["post_id"]).diff().fillna(cum).clip(lower=0)
+        out = pd.concat([pm[["post_id", "date"]], inc], axis=1)
+    out["date"] = _dates(out["date"])
+    out["post_id"] = out["post_id"].astype(str)
+    for c in cols:
+        if c not in out.columns:
+            out[c] = 0.0
+        out[c] = pd.to_numeric(out[c], errors="coerce").fillna(0.0).astype(float)
+    return out[["post_id", "date", *cols]]
+
+
+@dataclass
+class Panel:
+    """Everything the models need for one brand account, on a complete daily calendar."""
+
+    campaign_id: str
+    campaigns: pd.DataFrame          # the brand account's campaigns (start_date, end_date, window_end)
+    dates: pd.DatetimeIndex
+    brand: pd.DataFrame              # brand_account_daily reindexed on ``dates``
+    controls: np.ndarray             # baseline design (n x q), intercept first
+    control_names: list[str]
+    units: pd.DataFrame              # one row per exposure column: campaign_id, creator_id
+    views: np.ndarray                # daily views per unit, thousands (n x m)
+    posts: pd.DataFrame              # campaign posts of this brand: post_id, creator_id, campaign_id, posted_date
+    post_views: np.ndarray           # daily views per post, thousands (n x n_posts), columns follow ``posts``
+    post_daily: pd.DataFrame         # the brand's campaign posts' daily increments
+    creators: pd.DataFrame | None
+    timezone: str | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def start(self) -> pd.Timestamp:
+        return pd.Timestamp(self.campaigns.loc[self.campaign_id, "start_date"])
+
+    @property
+    def end(self) -> pd.Timestamp:
+        return pd.Timestamp(self.campaigns.loc[self.campaign_id, "end_date"])
+
+    @property
+    def window_end(self) -> pd.Timestamp:
+        return pd.Timestamp(self.campaigns.loc[self.campaign_id, "window_end"])
+
+    def window_mask(self, campaign_id: str | None = None) -> np.ndarray:
+        cid = self.campaign_id if campaign_id is None else campaign_id
+        row = self.campaigns.loc[cid]
+        return np.asarray((self.dates >= row["start_date"]) & (self.dates <= row["window_end"]))
+
+
+def _lags(x: np.ndarray, lags: range) -> np.ndarray:
+    out = np.zeros((len(x), len(lags)))
+    for j, k in enumerate(lags):
+        out[k:, j] = x[: len(x) - k] if k else x
+    return out
+
+
+def baseline_controls(dates: pd.DatetimeIndex, brand: pd.DataFrame, paid: pd.DataFrame | None, *,
+                      trend_knot_days: int = 120) -> tuple[np.ndarray, list[str], list[str]]:
+    """Baseline design: intercept, piecewise-linear trend, day of week, own posting, paid media.
+
+    Own posting (``video_views``) and paid impressions enter with lags 0-3 and the mean of lags
+    4-10 (thousands), so their own carry-over is not credited to creators.
+    """
+    n = len(dates)
+    warn: list[str] = []
+    t = np.arange(n, dtype=float) / 365.0
+    cols = [np.ones(n), t]
+    names = ["intercept", "trend"]
+    for k in range(trend_knot_days, n - trend_knot_days // 2, trend_knot_days):
+        cols.append(np.maximum(0.0, t - k / 365.0))
+        names.append(f"trend_knot_{k}")
+    dow = np.asarray(dates.dayofweek)
+    for d in range(1, 7):
+        cols.append((dow == d).astype(float))
+        names.append(f"dow_{d}")
+
+    def lagged(x: np.ndarray, label: str) -> None:
+        x = np.nan_to_num(x, nan=float(np.nanmean(x)) if np.isfinite(x).any() else 0.0) / VIEW_SCALE
+        if np.allclose(x, x[0]):
+            return
+        lagm = _lags(x, range(0, 11))
+        for j in range(4):
+            cols.append(lagm[:, j])
+            names.append(f"{label}_lag{j}")
+        cols.append(lagm[:, 4:].mean(axis=1))
+        names.append(f"{label}_lag4_10")
+
+    if "video_views" in brand.columns:
+        lagged(brand["video_views"].to_numpy(float), "own_video_views")
+    else:
+        warn.append("brand_account_daily has no video_views: the brand's own posting is not controlled for")
+    if paid is not None and len(paid):
+        p = paid.copy()
+        p["date"] = _dates(p["date"])
+        col = "impressions" if "impressions" in p.columns else "spend"
+        s = p.groupby("date")[col].sum().reindex(dates, fill_value=0.0)
+        lagged(s.to_numpy(float), f"paid_{col}")
+    return np.column_stack(cols), names, warn
+
+
+def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAIL_DAYS,
+                trend_knot_days: int = 120) -> Panel:
+    """Read the tables and build the :class:`Panel` of the campaign's brand account."""
+    campaigns = read_table(data, "campaigns").copy()
+    campaigns["campaign_id"] = campaigns["campaign_id"].astype(str)
+    campaign_id = str(campaign_id)
+    if campaign_id not in set(campaigns["campaign_id"]):
+        known = ", ".join(sorted(campaigns["campaign_id"]))
+        raise ValueError(f"unknown campaign {campaign_id!r}; known campaigns: {known}")
+    campaigns["start_date"] = _dates(campaigns["start_date"])
+    campaigns["end_date"] = _dates(campaigns["end_date"])
+    campaigns["window_end"] = campaigns["end_date"] + pd.Timedelta(days=tail_days)
+    row = campaigns.set_index("campaign_id").loc[campaign_id]
+    account = row.get("brand_account") if "brand_account" in campaigns.columns else None
+    tz = row.get("timezone") if "timezone" in campaigns.columns else None
+    tz = str(tz) if isinstance(tz, str) and tz else None
+
+    bad = read_table(data, "brand_account_daily").copy()
+    if account is not None and "brand_account" in bad.columns and pd.notna(account):
+        bad = bad[bad["brand_account"].astype(str) == str(account)]
+        campaigns = campaigns[campaigns["brand_account"].astype(str) == str(account)]
+    if bad.empty:
+        raise ValueError(f"brand_account_daily has no rows for the brand account {account!r} of campaign "
+                         f"{campaign_id!r}")
+    bad["date"] = _dates(bad["date"])
+    bad = bad.sort_values("date").drop_duplicates("date", keep="last")
+    dates = pd.date_range(bad["date"].min(), bad["date"].max(), freq="D")
+    brand = bad.set_index("date").reindex(dates)
+    if "new_followers" not in brand.columns:
+        if {"followers", "lost_followers"} <= set(brand.columns):
+            brand["new_followers"] = brand["followers"].diff() + brand["lost_followers"]
+        else:
+            raise ValueError("brand_account_daily needs new_followers (or followers and lost_followers)")
+    warnings: list[str] = []
+    if row["start_date"] < dates[0] + pd.Timedelta(days=28):
+        warnings.append("fewer than 28 days of brand account history before the campaign: the baseline "
+                        "rests mostly on the days after it")
+
+    paid = read_table(data, "paid_media_daily", required=False)
+    controls, names, w = baseline_controls(dates, brand, paid, trend_knot_days=trend_knot_days)
+    warnings += w
+
+    posts = read_table(data, "posts").copy()
+    posts["post_id"] = posts["post_id"].astype(str)
+    posts["creator_id"] = posts["creator_id"].astype(str)
+    posts = posts[posts["campaign_id"].notna() & (posts["campaign_id"].astype(str) != "")]
+    posts["campaign_id"] = posts["campaign_id"].astype(str)
+    posts = posts[posts["campaign_id"].isin(campaigns["campaign_id"])].copy()
+    tzs = posts["campaign_id"].map(campaigns.set_index("campaign_id")["timezone"]) \
+        if "timezone" in campaigns.columns else tz
+    posts["posted_date"] = _local_dates(posts, "posted_date", "posted_at", tzs)
+    posts = posts.sort_values(["campaign_id", "creator_id", "posted_date", "post_id"]).reset_index(drop=True)
+    if not (posts["campaign_id"] == campaign_id).any():
+        raise ValueError(f"campaign {campaign_id!r} has no posts: there is no exposure to attribute")
+
+    pdv = post_daily_views(data)
+    pdv = pdv[pdv["post_id"].isin(posts["post_id"])]
+    pdv = pdv[(pdv["date"] >= dates[0]) & (pdv["date"] <= dates[-1])]
+    wide = pdv.pivot_table(index="date", columns="post_id", values="views", aggfunc="sum", fill_value=0.0)
+    wide = wide.reindex(index=dates, columns=posts["post_id"], fill_value=0.0).fillna(0.0)
+    post_views = wide.to_numpy(float) / VIEW_SCALE
+    units = posts[["campaign_id", "creator_id"]].drop_duplicates().reset_index(drop=True)
+    key = pd.MultiIndex.from_frame(posts[["campaign_id", "creator_id"]])
+    ukey = pd.MultiIndex.from_frame(units)
+    col_unit = ukey.get_indexer(key)
+    views = np.zeros((len(dates), len(units)))
+    np.add.at(views.T, col_unit, post_views.T)
+    if post_views[:, (posts["campaign_id"] == campaign_id).to_numpy()].sum() <= 0:
+        raise ValueError(f"campaign {campaign_id!r} has no post views inside the brand account's dates "
+                         f"({dates[0].date()} to {dates[-1].date()})")
+    creators = read_table(data, "creators", required=False)
+    return Panel(campaign_id=campaign_id, campaigns=campaigns.set_index("campaign_id"), dates=dates,
+                 brand=brand, controls=controls, control_names=names, units=units, views=views,
+                 posts=posts, post_views=post_views, post_daily=pdv, creators=creators, timezone=tz,
+                 warnings=warnings)

@@ -1,0 +1,831 @@
+"""Synthetic control: a weighted average of donor units that tracks the treated unit before treatment.
+
+Three fits share one interface (:func:`synthetic_control`):
+
+* outcome-only (default): donor weights on the simplex minimise the pre-period outcome error;
+* covariates (``predictors=``): the classic Abadie, Diamond and Hainmueller fit, with predictor weights
+  ``V`` chosen to minimise the pre-period outcome error (nested optimisation);
+* ridge-augmented (``augment="ridge"``): the augmented synthetic control of Ben-Michael, Feller and
+  Rothstein (2021), which corrects the remaining pre-period imbalance with a ridge regression
+  (penalty chosen by rolling-origin cross-validation).
+
+Inference: the p-value is the in-space placebo rank of the post/pre RMSPE ratio (Abadie et al. 2010);
+the interval of the average effect inverts the conformal permutation test of Chernozhukov, Wuthrich and
+Zhu (2021) with moving-block permutations. :func:`geo_panel` turns a geo holdout into the long panel the
+function expects.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from analysis.lift._result import LiftResult, _clean
+from analysis.progress import progress
+
+__all__ = ["SynthResult", "synthetic_control", "geo_panel"]
+
+_AGGS: dict[str, Callable[[np.ndarray], float]] = {
+    "mean": lambda a: float(np.nanmean(a)),
+    "median": lambda a: float(np.nanmedian(a)),
+    "sum": lambda a: float(np.nansum(a)),
+    "first": lambda a: float(a[~np.isnan(a)][0]),
+    "last": lambda a: float(a[~np.isnan(a)][-1]),
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# numerical core
+# --------------------------------------------------------------------------------------------------
+def simplex_weights(X0: np.ndarray, x1: np.ndarray, v: np.ndarray | None = None) -> np.ndarray:
+    """Non-negative weights summing to one that minimise ``sum_i v_i (x1_i - X0_i w)^2``.
+
+    Solved as a non-negative least-squares problem with the adding-up constraint appended as a
+    heavily weighted extra row (then renormalised), which is exact up to ~1e-9 and far faster than a
+    generic constrained solver.
+
+    Parameters
+    ----------
+    X0 : ndarray, shape (k, J)
+        Donor characteristics (rows: predictors or periods; columns: donors).
+    x1 : ndarray, shape (k,)
+        Treated characteristics.
+    v : ndarray, shape (k,), optional
+        Non-negative row weights (the diagonal of ``V``); equal by default.
+    """
+    X0 = np.asarray(X0, dtype=float)
+    x1 = np.asarray(x1, dtype=float)
+    if v is not None:
+        s = np.sqrt(np.asarray(v, dtype=float))
+        X0 = X0 * s[:, None]
+        x1 = x1 * s
+    J = X0.shape[1]
+    if J == 1:
+        return np.ones(1)
+    scale = max(float(np.abs(X0).max(initial=0.0)), float(np.abs(x1).max(initial=0.0)), 1e-12)
+    big = 1e4 * scale * math.sqrt(X0.shape[0])
+    A = np.vstack([X0, np.full((1, J), big)])
+    b = np.append(x1, big)
+    w, _ = optimize.nnls(A, b, maxiter=50 * J)
+    w = np.clip(w, 0.0, None)
+    total = w.sum()
+    return w / total if total > 0 else np.full(J, 1.0 / J)
+
+
+def _ridge_correction(Y0pre: np.ndarray, y1pre: np.ndarray, w: np.ndarray, lam: float) -> np.ndarray:
+    """Augmented weights ``w + X0c (X0c' X0c + lam I)^-1 (x1c - X0c' w)`` (rows of Y0pre: donors)."""
+    mu = Y0pre.mean(axis=0)
+    X0c = Y0pre - mu            # J x T0
+    x1c = y1pre - mu
+    resid = x1c - X0c.T @ w
+    T0 = X0c.shape[1]
+    coef = np.linalg.solve(X0c.T @ X0c + lam * np.eye(T0), resid)
+    return w + X0c @ coef
+
+
+def _ridge_grid(Y0pre: np.ndarray) -> np.ndarray:
+    X0c = Y0pre - Y0pre.mean(axis=0)
+    smax = float(np.linalg.svd(X0c, compute_uv=False)[0]) ** 2
+    smax = smax if smax > 0 else 1.0
+    return smax * np.logspace(-4, 2, 19)
+
+
+def _ridge_cv(Y0pre: np.ndarray, y1pre: np.ndarray) -> float:
+    """Penalty minimising rolling-origin one-step-ahead error over the last pre-periods."""
+    T0 = Y0pre.shape[1]
+    grid = _ridge_grid(Y0pre)
+    n_hold = max(1, min(10, T0 // 3))
+    errors = np.zeros(len(grid))
+    for t in range(T0 - n_hold, T0):
+        if t < 2:
+            continue
+        A, a = Y0pre[:, :t], y1pre[:t]
+        w = simplex_weights(A, a)
+        for i, lam in enumerate(grid):
+            wa = _ridge_correction(A, a, w, lam)
+            errors[i] += (y1pre[t] - Y0pre[:, t] @ wa) ** 2
+    return float(grid[int(np.argmin(errors))])
+
+
+@dataclass
+class _Fit:
+    weights: np.ndarray          # over donors (augmented weights when ridge)
+    scm_weights: np.ndarray      # simplex weights
+    v: np.ndarray | None = None
+    lam: float | None = None
+
+
+class _Design:
+    """Everything a fit needs for one treated unit and its donors (arrays, no pandas)."""
+
+    def __init__(self, Y: np.ndarray, pre: np.ndarray, opt_rows: np.ndarray,
+                 X: np.ndarray | None, augment: str | None, v_starts: int, maxiter: int):
+        self.Y = Y                # T x N outcomes (all units)
+        self.pre = pre            # boolean T
+        self.opt_rows = opt_rows  # boolean T: periods whose error V minimises
+        self.X = X                # k x N standardised predictors, or None
+        self.augment = augment
+        self.v_starts = v_starts
+        self.maxiter = maxiter
+
+    def fit(self, treated: int, donors: np.ndarray, pre: np.ndarray | None = None,
+            lam: float | None = None) -> _Fit:
+        pre = self.pre if pre is None else pre
+        Y0pre = self.Y[pre][:, donors]
+        y1pre = self.Y[pre, treated]
+        v = None
+        if self.X is None:
+            w = simplex_weights(Y0pre, y1pre)
+        else:
+            opt = self.opt_rows & pre
+            w, v = _fit_v(self.X[:, donors], self.X[:, treated], self.Y[opt][:, donors],
+                          self.Y[opt, treated], starts=self.v_starts, maxiter=self.maxiter)
+        if self.augment == "ridge":
+            if lam is None:
+                lam = _ridge_cv(Y0pre.T, y1pre)
+            return _Fit(_ridge_correction(Y0pre.T, y1pre, w, lam), w, v, lam)
+        return _Fit(w, w, v, None)
+
+
+def _fit_v(X0: np.ndarray, x1: np.ndarray, Z0: np.ndarray, z1: np.ndarray, *, starts: int,
+           maxiter: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nested fit: V (simplex over predictors) minimising the outcome MSPE of W(V)."""
+    k = X0.shape[0]
+
+    def weights_for(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        v = np.abs(theta)
+        total = v.sum()
+        v = v / total if total > 0 else np.full(k, 1.0 / k)
+        return simplex_weights(X0, x1, v), v
+
+    def loss(theta: np.ndarray) -> float:
+        w, _ = weights_for(theta)
+        r = z1 - Z0 @ w
+        return float(r @ r) / len(r)
+
+    # starting points: equal weights, then inverse-variance style starts from the outcome fit
+    candidates = [np.ones(k)]
+    w_out = simplex_weights(Z0, z1)
+    gap = np.abs(X0 @ w_out - x1) + 1e-3
+    candidates.append(1.0 / gap)
+    rng = np.random.default_rng(0)
+    for _ in range(max(0, starts - 2)):
+        candidates.append(rng.dirichlet(np.ones(k)) * k)
+    best: tuple[float, np.ndarray] | None = None
+    for theta0 in candidates[:max(1, starts)]:
+        res = optimize.minimize(loss, theta0 / np.abs(theta0).sum(), method="Nelder-Mead",
+                                options={"maxiter": maxiter, "xatol": 1e-7, "fatol": 1e-10,
+                                         "adaptive": True})
+        if best is None or res.fun < best[0]:
+            best = (float(res.fun), res.x)
+    assert best is not None
+    # a second pass from the best point (Nelder-Mead restarts escape premature simplex collapse)
+    res = optimize.minimize(loss, best[1], method="Nelder-Mead",
+                            options={"maxiter": maxiter, "xatol": 1e-8, "fatol": 1e-12, "adaptive": True})
+    theta = res.x if res.fun <= best[0] else best[1]
+    return weights_for(theta)
+
+
+def _conformal_interval(Y0: np.ndarray, y1: np.ndarray, post: np.ndarray, alpha: float, center: float,
+                        scale: float, refit: Callable[[np.ndarray, np.ndarray], np.ndarray]
+                        ) -> tuple[float, float, float]:
+    """Invert the Chernozhukov-Wuthrich-Zhu moving-block permutation test of a constant effect.
+
+    Returns ``(ci_low, ci_high, p_value_at_zero)``. ``refit(Y0, y)`` returns donor weights fitted on all
+    periods of the adjusted outcome ``y``.
+    """
+    T = len(y1)
+    idx = (np.arange(T)[None, :] + np.arange(T)[:, None]) % T     # row j: shift by j
+    post_idx = np.flatnonzero(post)
+
+    def pval(theta: float) -> float:
+        y = y1 - theta * post
+        w = refit(Y0, y)
+        u = y - Y0 @ w
+        shifted = u[idx][:, post_idx]                              # T x T1
+        stats = np.abs(shifted.sum(axis=1))
+        return float(np.mean(stats >= stats[0] - 1e-12 * (1 + abs(stats[0]))))
+
+    scale = scale if scale > 0 else max(abs(center), 1.0)
+    grid = center + scale * np.linspace(-6.0, 6.0, 121)
+    accepted = np.array([pval(g) > alpha for g in grid])
+    # widen until both ends are rejected
+    for _ in range(8):
+        if not (accepted[0] or accepted[-1]):
+            break
+        width = grid[-1] - grid[0]
+        grid = np.linspace(grid[0] - width, grid[-1] + width, 121)
+        accepted = np.array([pval(g) > alpha for g in grid])
+    if not accepted.any():
+        # the test rejects everywhere on the grid: fall back to the best-supported point
+        return center, center, pval(0.0)
+    first, last = int(np.argmax(accepted)), len(accepted) - 1 - int(np.argmax(accepted[::-1]))
+
+    def refine(inside: float, outside: float) -> float:
+        for _ in range(20):
+            mid = 0.5 * (inside + outside)
+            if pval(mid) > alpha:
+                inside = mid
+            else:
+                outside = mid
+        return inside
+
+    lo = refine(grid[first], grid[first - 1]) if first > 0 else grid[0]
+    hi = refine(grid[last], grid[last + 1]) if last < len(grid) - 1 else grid[-1]
+    return float(lo), float(hi), pval(0.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# result
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class SynthResult(LiftResult):
+    """Synthetic control estimate with its diagnostics.
+
+    Attributes
+    ----------
+    treated_unit : str
+        The treated unit's label.
+    treatment_start : Any
+        First treated period.
+    weights : pd.Series
+        Donor weights (non-negative, summing to one; the ridge-augmented fit's weights may be negative).
+    scm_weights : pd.Series
+        The simplex weights before augmentation (equal to ``weights`` without augmentation).
+    v_weights : pd.Series or None
+        Predictor importance weights ``V`` of the covariate fit.
+    treated, synthetic, gap : pd.Series
+        The treated outcome, its synthetic control and their difference, over time.
+    pre_rmspe, post_rmspe : float
+        Root mean squared prediction error before and after treatment.
+    placebos : pd.DataFrame
+        One row per unit (treated first): ``pre_rmspe``, ``post_rmspe``, ``ratio``, ``effect``,
+        ``treated``.
+    placebo_gaps : pd.DataFrame
+        Gaps over time, one column per unit (the treated unit included).
+    in_time_placebo : dict
+        The fit with a fake treatment date inside the pre-period: ``start``, ``effect``, ``pre_rmspe``,
+        ``post_rmspe``, ``ratio``, ``relative_effect``.
+    predictor_balance : pd.DataFrame or None
+        Treated, synthetic and donor-average predictor values (covariate fit only).
+    method : str
+        ``"outcome"``, ``"predictors"``; suffixed ``"+ridge"`` when augmented.
+    ci_method : str
+        How the interval was built.
+    ridge_lambda : float or None
+        The cross-validated ridge penalty.
+    """
+
+    treated_unit: str = ""
+    treatment_start: Any = None
+    weights: pd.Series | None = None
+    scm_weights: pd.Series | None = None
+    v_weights: pd.Series | None = None
+    treated: pd.Series | None = None
+    synthetic: pd.Series | None = None
+    gap: pd.Series | None = None
+    pre_rmspe: float = float("nan")
+    post_rmspe: float = float("nan")
+    placebos: pd.DataFrame | None = None
+    placebo_gaps: pd.DataFrame | None = None
+    in_time_placebo: dict[str, Any] = field(default_factory=dict)
+    predictor_balance: pd.DataFrame | None = None
+    method: str = "outcome"
+    ci_method: str = "conformal"
+    ridge_lambda: float | None = None
+
+    # -- tables -------------------------------------------------------------------------------------
+    def summary(self) -> pd.DataFrame:
+        """One tidy row: the common lift columns plus pre-period fit and placebo counts."""
+        out = super().summary()
+        out["pre_rmspe"] = self.pre_rmspe
+        out["post_rmspe"] = self.post_rmspe
+        out["n_donors"] = 0 if self.weights is None else len(self.weights)
+        out["n_placebos"] = self.n_placebos
+        out["method"] = self.method
+        out["ci_method"] = self.ci_method
+        return out
+
+    def weight_table(self, *, min_weight: float = 0.001) -> pd.DataFrame:
+        """Donor weights, largest first, dropping those below ``min_weight`` in absolute value."""
+        assert self.weights is not None
+        tab = pd.DataFrame({"weight": self.weights})
+        if self.scm_weights is not None and self.method.endswith("ridge"):
+            tab["scm_weight"] = self.scm_weights
+        tab = tab[tab["weight"].abs() >= min_weight]
+        return tab.sort_values("weight", ascending=False, key=np.abs)
+
+    @property
+    def n_placebos(self) -> int:
+        """Number of donor units refitted as pseudo-treated."""
+        return 0 if self.placebos is None else int((~self.placebos["treated"]).sum())
+
+    @property
+    def n_placebos_as_extreme(self) -> int:
+        """Placebo units whose post/pre RMSPE ratio is at least the treated unit's."""
+        if self.placebos is None or self.placebos.empty:
+            return 0
+        ratio = float(self.placebos.loc[self.placebos["treated"], "ratio"].iloc[0])
+        return int((self.placebos.loc[~self.placebos["treated"], "ratio"] >= ratio).sum())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``results.json`` lift entry plus weights and fit diagnostics (JSON-safe)."""
+        out = super().to_dict()
+        out.update(_clean({
+            "treated_unit": self.treated_unit,
+            "treatment_start": _clean(pd.Timestamp(self.treatment_start))
+            if isinstance(self.treatment_start, (pd.Timestamp, np.datetime64)) else self.treatment_start,
+            "method": self.method, "ci_method": self.ci_method,
+            "pre_rmspe": self.pre_rmspe, "post_rmspe": self.post_rmspe,
+            "weights": {} if self.weights is None else {str(k): float(v) for k, v in self.weights.items()},
+            "n_placebos": self.n_placebos, "n_placebos_as_extreme": self.n_placebos_as_extreme,
+            "in_time_placebo": {k: (v.isoformat() if isinstance(v, pd.Timestamp) else v)
+                                for k, v in self.in_time_placebo.items()},
+        }))
+        return out
+
+    def reading(self) -> str:
+        """One plain-language sentence on the result."""
+        level = f"{int(round(100 * (1 - self.alpha)))}% CI"
+        if self.relative_effect is not None and self.relative_ci_low is not None:
+            rel = self.relative_effect
+            direction = "higher" if rel >= 0 else "lower"
+            lo, hi = self.relative_ci_low, self.relative_ci_high
+            first = (f"{_pretty(self.metric)} in {self.treated_unit} was {abs(rel):.1%} {direction} than its "
+                     f"synthetic control ({level} {lo:.1%} to {hi:.1%})")
+        else:
+            first = (f"{_pretty(self.metric)} in {self.treated_unit} differed from its synthetic control by "
+                     f"{self.effect:,.3g} per period ({level} {self.ci_low:,.3g} to {self.ci_high:,.3g})")
+        if self.n_placebos:
+            k = self.n_placebos_as_extreme
+            verb = "showed" if k != 1 else "showed"
+            first += f"; {k} of {self.n_placebos} placebo units {verb} a gap as large."
+        else:
+            first += "."
+        return first
+
+    # -- plots --------------------------------------------------------------------------------------
+    def plot(self, ax: Any = None) -> Any:
+        """Treated outcome against its synthetic control, with the treatment start marked."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8, 4))
+        assert self.treated is not None and self.synthetic is not None
+        ax.plot(self.treated.index, self.treated.to_numpy(), color="black", lw=1.6, label=self.treated_unit)
+        ax.plot(self.synthetic.index, self.synthetic.to_numpy(), color="tab:blue", lw=1.6, ls="--",
+                label="synthetic control")
+        ax.axvline(self.treatment_start, color="grey", ls=":", lw=1)
+        ax.set_ylabel(self.metric)
+        ax.set_title(f"Synthetic control: effect {self.effect:,.3g} per period "
+                     f"[{self.ci_low:,.3g}, {self.ci_high:,.3g}]")
+        ax.legend(frameon=False)
+        return ax
+
+    def plot_gap(self, ax: Any = None) -> Any:
+        """Treated minus synthetic over time."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8, 4))
+        assert self.gap is not None
+        ax.plot(self.gap.index, self.gap.to_numpy(), color="black", lw=1.6)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.axvline(self.treatment_start, color="grey", ls=":", lw=1)
+        ax.set_ylabel(f"gap in {self.metric}")
+        return ax
+
+    def plot_placebos(self, ax: Any = None, *, max_pre_rmspe_ratio: float | None = 5.0) -> Any:
+        """Treated gap (black) against every in-space placebo gap (grey).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+        max_pre_rmspe_ratio : float or None
+            Hide placebos whose pre-period RMSPE exceeds this multiple of the treated unit's (Abadie et
+            al. 2010 use 2, 5 and 20); ``None`` shows all.
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8, 4))
+        assert self.placebo_gaps is not None and self.placebos is not None
+        keep = self.placebos
+        if max_pre_rmspe_ratio is not None:
+            keep = keep[keep["pre_rmspe"] <= max_pre_rmspe_ratio * max(self.pre_rmspe, 1e-12)]
+        for unit in keep.index:
+            if unit == self.treated_unit:
+                continue
+            g = self.placebo_gaps[unit]
+            ax.plot(g.index, g.to_numpy(), color="lightgrey", lw=0.9)
+        ax.plot(self.gap.index, self.gap.to_numpy(), color="black", lw=1.8, label=self.treated_unit)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.axvline(self.treatment_start, color="grey", ls=":", lw=1)
+        ax.set_ylabel(f"gap in {self.metric}")
+        ax.set_title(f"In-space placebos (p = {self.p_value:.3g})")
+        ax.legend(frameon=False)
+        return ax
+
+    def plot_weights(self, ax: Any = None) -> Any:
+        """Horizontal bar chart of the donor weights above 0.001."""
+        import matplotlib.pyplot as plt
+
+        tab = self.weight_table().iloc[::-1]
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, max(2.0, 0.3 * len(tab) + 1)))
+        ax.barh([str(i) for i in tab.index], tab["weight"].to_numpy(), color="tab:blue")
+        ax.set_xlabel("weight")
+        return ax
+
+
+def _pretty(metric: str) -> str:
+    return metric.replace("_", " ").capitalize()
+
+
+# --------------------------------------------------------------------------------------------------
+# data preparation
+# --------------------------------------------------------------------------------------------------
+def _require(data: pd.DataFrame, cols: Iterable[str]) -> None:
+    missing = [c for c in cols if c not in data.columns]
+    if missing:
+        raise ValueError(f"Column(s) {missing} not found in the data; available: {list(data.columns)}.")
+
+
+def _predictor_matrix(data: pd.DataFrame, unit: str, time: str, units: Sequence[Any], pre_times: np.ndarray,
+                      predictors: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
+    """Rows: predictors (each aggregated over its periods); columns: ``units``."""
+    rows, names = [], []
+    for spec in predictors:
+        if isinstance(spec, str):
+            col, times, agg = spec, None, "mean"
+        elif isinstance(spec, (tuple, list)) and 1 <= len(spec) <= 3:
+            col = spec[0]
+            times = spec[1] if len(spec) > 1 else None
+            agg = spec[2] if len(spec) > 2 else "mean"
+        else:
+            raise ValueError(f"Predictor spec {spec!r} not understood: use a column name or "
+                             "(column, periods, aggregation), e.g. ('invest', range(1964, 1970), 'mean').")
+        _require(data, [col])
+        if times is None:
+            sel_times = pre_times
+        elif isinstance(times, slice):
+            sel_times = [t for t in pre_times if (times.start is None or t >= times.start)
+                         and (times.stop is None or t <= times.stop)]
+        elif np.isscalar(times):
+            sel_times = [times]
+        else:
+            sel_times = list(times)
+        fn = _AGGS.get(agg) if isinstance(agg, str) else agg
+        if fn is None:
+            raise ValueError(f"Unknown aggregation {agg!r}; use one of {sorted(_AGGS)} or a callable.")
+        wide = data.pivot_table(index=time, columns=unit, values=col, aggfunc="mean", dropna=False)
+        wide = wide.reindex(index=pd.Index(sel_times), columns=list(units))
+        row = []
+        for u in units:
+            vals = wide[u].to_numpy(dtype=float)
+            if np.all(np.isnan(vals)):
+                raise ValueError(f"Predictor {col!r} has no values for unit {u!r} in periods {sel_times}.")
+            row.append(fn(vals))
+        rows.append(row)
+        label = col if times is None else f"{col} [{sel_times[0]}..{sel_times[-1]}]"
+        names.append(label if isinstance(agg, str) and agg == "mean" else f"{label} ({agg})")
+    return np.asarray(rows, dtype=float), names
+
+
+# --------------------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------------------
+def synthetic_control(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    unit: str,
+    time: str,
+    treated_unit: Any,
+    treatment_start: Any,
+    predictors: Sequence[Any] | None = None,
+    donors: Sequence[Any] | None = None,
+    treatment_end: Any = None,
+    optimize_periods: Iterable[Any] | None = None,
+    augment: str | None = None,
+    alpha: float = 0.05,
+    placebos: bool = True,
+    in_time_placebo: Any = "auto",
+    ci_method: str = "conformal",
+    v_starts: int = 2,
+    maxiter: int = 4000,
+    progress_bar: bool | None = None,
+) -> SynthResult:
+    """Estimate a treatment effect with a synthetic control on a long panel.
+
+    Parameters
+    ----------
+    data : pd.DataFrame
+        Long panel: one row per unit and period.
+    outcome, unit, time : str
+        Column names.
+    treated_unit : Any
+        The label of the treated unit in ``unit``.
+    treatment_start : Any
+        First treated period (same type as ``time``).
+    predictors : list, optional
+        Covariate specification; omitted for the outcome-only fit (weights fitted to every pre-period
+        outcome). Each entry is a column name (its mean over the pre-period) or a tuple
+        ``(column, periods, aggregation)`` with ``periods`` a ``range``, list or inclusive ``slice`` of
+        period labels and ``aggregation`` one of ``"mean"``, ``"median"``, ``"sum"``, ``"first"``,
+        ``"last"`` or a callable; e.g. ``("invest", range(1964, 1970), "mean")``. Predictors are
+        standardised by their standard deviation across units and weighted by ``V``, chosen to minimise
+        the outcome error over ``optimize_periods``.
+    donors : sequence, optional
+        Donor units; all other units by default.
+    treatment_end : Any, optional
+        Last treated period; later periods are dropped (a campaign window inside a longer panel).
+    optimize_periods : iterable, optional
+        Pre-periods whose outcome error ``V`` minimises (all pre-periods by default).
+    augment : {None, "ridge"}
+        ``"ridge"`` for the augmented synthetic control (Ben-Michael, Feller and Rothstein 2021), with the
+        penalty chosen by rolling-origin cross-validation over the last pre-periods.
+    alpha : float
+        1 - confidence level of the interval.
+    placebos : bool
+        Refit every donor as pseudo-treated (in-space placebos) for the p-value.
+    in_time_placebo : "auto", None or a period
+        Fake treatment date inside the pre-period. ``"auto"`` places it so the placebo post-window is as
+        long as the real one (at most half the pre-period).
+    ci_method : {"conformal", "placebo"}
+        ``"conformal"``: invert the Chernozhukov-Wuthrich-Zhu permutation test of a constant effect
+        (moving blocks over time, refitting the outcome-based weights on all periods under each null).
+        ``"placebo"``: the treated effect minus the ``1 - alpha/2`` and ``alpha/2`` quantiles of the placebo
+        effects scaled by pre-period RMSPE (needs many donors).
+    v_starts : int
+        Starting points of the ``V`` search (covariate fit).
+    maxiter : int
+        Iteration cap of each ``V`` search.
+    progress_bar : bool, optional
+        Show a progress bar over placebos (default: on unless ``ANALYSIS_NO_PROGRESS`` is set).
+
+    Returns
+    -------
+    SynthResult
+        ``effect`` is the average post-period gap (treated minus synthetic); ``p_value`` the placebo rank
+        of the treated post/pre RMSPE ratio (rank / number of units, treated included);
+        ``relative_effect`` is ``effect`` over the average post-period synthetic level.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(1)
+    >>> f = np.cumsum(rng.normal(size=30))
+    >>> rows = [(u, t, 10 + (1 + 0.1 * u) * f[t] + rng.normal(0, 0.3) + (2.0 if u == 0 and t >= 20 else 0))
+    ...         for u in range(8) for t in range(30)]
+    >>> panel = pd.DataFrame(rows, columns=["unit", "t", "y"])
+    >>> res = synthetic_control(panel, outcome="y", unit="unit", time="t", treated_unit=0,
+    ...                         treatment_start=20, progress_bar=False)
+    >>> bool(res.ci_low < 2.0 < res.ci_high)
+    True
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}.")
+    if augment not in (None, "ridge"):
+        raise ValueError(f"augment must be None or 'ridge', got {augment!r}.")
+    if ci_method not in ("conformal", "placebo"):
+        raise ValueError(f"ci_method must be 'conformal' or 'placebo', got {ci_method!r}.")
+    _require(data, [outcome, unit, time])
+    if data.duplicated([unit, time]).any():
+        dup = data.loc[data.duplicated([unit, time], keep=False), [unit, time]].head(3)
+        raise ValueError(f"The panel has several rows per {unit!r} and {time!r}, e.g.\n{dup.to_string()}\n"
+                         "Aggregate first (one row per unit and period).")
+    wide = data.pivot(index=time, columns=unit, values=outcome).sort_index()
+    if treated_unit not in wide.columns:
+        raise ValueError(f"Treated unit {treated_unit!r} not found in column {unit!r}.")
+    if treatment_end is not None:
+        wide = wide.loc[wide.index <= treatment_end]
+    times = wide.index.to_numpy()
+    pre_mask = np.asarray(wide.index < treatment_start)
+    post_mask = ~pre_mask
+    if pre_mask.sum() < 2:
+        raise ValueError(f"Need at least 2 periods before treatment_start={treatment_start!r}; "
+                         f"found {int(pre_mask.sum())}.")
+    if post_mask.sum() < 1:
+        raise ValueError(f"No period at or after treatment_start={treatment_start!r}"
+                         f"{'' if treatment_end is None else f' and up to treatment_end={treatment_end!r}'}.")
+    if wide[treated_unit].isna().any():
+        missing = list(wide.index[wide[treated_unit].isna()][:5])
+        raise ValueError(f"The treated unit has missing {outcome!r} in periods {missing}; fill or drop them.")
+
+    warnings: list[str] = []
+    pool = [u for u in wide.columns if u != treated_unit] if donors is None else list(donors)
+    unknown = [u for u in pool if u not in wide.columns]
+    if unknown:
+        raise ValueError(f"Donor(s) {unknown} not found in column {unit!r}.")
+    pool = [u for u in pool if u != treated_unit]
+    incomplete = [u for u in pool if wide[u].isna().any()]
+    if incomplete:
+        warnings.append(f"Dropped {len(incomplete)} donor(s) with missing {outcome}: {incomplete[:5]}.")
+        pool = [u for u in pool if u not in incomplete]
+    if len(pool) < 2:
+        raise ValueError(f"Need at least 2 donor units with complete {outcome!r}; found {len(pool)}.")
+
+    units = [treated_unit, *pool]
+    Y = wide[units].to_numpy(dtype=float)
+    opt_rows = pre_mask.copy()
+    if optimize_periods is not None:
+        wanted = set(optimize_periods)
+        opt_rows = pre_mask & np.array([t in wanted for t in wide.index])
+        if opt_rows.sum() < 1:
+            raise ValueError("optimize_periods selects no pre-treatment period.")
+    X = None
+    pred_names: list[str] = []
+    X_raw = None
+    if predictors:
+        X_raw, pred_names = _predictor_matrix(data, unit, time, units, times[pre_mask], predictors)
+        sd = X_raw.std(axis=1, ddof=1)
+        sd[sd == 0] = 1.0
+        X = X_raw / sd[:, None]
+    design = _Design(Y, pre_mask, opt_rows, X, augment, v_starts, maxiter)
+    donors_idx = np.arange(1, len(units))
+
+    main = design.fit(0, donors_idx)
+    synth_all = Y[:, donors_idx] @ main.weights
+    gap = Y[:, 0] - synth_all
+    effect = float(gap[post_mask].mean())
+    pre_rmspe = float(np.sqrt(np.mean(gap[pre_mask] ** 2)))
+    post_rmspe = float(np.sqrt(np.mean(gap[post_mask] ** 2)))
+    synth_post_mean = float(synth_all[post_mask].mean())
+    relative = effect / synth_post_mean if synth_post_mean > 0 else None
+
+    # in-space placebos: every donor as pseudo-treated, the treated unit left out of the pool
+    stats = [(treated_unit, pre_rmspe, post_rmspe, effect, True)]
+    gaps = {treated_unit: gap}
+    if placebos:
+        show = None if progress_bar is None else not progress_bar
+        for j in progress(donors_idx, desc="placebos", disable=show):
+            others = donors_idx[donors_idx != j]
+            fit = design.fit(int(j), others)
+            g = Y[:, j] - Y[:, others] @ fit.weights
+            gaps[units[j]] = g
+            stats.append((units[j], float(np.sqrt(np.mean(g[pre_mask] ** 2))),
+                          float(np.sqrt(np.mean(g[post_mask] ** 2))), float(g[post_mask].mean()), False))
+    placebo_tab = pd.DataFrame(stats, columns=["unit", "pre_rmspe", "post_rmspe", "effect", "treated"])
+    placebo_tab["ratio"] = placebo_tab["post_rmspe"] / placebo_tab["pre_rmspe"].clip(lower=1e-12)
+    placebo_tab = placebo_tab.set_index("unit")
+    treated_ratio = placebo_tab["ratio"].iloc[0]
+    p_value = float((placebo_tab["ratio"] >= treated_ratio * (1 - 1e-12)).sum() / len(placebo_tab)) \
+        if placebos else None
+
+    # interval of the average effect
+    ci_desc = ci_method
+    if ci_method == "conformal":
+        lam = main.lam
+
+        def refit(Y0: np.ndarray, y: np.ndarray) -> np.ndarray:
+            w = simplex_weights(Y0, y)
+            if augment == "ridge":
+                w = _ridge_correction(Y0.T, y, w, lam)
+            return w
+
+        resid_sd = float(np.std(gap[pre_mask], ddof=1)) if pre_mask.sum() > 2 else pre_rmspe
+        scale = resid_sd * math.sqrt(max(1.0, 1.0 / post_mask.sum() + 1.0))
+        ci_low, ci_high, _ = _conformal_interval(Y[:, donors_idx], Y[:, 0], post_mask.astype(float), alpha,
+                                                 effect, scale, refit)
+        ci_desc = "conformal (Chernozhukov-Wuthrich-Zhu, moving blocks, constant effect)"
+    else:
+        if not placebos or len(placebo_tab) < 2 / alpha:
+            raise ValueError(f"ci_method='placebo' needs placebos and at least {math.ceil(2 / alpha)} units.")
+        pl = placebo_tab[~placebo_tab["treated"]]
+        z = pl["effect"] / pl["pre_rmspe"].clip(lower=1e-12)
+        qlo, qhi = np.quantile(z, [alpha / 2, 1 - alpha / 2])
+        ci_low, ci_high = effect - qhi * pre_rmspe, effect - qlo * pre_rmspe
+        ci_desc = "placebo (quantiles of RMSPE-scaled placebo effects)"
+    y1_post_mean = float(Y[post_mask, 0].mean())
+    rel_lo = rel_hi = None
+    if relative is not None and y1_post_mean - ci_high > 0:
+        # under a constant effect theta the counterfactual mean is (treated mean - theta)
+        rel_lo = ci_low / (y1_post_mean - ci_low)
+        rel_hi = ci_high / (y1_post_mean - ci_high)
+
+    # in-time placebo
+    itp: dict[str, Any] = {}
+    T0 = int(pre_mask.sum())
+    if in_time_placebo is not None:
+        if isinstance(in_time_placebo, str) and in_time_placebo == "auto":
+            k = T0 - min(int(post_mask.sum()), T0 // 2)
+        else:
+            k = int(np.searchsorted(times, in_time_placebo))
+        if 2 <= k < T0:
+            fake_pre = np.zeros(len(times), bool)
+            fake_pre[:k] = True
+            fake_post = pre_mask & ~fake_pre
+            fake_opt = design.opt_rows
+            if not (fake_opt & fake_pre).any():
+                design.opt_rows = fake_pre
+            fit = design.fit(0, donors_idx, pre=fake_pre)
+            design.opt_rows = fake_opt
+            g = Y[:, 0] - Y[:, donors_idx] @ fit.weights
+            s_mean = float((Y[fake_post][:, donors_idx] @ fit.weights).mean())
+            pre_r = float(np.sqrt(np.mean(g[fake_pre] ** 2)))
+            post_r = float(np.sqrt(np.mean(g[fake_post] ** 2)))
+            itp = {"start": times[k].item() if hasattr(times[k], "item") else times[k],
+                   "effect": float(g[fake_post].mean()), "pre_rmspe": pre_r, "post_rmspe": post_r,
+                   "ratio": post_r / max(pre_r, 1e-12),
+                   "relative_effect": float(g[fake_post].mean()) / s_mean if s_mean > 0 else None}
+            if isinstance(times[k], np.datetime64):
+                itp["start"] = pd.Timestamp(times[k])
+
+    # diagnostics
+    level = float(np.mean(np.abs(Y[pre_mask, 0])))
+    if level > 0 and pre_rmspe > 0.1 * level:
+        warnings.append(f"Poor pre-period fit: RMSPE {pre_rmspe:,.3g} is {pre_rmspe / level:.0%} of the "
+                        "treated unit's average level; the synthetic control may not track the "
+                        "counterfactual.")
+    lo_env, hi_env = Y[pre_mask][:, donors_idx].min(axis=1), Y[pre_mask][:, donors_idx].max(axis=1)
+    outside = float(np.mean((Y[pre_mask, 0] > hi_env) | (Y[pre_mask, 0] < lo_env)))
+    if outside > 0.5 and augment is None:
+        warnings.append(f"The treated unit lies outside the donors' range in {outside:.0%} of pre-periods "
+                        "(outside their convex hull): simplex weights cannot match it; consider "
+                        "augment='ridge' or rescaling.")
+    if placebos and len(placebo_tab) < 20:
+        warnings.append(f"Only {len(placebo_tab)} units: the smallest attainable placebo p-value is "
+                        f"{1 / len(placebo_tab):.3f}.")
+
+    index = wide.index
+    weights = pd.Series(main.weights, index=pd.Index(pool, name=unit), name="weight")
+    scm_weights = pd.Series(main.scm_weights, index=pd.Index(pool, name=unit), name="weight")
+    v_series = None
+    balance = None
+    if X is not None and main.v is not None and X_raw is not None:
+        v_series = pd.Series(main.v, index=pred_names, name="v")
+        balance = pd.DataFrame({"treated": X_raw[:, 0], "synthetic": X_raw[:, 1:] @ main.scm_weights,
+                                "donor_mean": X_raw[:, 1:].mean(axis=1), "v": main.v}, index=pred_names)
+    method = ("predictors" if predictors else "outcome") + ("+ridge" if augment == "ridge" else "")
+    return SynthResult(
+        design="synthetic_control", metric=outcome, effect=effect, ci_low=float(ci_low),
+        ci_high=float(ci_high), p_value=p_value, relative_effect=relative, alpha=alpha,
+        relative_ci_low=rel_lo, relative_ci_high=rel_hi, warnings=tuple(warnings),
+        treated_unit=str(treated_unit), treatment_start=treatment_start, weights=weights,
+        scm_weights=scm_weights, v_weights=v_series,
+        treated=pd.Series(Y[:, 0], index=index, name="treated"),
+        synthetic=pd.Series(synth_all, index=index, name="synthetic"),
+        gap=pd.Series(gap, index=index, name="gap"), pre_rmspe=pre_rmspe, post_rmspe=post_rmspe,
+        placebos=placebo_tab, placebo_gaps=pd.DataFrame(gaps, index=index), in_time_placebo=itp,
+        predictor_balance=balance, method=method, ci_method=ci_desc, ridge_lambda=main.lam,
+    )
+
+
+def geo_panel(geo_sales_daily: pd.DataFrame, geo_assignment: pd.DataFrame, campaign_id: str, *,
+              metric: str = "revenue", treated_label: str = "treated") -> pd.DataFrame:
+    """Long panel for a geo holdout: treatment regions summed into one unit, control regions as donors.
+
+    Parameters
+    ----------
+    geo_sales_daily : pd.DataFrame
+        ``region, date, revenue, orders`` (canonical table).
+    geo_assignment : pd.DataFrame
+        ``campaign_id, region, group`` with group ``treatment`` or ``control``.
+    campaign_id : str
+        The campaign whose assignment to use.
+    metric : str
+        The column of ``geo_sales_daily`` to analyse.
+    treated_label : str
+        Label of the aggregated treated unit.
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``region``, ``date`` and ``metric``; one row per unit and day. The effect estimated on it
+        is the per-day gap of the sum over treatment regions. Regions not assigned to the campaign are
+        left out; days missing for a region count as zero.
+    """
+    _require(geo_sales_daily, ["region", "date", metric])
+    _require(geo_assignment, ["campaign_id", "region", "group"])
+    assign = geo_assignment[geo_assignment["campaign_id"].astype(str) == str(campaign_id)]
+    if assign.empty:
+        known = sorted(geo_assignment["campaign_id"].astype(str).unique())[:10]
+        raise ValueError(f"Campaign {campaign_id!r} has no geo assignment; campaigns with one: {known}.")
+    groups = assign.groupby("group")["region"].apply(lambda s: sorted(set(s.astype(str))))
+    treat, ctrl = groups.get("treatment", []), groups.get("control", [])
+    if not treat or len(ctrl) < 2:
+        raise ValueError(f"Campaign {campaign_id!r} needs at least one treatment and two control regions; "
+                         f"found {len(treat)} and {len(ctrl)}.")
+    if label_clash := [r for r in ctrl if r == treated_label]:
+        raise ValueError(f"A control region is called {label_clash[0]!r}; pass another treated_label.")
+    sales = geo_sales_daily.assign(region=geo_sales_daily["region"].astype(str),
+                                   date=pd.to_datetime(geo_sales_daily["date"]))
+    sales = sales[sales["region"].isin(treat + ctrl)]
+    wide = sales.pivot_table(index="date", columns="region", values=metric, aggfunc="sum")
+    missing = [r for r in treat + ctrl if r not in wide.columns]
+    if missing:
+        raise ValueError(f"No {metric!r} rows for region(s) {missing} in geo_sales_daily.")
+    full = pd.date_range(wide.index.min(), wide.index.max(), freq="D")
+    wide = wide.reindex(full).fillna(0.0)
+    out = wide[ctrl].copy()
+    out.insert(0, treated_label, wide[treat].sum(axis=1))
+    out.index.name = "date"
+    long = out.reset_index().melt(id_vars="date", var_name="region", value_name=metric)
+    return long[["region", "date", metric]]
