@@ -248,8 +248,12 @@ def test_comments_labels_languages_and_payloads(world):
     text = com["text"]
     assert text.str.contains("<script>alert(1)</script>", regex=False).any()
     assert text.str.contains("<img src=x onerror=alert(1)>", regex=False).any()
-    langs = voice.comment_languages(com["text"])
-    assert (langs != "en").mean() > 0.03
+    hidden = voice.simulate_comments(_fake_world())
+    assert hidden["comment_id"].tolist() == com["comment_id"].tolist()
+    assert {"es", "pt", "fr", "de"} <= set(hidden["language"])
+    assert (hidden["language"] != "en").mean() > 0.05
+    on_campaigns = hidden.dropna(subset=["campaign_id"]).set_index("comment_id")["label"]
+    assert on_campaigns.sort_index().equals(pd.Series(labels, dtype="str").sort_index().rename("label"))
     # campaigns differ in their true mix
     pos = [t["sentiment"]["share_positive"] for t in world.truth["campaigns"].values()]
     assert max(pos) - min(pos) > 0.03
@@ -277,9 +281,97 @@ def test_mentions_reviews_feedback(world):
     assert r["reviewer"].nunique() == 3
     assert set(r["criterion"]) == {"brand_fit", "hook", "clarity", "authenticity"}
     for cid, t in world.truth["campaigns"].items():
-        assert 0 < t["content_reviews"]["icc"] < 1
-        assert t["content_reviews"]["noise_sd"] > 0
+        assert 0 < t["review_icc"] < 1
+        assert t["review_noise_sd"] > 0
     f = world.tables["creator_feedback"]
     assert f["score"].between(1, 5).all()
     assert set(zip(f["campaign_id"], f["creator_id"])) <= set(
         zip(world.tables["contracts"]["campaign_id"], world.tables["contracts"]["creator_id"]))
+
+
+# ------------------------------------------------------------------------------ on the full simulator
+
+@pytest.fixture(scope="module")
+def generated():
+    from analysis.simulate import generate
+
+    return generate(seed=7, campaigns=4, days=240, show_progress=False)
+
+
+def _icc_2_1(wide: np.ndarray) -> float:
+    """Single-rater absolute-agreement ICC(2,1) (Shrout and Fleiss) of a targets x raters matrix."""
+    n, k = wide.shape
+    gm = wide.mean()
+    rows, cols = wide.mean(axis=1), wide.mean(axis=0)
+    msr = k * ((rows - gm) ** 2).sum() / (n - 1)
+    msc = n * ((cols - gm) ** 2).sum() / (k - 1)
+    mse = ((wide - rows[:, None] - cols[None, :] + gm) ** 2).sum() / ((n - 1) * (k - 1))
+    return float((msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n))
+
+
+def test_generate_has_commerce_and_voice_truth(generated):
+    tables, truth = generated
+    for name, cols in CONTRACT_COLUMNS.items():
+        assert list(tables[name].columns[: len(cols)]) == cols, name
+    campaigns = tables["campaigns"]["campaign_id"].tolist()
+    assert sorted(truth["campaigns"]) == sorted(campaigns)
+    designs_seen = set()
+    for cid in campaigns:
+        t = truth["campaigns"][cid]
+        assert t["conversions"]["incremental"]["orders"] > 0
+        assert t["conversions"]["direct"]["orders"] != t["conversions"]["incremental"]["orders"]
+        assert t["sentiment"]["n_comments"] > 0
+        for e in t.get("lift", []):
+            designs_seen.add(e["design"])
+            assert {"design", "metric", "effect", "relative_effect"} <= set(e)
+            if e["design"] in ("geo", "staggered"):
+                assert 0.04 <= e["relative_effect"] <= 0.12
+    assert {"geo", "survey", "staggered"} <= designs_seen
+    assert sum(truth["campaigns"][c]["conversions"]["leaked_orders"] for c in campaigns) > 0
+
+
+def test_generate_staggered_adoption_is_first_post(generated):
+    tables, truth = generated
+    posts = tables["posts"].dropna(subset=["campaign_id"])
+    camp_tz = tables["campaigns"].set_index("campaign_id")["timezone"]
+    for cid, t in truth["campaigns"].items():
+        for e in t.get("lift", []):
+            if e["design"] != "staggered":
+                continue
+            sub = posts[posts["campaign_id"] == cid]
+            local = sub["posted_at"].dt.tz_convert(camp_tz[cid]).dt.tz_localize(None).dt.normalize()
+            first = local.groupby(sub["creator_id"]).min()
+            by_region = pd.Series(e["creator_region"])
+            expected = first.reindex(by_region.index).groupby(by_region.to_numpy()).min()
+            ga = tables["geo_assignment"]
+            got = ga[(ga["campaign_id"] == cid) & (ga["group"] == "treatment")].set_index("region")["start_date"]
+            pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_names=False,
+                                           check_index_type=False, check_dtype=False)
+
+
+def test_generate_review_icc_matches_scores(generated):
+    tables, truth = generated
+    r = tables["content_reviews"].merge(tables["posts"][["post_id", "campaign_id"]], on="post_id")
+    diffs = []
+    for cid, sub in r.groupby("campaign_id"):
+        wide = sub.pivot_table(index=["post_id", "criterion"], columns="reviewer", values="score").to_numpy()
+        diffs.append(_icc_2_1(wide.astype(float)) - truth["campaigns"][cid]["review_icc"])
+    assert np.mean(np.abs(diffs)) < 0.1
+
+
+def test_generate_deterministic(generated):
+    from analysis.simulate import generate
+
+    tables, truth = generate(seed=7, campaigns=4, days=240, show_progress=False)
+    for name in CONTRACT_COLUMNS:
+        pd.testing.assert_frame_equal(tables[name], generated[0][name])
+    assert truth == generated[1]
+
+
+def test_written_csv_keeps_untrusted_text(sim_raw, sim_truth):
+    comments = pd.read_csv(sim_raw / "comments.csv", dtype=str)
+    assert comments["text"].str.contains("<script>alert(1)</script>", regex=False).any()
+    orders = pd.read_csv(sim_raw / "orders.csv", dtype=str)
+    assert orders["created_at"].str.endswith("+00:00").all()
+    for t in sim_truth["campaigns"].values():
+        assert set(t["sentiment"]["labels"]) <= set(comments["comment_id"])

@@ -67,9 +67,10 @@ def read_table(data: Any, name: str, *, required: bool = True) -> pd.DataFrame |
     elif isinstance(data, dict):
         df = data.get(name)
     else:
-        df = getattr(data, name, None)
-        if df is None and hasattr(data, "tables"):
-            df = data.tables.get(name)
+        try:
+            df = data[name]
+        except (KeyError, TypeError):
+            df = getattr(data, name, None)
     if df is None and required:
         raise ValueError(f"the processed data has no {name!r} table; re-run ingest on a raw directory "
                          f"that contains {name}.csv")

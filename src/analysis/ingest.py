@@ -41,7 +41,6 @@ from analysis.schemas import (
     SHARE_SUM_TOLERANCE,
     TABLES,
     ColumnSpec,
-    TableSpec,
     table_schema,
 )
 
@@ -58,6 +57,9 @@ MAX_ROWS_PER_RULE = 20
 SALT_ENV = "ANALYSIS_SALT"
 
 MANIFEST = "manifest.json"
+
+#: Start of the rule of a problem raised by an unexpected failure while checking a table.
+INTERNAL = "could not be checked (please report this)"
 
 
 # --- problems -----------------------------------------------------------------------------------
@@ -491,7 +493,7 @@ def _pandera_problems(name: str, df: pd.DataFrame, file: str, col: _Collector,
             col.add(Problem(file, None if row is None else row + 1, column, check, value))
     if dup_rows:
         rows = np.array(sorted(dup_rows))
-        key = list(spec.key)
+        key = [k for k in spec.key if k in df.columns]
         values = [", ".join(str(_plain(v)) for v in t)
                   for t in df[key].iloc[rows].itertuples(index=False)]
         col.rows(file, ", ".join(key), f"duplicate key: another row has the same "
@@ -599,14 +601,21 @@ def validate(raw_dir: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Pa
         df = _read(paths[name], col)
         if df is None:
             continue
-        typed, reported = _coerce_table(name, df, files[name], col)
-        _pandera_problems(name, typed, files[name], col, reported)
+        try:
+            typed, reported = _coerce_table(name, df, files[name], col)
+            _pandera_problems(name, typed, files[name], col, reported)
+        except Exception as exc:  # noqa: BLE001 - never a traceback for bad input
+            col.add(Problem(files[name], None, None, f"{INTERNAL}: {type(exc).__name__}: {exc}"))
+            continue
         tables[name] = typed
-    _check_foreign_keys(tables, files, col)
-    if "creator_audience" in tables:
-        _check_share_sums(tables["creator_audience"], files["creator_audience"], col)
-    if "post_metrics" in tables:
-        _check_cumulative(tables["post_metrics"], files["post_metrics"], col)
+    try:
+        _check_foreign_keys(tables, files, col)
+        if "creator_audience" in tables:
+            _check_share_sums(tables["creator_audience"], files["creator_audience"], col)
+        if "post_metrics" in tables:
+            _check_cumulative(tables["post_metrics"], files["post_metrics"], col)
+    except Exception as exc:  # noqa: BLE001 - never a traceback for bad input
+        col.add(Problem(raw_dir.name, None, None, f"{INTERNAL}: {type(exc).__name__}: {exc}"))
     return tables, paths, col.finish()
 
 

@@ -58,6 +58,8 @@ def json_safe(value: Any) -> Any:
     """
     if value is None or isinstance(value, (str, bool)):
         return value
+    if value is pd.NaT or value is pd.NA:
+        return None
     if isinstance(value, np.bool_):
         return bool(value)
     if isinstance(value, (int, np.integer)):

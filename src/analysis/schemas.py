@@ -495,3 +495,70 @@ def render_data_model_doc() -> str:
 
 if __name__ == "__main__":
     sys.stdout.write(render_data_model_doc())
+
+
+def example_tables() -> dict[str, pd.DataFrame]:
+    """A tiny valid raw data set (every required table, as CSV text), for examples and tests.
+
+    Two campaigns in different time zones, three creators (one organic post), four days of
+    snapshots including a small downward correction and a missing day, and two orders.
+    """
+    t = {}
+    t["campaigns"] = pd.DataFrame({
+        "campaign_id": ["C1", "C2"], "brand": ["Acme", "Acme"], "name": ["Spring", "Summer"],
+        "objective": ["awareness", "conversions"], "start_date": ["2024-03-01", "2024-06-01"],
+        "end_date": ["2024-03-31", "2024-06-30"], "budget": ["10000", "20000.5"],
+        "currency": ["EUR", "EUR"], "brand_account": ["acme", "acme"],
+        "timezone": ["Europe/Berlin", "America/New_York"]})
+    t["campaign_targets"] = pd.DataFrame({
+        "campaign_id": ["C1", "C2"], "kpi": ["views", "orders"], "target": ["100000", "50"]})
+    t["creators"] = pd.DataFrame({
+        "creator_id": ["K1", "K2", "007"], "handle": ["@a", "@b", "@c"],
+        "followers": ["5000", "250000", "1500000"], "niche": ["food", "beauty", ""],
+        "country": ["DE", "US", "US"]})
+    t["creator_audience"] = pd.DataFrame({
+        "creator_id": ["K1", "K1", "K2", "K2", "007"], "dimension": ["gender"] * 4 + ["country"],
+        "bucket": ["female", "male", "female", "male", "US"],
+        "share": ["0.6", "0.4", "0.51", "0.5", "1"]})
+    t["contracts"] = pd.DataFrame({
+        "campaign_id": ["C1", "C2"], "creator_id": ["K1", "K2"], "fee": ["500", "3000"],
+        "product_cost": ["20", "40"], "deliverables": ["1", "2"], "discount_code": ["K1SPRING", ""],
+        "utm_content": ["k1", "k2"], "affiliate_id": ["", "aff2"],
+        "usage_rights_start": ["2024-03-01", ""], "usage_rights_end": ["2024-06-01", ""],
+        "usage_channels": ["tiktok", ""], "spark_ads_authorized": ["true", "false"]})
+    t["posts"] = pd.DataFrame({
+        "post_id": ["P1", "P2", "P3"], "creator_id": ["K1", "K2", "007"],
+        "campaign_id": ["C1", "C2", ""],
+        "posted_at": ["2024-03-02T23:30:00+00:00", "2024-06-02T02:00:00+00:00",
+                      "2024-06-05T12:00:00Z"],
+        "caption": ["Try it #ad", "Love, this", ""], "duration_s": ["15", "32.5", "7"],
+        "disclosure_label": ["paid_partnership", "promotional", "none"],
+        "sound_id": ["s1", "s2", ""], "sound_licensed": ["true", "false", ""]})
+    pm = []
+    for pid, start, views in (("P1", "2024-03-03", [100, 250, 240, 400]),
+                              ("P2", "2024-06-02", [1000, 5000, 9000, 9500]),
+                              ("P3", "2024-06-05", [10, 20, 30, 35])):
+        dates = pd.date_range(start, periods=5).strftime("%Y-%m-%d").tolist()
+        if pid == "P2":
+            dates = [dates[0], dates[1], dates[3], dates[4]]  # a missing day
+        else:
+            dates = dates[:4]
+        for d, v in zip(dates, views, strict=True):
+            pm.append({"post_id": pid, "date": d, "views": str(v), "reach": str(int(v * 0.8)),
+                       "likes": str(v // 10), "comments": str(v // 100), "shares": str(v // 200),
+                       "saves": str(v // 150), "avg_watch_time_s": "6.5", "completion_rate": "0.4",
+                       "profile_views": str(v // 50), "follows": str(v // 500),
+                       "link_clicks": str(v // 300), "paid_views": "0"})
+    t["post_metrics"] = pd.DataFrame(pm)
+    t["brand_account_daily"] = pd.DataFrame({
+        "brand_account": ["acme"] * 3, "date": ["2024-03-01", "2024-03-02", "2024-03-03"],
+        "followers": ["1000", "1010", "1030"], "new_followers": ["12", "11", "22"],
+        "lost_followers": ["2", "1", "2"], "profile_views": ["50", "40", "70"],
+        "video_views": ["300", "200", "500"]})
+    t["orders"] = pd.DataFrame({
+        "order_id": ["O1", "O2"], "created_at": ["2024-03-05T10:00:00+01:00", "2024-06-04T09:00:00Z"],
+        "customer_id": ["alice@example.com", "cust-991"], "revenue": ["35.5", "80"],
+        "discount_code": ["K1SPRING", ""], "utm_source": ["tiktok", ""], "utm_campaign": ["C1", ""],
+        "utm_content": ["k1", ""], "affiliate_id": ["", ""], "new_customer": ["true", "false"],
+        "region": ["BE", "NY"]})
+    return t

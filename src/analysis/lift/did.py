@@ -627,13 +627,21 @@ class StaggeredResult(LiftResult):
 
 
 def _aggregate(att: np.ndarray, IF: np.ndarray, cell_g: np.ndarray, sel: np.ndarray,
-               pg: dict[int, float], member: dict[int, np.ndarray]) -> tuple[float, np.ndarray]:
-    """Cohort-size weighted average of selected ATT(g,t) and its influence function (incl. weights)."""
+               pg: dict[int, float], member: dict[int, np.ndarray],
+               population: bool) -> tuple[float, np.ndarray]:
+    """Cohort-size weighted average of selected ATT(g,t) and its influence function.
+
+    With ``population`` the influence function includes the estimation of the cohort shares (the
+    estimand is the population ATT, as in Callaway and Sant'Anna's ``did``); without, inference is
+    conditional on the realised cohorts (the estimand is the ATT of the units in the data).
+    """
     idx = np.flatnonzero(sel)
     p = np.array([pg[int(cell_g[k])] for k in idx])
     S = p.sum()
     w = p / S
     est = float(w @ att[idx])
+    if not population:
+        return est, IF[:, idx] @ w
     psi = np.column_stack([member[int(cell_g[k])] - pg[int(cell_g[k])] for k in idx])
     # d(est) = sum_k (psi_k / S) att_k - est * sum_k psi_k / S
     inf = IF[:, idx] @ w + (psi @ att[idx]) / S - est * psi.sum(axis=1) / S
@@ -643,7 +651,8 @@ def _aggregate(att: np.ndarray, IF: np.ndarray, cell_g: np.ndarray, sel: np.ndar
 def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, cohort: str | None = None,
                   treated: str | None = None, control_group: str = "never_treated", alpha: float = 0.05,
                   inference: str = "analytic", n_boot: int = 999, seed: int | None = 0,
-                  pretrend_leads: int | None = None, compare_twfe: bool = True) -> StaggeredResult:
+                  pretrend_leads: int | None = None, estimand: str = "sample",
+                  compare_twfe: bool = True) -> StaggeredResult:
     """Callaway-Sant'Anna staggered difference-in-differences.
 
     Estimates every group-time effect ATT(g, t) (cohort ``g`` = units adopting in period ``g``) as the
@@ -676,8 +685,14 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
     seed : int, optional
         Seed of the bootstrap.
     pretrend_leads : int, optional
-        How many pre-adoption event times (nearest first, excluding -1) enter the joint pre-trend test;
-        default all, capped at the number of units minus two.
+        How many pre-adoption event times (nearest first, excluding -1) enter the joint pre-trend test
+        (default 5; capped at the number of units minus two). The Wald statistic takes Hotelling's
+        small-sample form, ``F(k, G-k)``; with many leads relative to units it over-rejects, which is why
+        the default is small.
+    estimand : {"sample", "population"}
+        ``"sample"`` (default): the ATT of the treated units in the data, with inference conditional on
+        the realised cohort sizes. ``"population"``: the ATT of a super-population from which cohorts are
+        drawn; the influence function then also carries the estimation of the cohort shares (wider).
     compare_twfe : bool
         Also fit plain two-way fixed effects on the same panel (``twfe_effect``).
 
@@ -690,6 +705,9 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
                          "(unit-by-time 0/1 indicator).")
     if control_group not in ("never_treated", "not_yet_treated"):
         raise ValueError(f"control_group must be 'never_treated' or 'not_yet_treated', got {control_group!r}.")
+    if estimand not in ("sample", "population"):
+        raise ValueError(f"estimand must be 'sample' or 'population', got {estimand!r}.")
+    population = estimand == "population"
     if inference not in ("analytic", "bootstrap"):
         raise ValueError(f"inference must be 'analytic' or 'bootstrap', got {inference!r}.")
     _check_columns(data, outcome=outcome, unit=unit, time=time, cohort=cohort, treated=treated)
@@ -777,11 +795,11 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
     post = ev >= 0
     if not post.any():
         raise ValueError("No post-adoption period with controls available.")
-    est, inf_o = _aggregate(att, IFm, cg, post, pg, member)
+    est, inf_o = _aggregate(att, IFm, cg, post, pg, member, population)
     e_vals = np.unique(ev)
     e_est, e_inf = [], []
     for e in e_vals:
-        v, f = _aggregate(att, IFm, cg, ev == e, pg, member)
+        v, f = _aggregate(att, IFm, cg, ev == e, pg, member, population)
         e_est.append(v)
         e_inf.append(f)
     e_est = np.array(e_est)
@@ -825,8 +843,7 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
     # joint pre-trend test on the nearest leads
     pf = pp = None
     lead_idx = [i for i, e in enumerate(e_vals) if e <= -2][::-1]
-    cap = max(1, n - 2)
-    k = min(len(lead_idx), cap if pretrend_leads is None else int(pretrend_leads))
+    k = min(len(lead_idx), max(1, n - 2), 5 if pretrend_leads is None else int(pretrend_leads))
     if k > 0:
         sel = lead_idx[:k]
         b = e_est[sel]
@@ -834,8 +851,10 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
         Vinv = np.linalg.pinv(Vl)
         rank = int(np.linalg.matrix_rank(Vl))
         if rank > 0:
-            pf = float(b @ Vinv @ b / rank)
-            pp = float(stats.f.sf(pf, rank, df_t))
+            # Hotelling's small-sample form: the covariance is estimated from G clusters.
+            if G - rank > 0:
+                pf = float(b @ Vinv @ b / rank * (G - rank) / (G - 1))
+                pp = float(stats.f.sf(pf, rank, G - rank))
             if pp < alpha:
                 warns.append(f"Pre-trend test fails (F = {pf:.3g}, p = {pp:.3g} over {k} pre-adoption "
                              "periods): adopters were already diverging from the controls, so parallel "
@@ -868,7 +887,7 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
 
 
 def staggered_panel(geo_sales_daily: pd.DataFrame, geo_assignment: pd.DataFrame, campaign_id: str, *,
-                    metric: str = "revenue") -> pd.DataFrame:
+                    metric: str = "revenue", start=None, end=None) -> pd.DataFrame:
     """Region x day panel for one staggered campaign, with each region's adoption date.
 
     Parameters
@@ -882,6 +901,9 @@ def staggered_panel(geo_sales_daily: pd.DataFrame, geo_assignment: pd.DataFrame,
         The campaign.
     metric : str
         Outcome column of ``geo_sales_daily`` (default ``"revenue"``).
+    start, end : date-like, optional
+        Keep only days in ``[start, end]``: e.g. a pre-period clear of other campaigns, and the end of the
+        campaign's effect window (after it the effect is no longer the one to measure).
 
     Returns
     -------
@@ -903,18 +925,24 @@ def staggered_panel(geo_sales_daily: pd.DataFrame, geo_assignment: pd.DataFrame,
     ga = ga.drop_duplicates("region")
     grp = ga["group"].astype(str).str.lower()
     if "start_date" in ga:
-        start = pd.to_datetime(ga["start_date"], errors="coerce")
+        adopt = pd.to_datetime(ga["start_date"], errors="coerce")
     else:
-        start = pd.Series(pd.NaT, index=ga.index)
-    if (grp == "treatment").any() and start[grp == "treatment"].isna().all():
+        adopt = pd.Series(pd.NaT, index=ga.index)
+    if (grp == "treatment").any() and adopt[grp == "treatment"].isna().all():
         raise ValueError(f"geo_assignment has no start_date for campaign {campaign_id!r}'s treated regions; "
                          "a staggered analysis needs each region's adoption date.")
-    cohort = pd.Series(np.where(grp == "treatment", start, pd.NaT), index=ga["region"].astype(str).to_numpy(),
+    cohort = pd.Series(np.where(grp == "treatment", adopt, pd.NaT), index=ga["region"].astype(str).to_numpy(),
                        dtype="datetime64[ns]")
     sales = geo_sales_daily.loc[geo_sales_daily["region"].astype(str).isin(cohort.index),
                                 ["region", "date", metric]].copy()
     sales["region"] = sales["region"].astype(str)
     sales["date"] = pd.to_datetime(sales["date"]).astype("datetime64[ns]")
+    if start is not None:
+        sales = sales[sales["date"] >= pd.Timestamp(start)]
+    if end is not None:
+        sales = sales[sales["date"] <= pd.Timestamp(end)]
+    if sales.empty:
+        raise ValueError("No sales rows for the campaign's regions in the requested dates.")
     sales = sales.groupby(["region", "date"], as_index=False)[metric].sum()
     counts = sales.groupby("date")["region"].nunique()
     full_days = counts.index[counts == sales["region"].nunique()]

@@ -29,7 +29,7 @@ from scipy import optimize
 from analysis.lift._result import LiftResult, _clean
 from analysis.progress import progress
 
-__all__ = ["SynthResult", "synthetic_control", "geo_panel"]
+__all__ = ["SynthResult", "synthetic_control", "geo_panel", "factor_panel", "simulation_study", "summarise_study"]
 
 _AGGS: dict[str, Callable[[np.ndarray], float]] = {
     "mean": lambda a: float(np.nanmean(a)),
@@ -154,7 +154,7 @@ class _Design:
 
 
 def _fit_v(X0: np.ndarray, x1: np.ndarray, Z0: np.ndarray, z1: np.ndarray, *, starts: int,
-           maxiter: int) -> tuple[np.ndarray, np.ndarray]:
+           maxiter: int, restarts: int = 5) -> tuple[np.ndarray, np.ndarray]:
     """Nested fit: V (simplex over predictors) minimising the outcome MSPE of W(V)."""
     k = X0.shape[0]
 
@@ -169,26 +169,34 @@ def _fit_v(X0: np.ndarray, x1: np.ndarray, Z0: np.ndarray, z1: np.ndarray, *, st
         r = z1 - Z0 @ w
         return float(r @ r) / len(r)
 
-    # starting points: equal weights, then inverse-variance style starts from the outcome fit
-    candidates = [np.ones(k)]
-    w_out = simplex_weights(Z0, z1)
-    gap = np.abs(X0 @ w_out - x1) + 1e-3
-    candidates.append(1.0 / gap)
+    # starting points: equal weights (the Synth convention), then a regression-based start
+    # (predictor importance from regressing the outcome path on the predictors), then random ones
+    candidates = [np.full(k, 1.0 / k)]
+    if starts >= 2:
+        Xall = np.column_stack([np.ones(X0.shape[1] + 1), np.column_stack([X0, x1]).T])
+        Zall = np.column_stack([Z0, z1])
+        beta = np.linalg.lstsq(Xall, Zall.T, rcond=None)[0][1:]
+        start = np.sum(beta ** 2, axis=1)
+        if np.all(np.isfinite(start)) and start.sum() > 0:
+            candidates.append(start / start.sum())
     rng = np.random.default_rng(0)
-    for _ in range(max(0, starts - 2)):
-        candidates.append(rng.dirichlet(np.ones(k)) * k)
+    while len(candidates) < starts:
+        candidates.append(rng.dirichlet(np.ones(k)))
     best: tuple[float, np.ndarray] | None = None
-    for theta0 in candidates[:max(1, starts)]:
-        res = optimize.minimize(loss, theta0 / np.abs(theta0).sum(), method="Nelder-Mead",
-                                options={"maxiter": maxiter, "xatol": 1e-7, "fatol": 1e-10,
-                                         "adaptive": True})
-        if best is None or res.fun < best[0]:
-            best = (float(res.fun), res.x)
+    for theta0 in candidates:
+        res = optimize.minimize(loss, theta0, method="Nelder-Mead", options={"maxiter": maxiter})
+        current = (float(res.fun), res.x)
+        # restart from the best point with a fresh simplex until the loss stops improving
+        # (a collapsed simplex otherwise ends the search early in many dimensions)
+        for _ in range(restarts):
+            res = optimize.minimize(loss, current[1], method="Nelder-Mead", options={"maxiter": maxiter})
+            if res.fun >= current[0] * (1 - 1e-6):
+                break
+            current = (float(res.fun), res.x)
+        if best is None or current[0] < best[0]:
+            best = current
     assert best is not None
-    # a second pass from the best point (Nelder-Mead restarts escape premature simplex collapse)
-    res = optimize.minimize(loss, best[1], method="Nelder-Mead",
-                            options={"maxiter": maxiter, "xatol": 1e-8, "fatol": 1e-12, "adaptive": True})
-    theta = res.x if res.fun <= best[0] else best[1]
+    theta = best[1]
     return weights_for(theta)
 
 
@@ -518,8 +526,8 @@ def synthetic_control(
     placebos: bool = True,
     in_time_placebo: Any = "auto",
     ci_method: str = "conformal",
-    v_starts: int = 2,
-    maxiter: int = 4000,
+    v_starts: int = 1,
+    maxiter: int = 1000,
     progress_bar: bool | None = None,
 ) -> SynthResult:
     """Estimate a treatment effect with a synthetic control on a long panel.
@@ -564,9 +572,11 @@ def synthetic_control(
         ``"placebo"``: the treated effect minus the ``1 - alpha/2`` and ``alpha/2`` quantiles of the placebo
         effects scaled by pre-period RMSPE (needs many donors).
     v_starts : int
-        Starting points of the ``V`` search (covariate fit).
+        Starting points of the ``V`` search (covariate fit): 1 uses equal weights, as Synth and pysyncon
+        do; 2 adds a regression-based start; more add random starts. The lowest outcome error wins. The
+        search is non-convex: more starts can find a lower pre-period error with different weights.
     maxiter : int
-        Iteration cap of each ``V`` search.
+        Iteration cap of each Nelder-Mead ``V`` search.
     progress_bar : bool, optional
         Show a progress bar over placebos (default: on unless ``ANALYSIS_NO_PROGRESS`` is set).
 
@@ -829,3 +839,79 @@ def geo_panel(geo_sales_daily: pd.DataFrame, geo_assignment: pd.DataFrame, campa
     out.index.name = "date"
     long = out.reset_index().melt(id_vars="date", var_name="region", value_name=metric)
     return long[["region", "date", metric]]
+
+
+# --------------------------------------------------------------------------------------------------
+# simulation: a data-generating process that is not the estimator's model
+# --------------------------------------------------------------------------------------------------
+def factor_panel(seed: int, *, n_donors: int = 20, n_pre: int = 60, n_post: int = 20, n_factors: int = 3,
+                 effect: float = 5.0, noise_ar: float = 0.5, noise_sd: float = 2.0,
+                 start: str = "2024-01-01") -> tuple[pd.DataFrame, float]:
+    """Simulated regions from an interactive fixed-effects (factor) model with AR(1) noise.
+
+    ``y_it = 100 + 10 * lambda_i' f_t + e_it`` with AR(0.8) factors, loadings drawn per region (the treated
+    region's from the middle of the donors' range), AR(``noise_ar``) idiosyncratic noise, and a lift
+    on the treated region that ramps linearly over the post-period and averages ``effect``. Neither the
+    synthetic control nor the structural time-series model is this process.
+
+    Returns
+    -------
+    (pd.DataFrame, float)
+        Long panel ``region, date, y`` (treated region ``"treated"``, treatment from
+        ``date == start + n_pre days``) and the true average post-period effect.
+    """
+    rng = np.random.default_rng(seed)
+    T = n_pre + n_post
+    f = np.zeros((T, n_factors))
+    shocks = rng.normal(size=(T, n_factors))
+    for t in range(T):
+        f[t] = (0.8 * f[t - 1] if t else 0.0) + shocks[t]
+    lam = np.vstack([rng.uniform(0.8, 1.2, n_factors), rng.uniform(0.3, 1.7, (n_donors, n_factors))])
+    e = np.zeros((T, n_donors + 1))
+    eps = rng.normal(0, noise_sd * np.sqrt(1 - noise_ar ** 2), size=(T, n_donors + 1))
+    for t in range(T):
+        e[t] = (noise_ar * e[t - 1] if t else eps[t] / np.sqrt(1 - noise_ar ** 2)) + (eps[t] if t else 0)
+    Y = 100 + 10 * f @ lam.T + e
+    ramp = np.linspace(0.5, 1.5, n_post)
+    Y[n_pre:, 0] += effect * ramp / ramp.mean()
+    dates = pd.date_range(start, periods=T, freq="D")
+    names = ["treated", *[f"r{j:02d}" for j in range(n_donors)]]
+    panel = pd.DataFrame(Y, index=dates, columns=names)
+    panel.index.name = "date"
+    long = panel.reset_index().melt(id_vars="date", var_name="region", value_name="y")
+    return long[["region", "date", "y"]], float(effect)
+
+
+def simulation_study(n_sims: int = 300, *, effect: float = 5.0, seed: int = 1000, augment: str | None = None,
+                     progress_bar: bool | None = None, **panel_kwargs: Any) -> pd.DataFrame:
+    """Repeat :func:`synthetic_control` on :func:`factor_panel` draws; one row per simulated campaign.
+
+    Columns: ``seed``, ``truth``, ``effect``, ``ci_low``, ``ci_high``, ``covered``, ``p_value``,
+    ``significant`` (interval excludes zero) and ``placebo_reject`` (p-value at most 0.05).
+    """
+    rows = []
+    show = None if progress_bar is None else not progress_bar
+    for i in progress(range(n_sims), desc="synthetic control study", disable=show):
+        panel, truth = factor_panel(seed + i, effect=effect, **panel_kwargs)
+        start = panel["date"].min() + pd.Timedelta(days=panel_kwargs.get("n_pre", 60))
+        r = synthetic_control(panel, outcome="y", unit="region", time="date", treated_unit="treated",
+                              treatment_start=start, augment=augment, in_time_placebo=None,
+                              progress_bar=False)
+        rows.append({"seed": seed + i, "truth": truth, "effect": r.effect, "ci_low": r.ci_low,
+                     "ci_high": r.ci_high, "covered": r.ci_low <= truth <= r.ci_high, "p_value": r.p_value,
+                     "significant": r.significant, "placebo_reject": (r.p_value or 1.0) <= 0.05})
+    return pd.DataFrame(rows)
+
+
+def summarise_study(study: pd.DataFrame) -> dict[str, float]:
+    """Coverage, bias (relative to the true effect), rejection rates of a :func:`simulation_study`."""
+    truth = float(study["truth"].iloc[0])
+    out = {"n": float(len(study)), "coverage": float(study["covered"].mean()),
+           "mean_effect": float(study["effect"].mean()),
+           "mean_ci_width": float((study["ci_high"] - study["ci_low"]).mean()),
+           "rejection_rate_ci": float(study["significant"].mean())}
+    if "placebo_reject" in study:
+        out["rejection_rate_placebo"] = float(study["placebo_reject"].mean())
+    out["bias"] = out["mean_effect"] - truth
+    out["relative_bias"] = out["bias"] / truth if truth else float("nan")
+    return out

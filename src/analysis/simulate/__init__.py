@@ -22,7 +22,6 @@ io
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 
@@ -34,8 +33,6 @@ from analysis.simulate.io import write_dataset
 from analysis.simulate.world import World
 
 __all__ = ["World", "build_core", "cli", "generate", "simulate"]
-
-log = logging.getLogger(__name__)
 
 
 def _check_sizes(campaigns: int, days: int) -> None:
@@ -55,20 +52,14 @@ def _stages(seed: int, campaigns: int, days: int) -> list[tuple[str, object]]:
         return build_core(seed=seed, campaigns=campaigns, days=days)
 
     def commerce(world: World) -> World:
-        try:  # TEMPORARY while the commerce component is being written
-            from analysis.simulate import commerce as _commerce
-        except ModuleNotFoundError:
-            log.warning("analysis.simulate.commerce is missing: no commerce tables")
-            return world
+        from analysis.simulate import commerce as _commerce
+
         _commerce.add_commerce(world)
         return world
 
     def voice(world: World) -> World:
-        try:  # TEMPORARY while the voice component is being written
-            from analysis.simulate import voice as _voice
-        except ModuleNotFoundError:
-            log.warning("analysis.simulate.voice is missing: no comment tables")
-            return world
+        from analysis.simulate import voice as _voice
+
         _voice.add_voice(world)
         return world
 

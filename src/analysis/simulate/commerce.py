@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import integrate, stats
+from scipy import optimize, special, stats
 
 from analysis.config import ATTRIBUTION_TAIL_DAYS
 from analysis.simulate.world import World
@@ -101,8 +101,8 @@ def _trend(world: World, rng: np.random.Generator, *, slope_sd: float = 0.08) ->
 def _holiday(world: World, amplitude: float) -> np.ndarray:
     """Log multiplier of the late-November to December shopping season."""
     d = world.dates
-    doy = d.dayofyear.to_numpy()
-    bump = np.exp(-0.5 * ((doy - 345) / 12.0) ** 2) + 0.6 * ((d.month == 11) & (d.day >= 24) & (d.day <= 30))
+    doy = np.asarray(d.day_of_year)
+    bump = np.exp(-0.5 * ((doy - 345) / 12.0) ** 2) + 0.6 * np.asarray((d.month == 11) & (d.day >= 24) & (d.day <= 30))
     return amplitude * bump
 
 
@@ -169,6 +169,24 @@ def _contracts(world: World) -> pd.DataFrame:
     return k.reset_index(drop=True)
 
 
+def _campaign_sessions(world: World, contracts: pd.DataFrame) -> pd.DataFrame:
+    """Daily views, link clicks and landed sessions of each (campaign, creator).
+
+    A creator-specific share of link clicks loads the landing page (the rest bounce
+    before it loads); those sessions feed both ``web_sessions_daily`` and the purchases.
+    """
+    rng = world.rng("campaign_sessions")
+    pairs = contracts[["campaign_id", "creator_id", "utm_content"]].copy()
+    pairs["p_land"] = rng.uniform(0.75, 0.92, len(pairs))
+    daily = (world.exposure.groupby(["campaign_id", "creator_id", "date"], as_index=False)
+             [["views", "link_clicks"]].sum())
+    daily = daily.merge(pairs, on=["campaign_id", "creator_id"], how="inner")
+    daily["day"] = _day_index(world, daily["date"])
+    daily = daily[daily["day"] >= 0].reset_index(drop=True)
+    daily["sessions"] = rng.binomial(daily["link_clicks"].to_numpy().astype(np.int64), daily["p_land"].to_numpy())
+    return daily
+
+
 def _caused_orders(world: World, contracts: pd.DataFrame) -> pd.DataFrame:
     """Orders caused by campaign posts: views -> clicks -> sessions -> purchases after a lag.
 
@@ -180,20 +198,15 @@ def _caused_orders(world: World, contracts: pd.DataFrame) -> pd.DataFrame:
     if ex.empty:
         return pd.DataFrame(columns=["day", "campaign_id", "creator_id", "via", "discount_code", "utm_source",
                                      "utm_campaign", "utm_content", "affiliate_id", "discount_rate"])
+    daily = _campaign_sessions(world, contracts)
     pairs = contracts[["campaign_id", "creator_id"]].copy()
     # creator-specific behaviour of each creator's audience within a campaign
     n = len(pairs)
-    pairs["p_land"] = rng.uniform(0.75, 0.92, n)                     # clicks that load the page
     pairs["cr_session"] = rng.lognormal(np.log(0.022), 0.45, n)      # sessions that end in a purchase
     pairs["view_through"] = rng.lognormal(np.log(2.5e-5), 0.6, n)    # buyers who never clicked
     pairs["lag_mean"] = rng.uniform(1.5, 4.0, n)
-
-    daily = (ex.groupby(["campaign_id", "creator_id", "date"], as_index=False)[["views", "link_clicks"]].sum())
     daily = daily.merge(pairs, on=["campaign_id", "creator_id"], how="inner")
-    daily["day"] = _day_index(world, daily["date"])
-    daily = daily[daily["day"] >= 0].reset_index(drop=True)
-    sessions = rng.binomial(daily["link_clicks"].to_numpy().astype(np.int64), daily["p_land"].to_numpy())
-    daily["sessions"] = sessions
+    sessions = daily["sessions"].to_numpy()
     lam_click = sessions * daily["cr_session"].to_numpy()
     lam_view = daily["views"].to_numpy() * daily["view_through"].to_numpy()
 
@@ -251,7 +264,7 @@ def _baseline_orders(world: World) -> pd.DataFrame:
     rng = world.rng("baseline_orders")
     n_days = len(world.dates)
     level = rng.uniform(90, 160)
-    log_mu = (np.log(level) + _trend(world, rng) + np.log(_WEEKLY_ORDERS[world.dates.dayofweek.to_numpy()])
+    log_mu = (np.log(level) + _trend(world, rng) + np.log(_WEEKLY_ORDERS[world.dates.day_of_week.to_numpy()])
               + _holiday(world, 0.35) + _ar1(rng, (n_days,), 0.7, 0.06))
     counts = rng.poisson(np.exp(log_mu))
     day = np.repeat(np.arange(n_days), counts)
@@ -376,7 +389,7 @@ def _web_sessions(world: World) -> pd.DataFrame:
     """Daily sessions by source: baseline sources plus campaign link clicks by ``utm_content``."""
     rng = world.rng("web_sessions")
     n_days = len(world.dates)
-    dow = world.dates.dayofweek.to_numpy()
+    dow = world.dates.day_of_week.to_numpy()
     base = []
     ex = world.exposure
     views_by_day = np.zeros(n_days)
@@ -394,11 +407,8 @@ def _web_sessions(world: World) -> pd.DataFrame:
                                   "utm_content": None, "sessions": rng.poisson(mu)}))
     frames = base
     if not ex.empty:
-        k = world.tables["contracts"][["campaign_id", "creator_id", "utm_content"]].astype("str")
-        clicks = ex.groupby(["campaign_id", "creator_id", "date"], as_index=False)["link_clicks"].sum()
-        clicks = clicks.merge(k, on=["campaign_id", "creator_id"], how="inner")
-        clicks = clicks[_has(clicks["utm_content"]) & (_day_index(world, clicks["date"]) >= 0)]
-        clicks["sessions"] = rng.binomial(clicks["link_clicks"].to_numpy().astype(np.int64), 0.85)
+        clicks = _campaign_sessions(world, _contracts(world))
+        clicks = clicks[_has(clicks["utm_content"])]
         camp = (clicks.groupby(["date", "campaign_id", "utm_content"], as_index=False)["sessions"].sum()
                 .rename(columns={"campaign_id": "utm_campaign"}))
         camp["utm_source"] = "tiktok"
@@ -465,7 +475,7 @@ def _regional_baseline(world: World, sizes: pd.Series) -> tuple[np.ndarray, np.n
     at = rng.integers(0, n_days, n_shocks)
     shocks[at] = rng.normal(0, 0.12, n_shocks)                          # weather, outages, news
     shock_load = rng.uniform(0.3, 1.5, r)
-    dow = world.dates.dayofweek.to_numpy()
+    dow = world.dates.day_of_week.to_numpy()
     weekly = np.log(_WEEKLY_RETAIL[dow])[None, :] * rng.uniform(0.8, 1.2, (r, 1))
     t = np.arange(n_days)[None, :] / 365.0
     trend = rng.normal(0.05, 0.05) * t + rng.normal(0, 0.03, (r, 1)) * t
@@ -480,7 +490,7 @@ def _regional_baseline(world: World, sizes: pd.Series) -> tuple[np.ndarray, np.n
 
 def _window_days(world: World, start: pd.Timestamp, end: pd.Timestamp) -> np.ndarray:
     d = world.dates
-    return np.nonzero(((d >= start) & (d <= end)).to_numpy())[0]
+    return np.nonzero(np.asarray((d >= start) & (d <= end)))[0]
 
 
 def _views_matrix(world: World, ex: pd.DataFrame, key: str) -> tuple[list, np.ndarray]:
@@ -496,6 +506,42 @@ def _views_matrix(world: World, ex: pd.DataFrame, key: str) -> tuple[list, np.nd
     return keys, mat
 
 
+def _geo_plan(world: World, sizes: pd.Series) -> dict[str, dict]:
+    """Which regions each geo or staggered campaign runs in, and its target relative lift.
+
+    Returns ``campaign_id -> {"target", "geo_treated", "by_creator"}``: ``geo_treated`` is the
+    array of treated region positions of a geo test, ``by_creator`` maps each creator of a
+    staggered rollout to the region position they run in.
+    """
+    rng = world.rng("geo_plan")
+    r = len(sizes)
+    plan: dict[str, dict] = {}
+    first_all = _first_exposure(world)
+    for cid in _campaign_rows(world)["campaign_id"]:
+        design = world.designs.get(cid, {})
+        if not (design.get("geo") or design.get("staggered")):
+            continue
+        # a campaign with both designs runs one staggered rollout; its geo reading dilutes the
+        # lift over the days before each region adopts, so its target is set higher
+        both = bool(design.get("geo") and design.get("staggered"))
+        entry = {"target": float(rng.uniform(0.08, 0.11) if both else rng.uniform(0.05, 0.11)),
+                 "geo_treated": None, "by_creator": None}
+        if design.get("geo"):
+            n_treat = int(round(rng.uniform(1 / 3, 1 / 2) * r))
+            entry["geo_treated"] = np.sort(rng.choice(r, size=n_treat, replace=False))
+        if design.get("staggered"):
+            first = first_all[first_all["campaign_id"] == cid].sort_values(["first_date", "creator_id"])
+            creators = first["creator_id"].to_numpy()
+            n_treat = int(min(len(creators), max(3, round(0.4 * r))))
+            if n_treat > 0:
+                treated = rng.choice(r, size=n_treat, replace=False)
+                # every creator runs in one treated region; each treated region gets at least one
+                slot = np.concatenate([np.arange(n_treat), rng.integers(0, n_treat, len(creators) - n_treat)])
+                entry["by_creator"] = pd.Series(treated[rng.permutation(slot)], index=creators)
+        plan[cid] = entry
+    return plan
+
+
 def _geo(world: World, sizes: pd.Series) -> None:
     cf_rev, cf_orders, aov = _regional_baseline(world, sizes)
     rng = world.rng("geo_designs")
@@ -506,21 +552,17 @@ def _geo(world: World, sizes: pd.Series) -> None:
     assignment = []
     camps = _campaign_rows(world).set_index("campaign_id")
     share = sizes.to_numpy()
-    for cid in camps.index:
-        design = world.designs.get(cid, {})
-        if not (design.get("geo") or design.get("staggered")):
-            continue
+    for cid, spec in _geo_plan(world, sizes).items():
         start, end = camps.at[cid, "start_date"], camps.at[cid, "end_date"]
         ex = world.exposure[world.exposure["campaign_id"] == cid]
         window = _window_days(world, start, end)
         inject = _window_days(world, start, end + pd.Timedelta(days=GEO_TAIL_DAYS))
         if len(window) == 0 or ex.empty:
             continue
-        target = rng.uniform(0.05, 0.11)
+        target = spec["target"]
         entry_truth = _campaign_truth(world, cid).setdefault("lift", [])
-        if design.get("geo"):
-            n_treat = int(round(rng.uniform(1 / 3, 1 / 2) * r))
-            treated = np.sort(rng.choice(r, size=n_treat, replace=False))
+        if spec["geo_treated"] is not None and spec["by_creator"] is None:
+            treated = spec["geo_treated"]
             _, views = _views_matrix(world, ex, "campaign_id")
             stock = _adstock(views.sum(axis=0), ADSTOCK_DECAY)
             w = np.zeros(n_days)
@@ -543,18 +585,11 @@ def _geo(world: World, sizes: pd.Series) -> None:
             })
             for i in range(r):
                 assignment.append((cid, regions[i], "treatment" if i in set(treated) else "control", pd.NaT))
-        if design.get("staggered"):
+        if spec["by_creator"] is not None:
+            by_creator = spec["by_creator"]
             first = _first_exposure(world)
             first = first[first["campaign_id"] == cid].sort_values(["first_date", "creator_id"])
             creators = first["creator_id"].to_numpy()
-            n_treat = int(min(len(creators), max(3, round(0.4 * r))))
-            if n_treat == 0:
-                continue
-            treated = rng.choice(r, size=n_treat, replace=False)
-            # every creator runs in one treated region; each treated region gets at least one
-            slot = np.concatenate([np.arange(n_treat), rng.integers(0, n_treat, len(creators) - n_treat)])
-            region_of = treated[rng.permutation(slot)]
-            by_creator = pd.Series(region_of, index=creators)
             ex = ex.assign(region=by_creator.reindex(ex["creator_id"]).to_numpy())
             ex = ex[ex["region"].notna()]
             keys, views = _views_matrix(world, ex.assign(region=ex["region"].astype(int)), "region")
@@ -587,6 +622,16 @@ def _geo(world: World, sizes: pd.Series) -> None:
                 "window": {"start": start.date().isoformat(), "end": end.date().isoformat()},
                 "tail_days": GEO_TAIL_DAYS,
             })
+            if spec["geo_treated"] is not None:
+                # one rollout read both ways: treated regions (whenever they adopted) against controls
+                effect = float(add_r[:, window].sum(axis=0).mean())
+                cf_sum = float(cf_rev[keys][:, window].sum(axis=0).mean())
+                entry_truth.insert(len(entry_truth) - 1, {
+                    "design": "geo", "metric": "revenue", "effect": effect, "relative_effect": effect / cf_sum,
+                    "treated_regions": [str(regions[k]) for k in keys],
+                    "window": {"start": start.date().isoformat(), "end": end.date().isoformat()},
+                    "tail_days": GEO_TAIL_DAYS,
+                })
             for i in range(r):
                 if i in adopt:
                     assignment.append((cid, regions[i], "treatment", world.dates[adopt[i]]))
@@ -625,23 +670,24 @@ def survey_probability(intercept: float, shift: float, *, loading: float = SURVE
 
     A respondent answers yes when ``intercept + loading * u + shift * w + e > 0`` with
     ``u, e ~ N(0, 1)`` and exposure intensity ``w ~ Gamma(shape, 1 / shape)`` (``shift = 0``
-    for the control group), so ``P(yes) = E_w[Phi((intercept + shift * w) / sqrt(1 + loading^2))]``,
-    integrated numerically.
+    for the control group), so ``P(yes) = E_w[Phi((intercept + shift * w) / sqrt(1 + loading^2))]``.
+    The expectation over ``w`` is computed by generalised Gauss-Laguerre quadrature (exact to
+    about 1e-12 for these smooth integrands).
     """
     s = np.sqrt(1 + loading**2)
     if shift == 0:
-        return float(stats.norm.cdf(intercept / s))
-    dens = stats.gamma(a=shape, scale=1 / shape)
-    val, _ = integrate.quad(lambda w: stats.norm.cdf((intercept + shift * w) / s) * dens.pdf(w), 0, np.inf,
-                            epsabs=1e-12, epsrel=1e-10, limit=200)
-    return float(val)
+        return float(special.ndtr(intercept / s))
+    x, wts = special.roots_genlaguerre(_N_NODES, shape - 1)
+    vals = special.ndtr((intercept + shift * x / shape) / s)
+    return float(np.dot(wts, vals) / special.gamma(shape))
+
+
+_N_NODES = 120
 
 
 def _shift_for(intercept: float, target: float) -> float:
     """Latent shift whose expected proportion is ``target`` (root of a monotone function)."""
-    from scipy.optimize import brentq
-
-    return float(brentq(lambda d: survey_probability(intercept, d) - target, 0.0, 5.0, xtol=1e-12))
+    return float(optimize.brentq(lambda d: survey_probability(intercept, d) - target, 0.0, 5.0, xtol=1e-12))
 
 
 def _survey(world: World) -> None:

@@ -45,6 +45,9 @@ class World:
         (start to end + attribution tail) never overlap each other.
     truth : dict
         ``{"seed": int, "campaigns": {campaign_id: {...}}}`` (CONTRACT section 3 names).
+    caused_follows : pandas.DataFrame
+        Brand follows caused by campaign posts: ``campaign_id, creator_id, view_date, follow_date,
+        follows, lost_within_60d`` (one row per creator, view day and follow day).
     """
 
     seed: int
@@ -57,6 +60,7 @@ class World:
     exposure: pd.DataFrame = field(default_factory=pd.DataFrame)
     designs: dict[str, dict] = field(default_factory=dict)
     truth: dict = field(default_factory=dict)
+    caused_follows: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def rng(self, name: str) -> np.random.Generator:
         """Return an independent random stream for the component ``name``.

@@ -1,0 +1,210 @@
+"""Many-seed validation of the DiD, survey and CUPED estimators; writes docs/validation_did.md.
+
+Each data-generating process differs from the estimator's model (heterogeneous effects, AR(1) noise,
+staggered cohorts with dynamic effects). For each design we record, over many simulated data sets, the
+coverage of the 95 % interval, the bias relative to the true effect, and the false-positive rate when
+there is no effect.
+
+Run: ``python benchmarks/validation_did.py [--sims 400]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.config import DOCS_DIR
+from analysis.lift.did import did, event_study, staggered_did
+from analysis.lift.survey import cuped, proportion_lift
+from analysis.progress import progress
+
+
+def ar_noise(rng, n: int, T: int, phi: float = 0.5, sd: float = 1.0) -> np.ndarray:
+    e = np.zeros((n, T))
+    for t in range(T):
+        e[:, t] = (phi * e[:, t - 1] if t else 0) + rng.normal(0, sd, n)
+    return e
+
+
+def panel_2x2(seed: int, effect: bool = True, n: int = 40, T: int = 12):
+    """Block adoption at T/2 for half the units; unit-specific effects (mean 1.5); AR(1) noise."""
+    rng = np.random.default_rng(seed)
+    tr = rng.random(n) < 0.5
+    tr[:2], tr[2:4] = True, False
+    a = rng.normal(0, 2, n)
+    lam = np.cumsum(rng.normal(0, 0.5, T))
+    post = np.arange(T) >= T // 2
+    tau_i = rng.gamma(4, 1.5 / 4, n) * effect
+    te = tr[:, None] * post[None, :] * tau_i[:, None] * (1 + 0.1 * (np.arange(T) - T // 2))[None, :]
+    y = 10 + a[:, None] + lam[None, :] + ar_noise(rng, n, T) + te
+    df = pd.DataFrame({"u": np.repeat(np.arange(n), T), "t": np.tile(np.arange(T), n), "y": y.ravel(),
+                       "g": np.repeat(tr.astype(int), T), "post": np.tile(post.astype(int), n)})
+    df["d"] = df["g"] * df["post"]
+    truth = te[tr][:, post].mean()
+    return df, truth
+
+
+def panel_staggered(seed: int, effect: bool = True, n: int = 60, T: int = 30):
+    """Cohorts adopting at 10, 15, 20 and never; effects larger for early cohorts and growing with time."""
+    rng = np.random.default_rng(seed)
+    coh = rng.choice([10, 15, 20, np.inf], size=n, p=[0.25, 0.25, 0.25, 0.25])
+    a = rng.normal(0, 2, n)
+    lam = np.cumsum(rng.normal(0, 0.5, T))
+    t = np.arange(T)
+    ev = t[None, :] - coh[:, None]
+    scale = np.select([coh == 10, coh == 15, coh == 20], [2.0, 1.0, 0.5], 0.0)
+    te = np.where(ev >= 0, scale[:, None] * (1 + 0.1 * np.clip(ev, 0, None)), 0.0) * effect
+    y = 10 + a[:, None] + lam[None, :] + ar_noise(rng, n, T) + te
+    df = pd.DataFrame({"u": np.repeat(np.arange(n), T), "t": np.tile(t, n), "y": y.ravel(),
+                       "cohort": np.repeat(np.where(np.isfinite(coh), coh, np.nan), T)})
+    df["d"] = (df["t"] >= df["cohort"]).astype(int)
+    truth = te[ev >= 0].mean() if (ev >= 0).any() else 0.0
+    return df, truth
+
+
+def survey_counts(seed: int, effect: bool = True):
+    """Binomial groups of unequal size; the exposed rate drawn around the control one."""
+    rng = np.random.default_rng(seed)
+    pc = 0.2
+    pt = pc + 0.03 * effect
+    nc, nt = 1500, 1800
+    return dict(control_successes=int(rng.binomial(nc, pc)), control_n=nc,
+                treatment_successes=int(rng.binomial(nt, pt)), treatment_n=nt), pt - pc
+
+
+def users_cuped(seed: int, effect: bool = True, n: int = 2000):
+    """Skewed (log-normal) revenue with a correlated pre-period covariate; multiplicative 8 % lift."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 1, n)
+    x = np.exp(1 + 0.8 * z + rng.normal(0, 0.5, n))
+    tr = rng.random(n) < 0.5
+    base = np.exp(1 + 0.8 * z + rng.normal(0, 0.5, n))
+    y = base * np.where(tr, 1 + 0.08 * effect, 1.0)
+    mu = np.exp(1 + 0.32 + 0.125)  # E[base]
+    return pd.DataFrame({"y": y, "x": x, "t": tr.astype(int)}), 0.08 * effect * mu
+
+
+DESIGNS = {
+    "did (2x2, unit+time FE)": lambda s, e: _run_did(s, e, post=True),
+    "did (TWFE indicator)": lambda s, e: _run_did(s, e, post=False),
+    "event_study (avg post)": lambda s, e: _run_es(s, e),
+    "staggered_did (CS)": lambda s, e: _run_cs(s, e),
+    "proportion_lift (newcombe)": lambda s, e: _run_prop(s, e),
+    "cuped": lambda s, e: _run_cuped(s, e),
+}
+
+
+def _run_did(seed, effect, post):
+    df, truth = panel_2x2(seed, effect)
+    r = (did(df, outcome="y", treated="g", post="post", unit="u", time="t") if post
+         else did(df, outcome="y", treated="d", unit="u", time="t"))
+    return r.effect, r.ci_low, r.ci_high, r.p_value, truth
+
+
+def _run_es(seed, effect):
+    df, truth = panel_2x2(seed, effect)
+    r = event_study(df, outcome="y", unit="u", time="t", treated="d")
+    return r.effect, r.ci_low, r.ci_high, r.p_value, truth
+
+
+def _run_cs(seed, effect):
+    df, truth = panel_staggered(seed, effect)
+    r = staggered_did(df, outcome="y", unit="u", time="t", cohort="cohort", compare_twfe=False)
+    return r.effect, r.ci_low, r.ci_high, r.p_value, truth
+
+
+def _run_prop(seed, effect):
+    kw, truth = survey_counts(seed, effect)
+    r = proportion_lift(**kw)
+    return r.effect, r.ci_low, r.ci_high, r.p_value, truth
+
+
+def _run_cuped(seed, effect):
+    df, truth = users_cuped(seed, effect)
+    r = cuped(df, metric="y", covariate="x", treatment="t")
+    return r.effect, r.ci_low, r.ci_high, r.p_value, truth
+
+
+def study(design: str, n_sims: int, first_seed: int = 0) -> dict:
+    """Coverage, bias and false-positive rate of one design over ``n_sims`` seeds."""
+    fn = DESIGNS[design]
+    res = np.array([fn(first_seed + s, True) for s in range(n_sims)])
+    null = np.array([fn(first_seed + s, False) for s in range(n_sims)])
+    est, lo, hi, _, truth = res.T
+    mean_truth = truth.mean()
+    return {"design": design, "sims": n_sims, "true_effect": mean_truth,
+            "coverage": float(np.mean((lo <= truth) & (truth <= hi))),
+            "bias_pct": float(100 * np.mean(est - truth) / mean_truth),
+            "false_positive": float(np.mean(null[:, 3] < 0.05)),
+            "mean_ci_width": float(np.mean(hi - lo))}
+
+
+def twfe_vs_cs(n_sims: int) -> dict:
+    """Plain TWFE against Callaway-Sant'Anna on staggered cohorts with heterogeneous, dynamic effects."""
+    tw, cs, tr = [], [], []
+    for s in range(n_sims):
+        df, truth = panel_staggered(s)
+        r = staggered_did(df, outcome="y", unit="u", time="t", cohort="cohort", compare_twfe=True)
+        tw.append(r.twfe_effect)
+        cs.append(r.effect)
+        tr.append(truth)
+    tw, cs, tr = map(np.array, (tw, cs, tr))
+    return {"truth": tr.mean(), "cs": cs.mean(), "twfe": tw.mean(),
+            "cs_bias_pct": 100 * (cs - tr).mean() / tr.mean(), "twfe_bias_pct": 100 * (tw - tr).mean() / tr.mean()}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sims", type=int, default=400)
+    ap.add_argument("--out", type=Path, default=DOCS_DIR / "validation_did.md")
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    rows = [study(d, args.sims) for d in progress(list(DESIGNS), desc="designs")]
+    cmp = twfe_vs_cs(args.sims)
+    elapsed = time.time() - t0
+    tab = pd.DataFrame(rows)
+    lines = [
+        "# Validation of the DiD, survey and CUPED estimators",
+        "",
+        f"Produced by `benchmarks/validation_did.py --sims {args.sims}` ({elapsed:.0f} s). Each row simulates "
+        f"{args.sims} data sets with an effect and {args.sims} without; the data-generating processes differ "
+        "from the estimators' models (see the script's docstrings): unit-specific and growing effects, AR(1) "
+        "noise with phi = 0.5, random common time shocks, staggered cohorts with cohort-specific dynamic "
+        "effects, skewed (log-normal) revenue. Targets: coverage of the 95 % interval in 92-98 %, "
+        "|bias| under 5 % of the effect, false-positive rate at most 6 %.",
+        "",
+        "| design | simulations | mean true effect | coverage of 95 % CI | bias (% of effect) | "
+        "false-positive rate | mean CI width |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in tab.itertuples():
+        lines.append(f"| {r.design} | {r.sims} | {r.true_effect:.4g} | {r.coverage:.1%} | {r.bias_pct:+.2f} % | "
+                     f"{r.false_positive:.1%} | {r.mean_ci_width:.4g} |")
+    lines += [
+        "",
+        "## Plain TWFE is biased under staggered adoption with heterogeneous effects",
+        "",
+        "Cohorts adopting at periods 10, 15 and 20 (and never-treated units); the early cohort's effect is "
+        "four times the late one's and every effect grows 10 % a period. The estimand is the average effect "
+        "over treated unit-periods.",
+        "",
+        "| estimator | mean estimate | bias (% of truth) |",
+        "|---|---|---|",
+        f"| truth | {cmp['truth']:.4g} | |",
+        f"| Callaway-Sant'Anna (`staggered_did`) | {cmp['cs']:.4g} | {cmp['cs_bias_pct']:+.1f} % |",
+        f"| plain two-way fixed effects | {cmp['twfe']:.4g} | {cmp['twfe_bias_pct']:+.1f} % |",
+        "",
+        "TWFE uses already-treated units as controls for later adopters, subtracting part of their growing "
+        "effect; the group-time estimator only compares with never-treated (or not-yet-treated) units.",
+        "",
+    ]
+    args.out.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,383 @@
+"""The attribution model: baseline regression plus creator exposure through a carry-over kernel.
+
+``y_t = baseline_t + sum_g sum_{c in g} (b_g + u_c) * (k * v_c)_t + e_t``
+
+* ``baseline_t``: intercept, piecewise-linear trend, day of week, the brand's own video views and
+  paid impressions (lags 0-3 and the mean of lags 4-10);
+* ``v_c``: daily views (thousands) of creator ``c``'s posts in campaign ``g``; ``k`` a carry-over
+  kernel normalised to sum to one, so ``b_g + u_c`` is the number of outcomes per 1,000 views;
+* ``u_c``: the creator's deviation from the campaign mean, penalised (ridge, i.e. a normal random
+  effect), with the penalty chosen by generalised cross-validation: partial pooling;
+* the kernel (geometric or discretised Weibull, several parameters each) is chosen by blocked
+  cross-validation (interleaved 14-day blocks);
+* intervals: block wild bootstrap of leverage-adjusted residuals (Gaussian multipliers constant
+  within 14-day blocks); every replicate re-selects the kernel among the best candidates, so
+  kernel-selection uncertainty is in the interval. All replicates of one kernel are solved with a
+  single matrix product.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import signal, stats
+
+def single_threaded_blas():
+    """Limit BLAS to one thread: the model's many small solves are slower with threads on a busy machine."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it BLAS keeps its own threading
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+#: Longest carry-over considered (days).
+MAX_LAG = 56
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A carry-over kernel: the share of a day's exposure effect that arrives ``k`` days later."""
+
+    family: str
+    params: tuple[tuple[str, float], ...]
+    weights: np.ndarray = field(repr=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.family}(" + ", ".join(f"{k}={v:g}" for k, v in self.params) + ")"
+
+    @property
+    def mean_lag(self) -> float:
+        """Mean delay in days between exposure and response."""
+        return float(np.dot(np.arange(len(self.weights)), self.weights))
+
+    @property
+    def half_life(self) -> float:
+        """Days after the kernel's peak until the daily response falls to half the peak."""
+        w = self.weights
+        peak = int(np.argmax(w))
+        below = np.nonzero(w[peak:] <= w[peak] / 2)[0]
+        return float(below[0]) if len(below) else float(len(w) - peak)
+
+    @property
+    def median_lag(self) -> float:
+        """Days until half of the response has arrived."""
+        return float(np.searchsorted(np.cumsum(self.weights), 0.5))
+
+
+def geometric(rate: float, max_lag: int = MAX_LAG) -> Kernel:
+    w = rate ** np.arange(max_lag)
+    return Kernel("geometric", (("rate", float(rate)),), w / w.sum())
+
+
+def weibull(shape: float, scale: float, max_lag: int = MAX_LAG) -> Kernel:
+    edges = np.arange(max_lag + 1, dtype=float)
+    cdf = stats.weibull_min.cdf(edges, shape, scale=scale)
+    w = np.diff(cdf)
+    return Kernel("weibull", (("shape", float(shape)), ("scale", float(scale))), w / w.sum())
+
+
+def candidate_kernels(families: tuple[str, ...] = ("geometric", "weibull")) -> list[Kernel]:
+    """The kernels compared by cross-validation."""
+    out: list[Kernel] = []
+    if "geometric" in families:
+        out += [geometric(r) for r in (0.0, 0.3, 0.5, 0.65, 0.75, 0.82, 0.88, 0.93)]
+    if "weibull" in families:
+        out += [weibull(s, sc) for s in (1.5, 2.0, 3.0) for sc in (2.0, 4.0, 7.0, 11.0, 16.0)]
+    if not out:
+        raise ValueError(f"no kernels in families {families!r}; use 'geometric' and/or 'weibull'")
+    return out
+
+
+def adstock(x: np.ndarray, kernel: Kernel) -> np.ndarray:
+    """Causal convolution of daily exposure (rows are days) with the kernel."""
+    if x.size == 0:
+        return x.copy()
+    return signal.lfilter(kernel.weights, [1.0], x, axis=0)
+
+
+def block_ids(n: int, block: int) -> np.ndarray:
+    return np.arange(n) // block
+
+
+@dataclass
+class Spec:
+    """Fixed inputs of one model fit."""
+
+    y: np.ndarray                # (n,) outcome, NaN where missing
+    controls: np.ndarray         # (n, q)
+    views: np.ndarray            # (n, m) exposure per unit (thousands of views)
+    unit_group: np.ndarray       # (m,) campaign index of each unit
+    target: int                  # campaign index being attributed
+    window: np.ndarray           # (n,) bool: the target campaign's attribution window
+    block: int = 14
+    folds: int = 5
+    pool: bool = True            # False: one coefficient per campaign only (no creator deviations)
+
+    def __post_init__(self) -> None:
+        self.ok = np.isfinite(self.y)
+        self.groups = np.unique(self.unit_group)
+        self.tunits = np.nonzero(self.unit_group == self.target)[0]
+
+
+def design(spec: Spec, kernel: Kernel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``(X, A, pen_mask)``: full design, adstocked exposure per unit, penalised columns."""
+    A = adstock(spec.views, kernel)
+    G = np.column_stack([A[:, spec.unit_group == g].sum(axis=1) for g in spec.groups])
+    if spec.pool:
+        X = np.column_stack([spec.controls, G, A])
+        pen = np.r_[np.zeros(spec.controls.shape[1] + G.shape[1]), np.ones(A.shape[1])]
+    else:
+        X = np.column_stack([spec.controls, G])
+        pen = np.zeros(X.shape[1])
+    return X, A, pen.astype(bool)
+
+
+def unit_coefs(spec: Spec, beta: np.ndarray) -> np.ndarray:
+    """Per-unit outcomes per 1,000 views, ``b_g + u_c`` (rows are units; beta may be p x B)."""
+    q = spec.controls.shape[1]
+    gidx = np.searchsorted(spec.groups, spec.unit_group)
+    b = beta[q + gidx]
+    if spec.pool:
+        b = b + beta[q + len(spec.groups):]
+    return b
+
+
+def _penalty(G: np.ndarray, pen: np.ndarray, lam: float) -> np.ndarray:
+    """Diagonal added to the Gram matrix: ``lam`` on penalised columns, a tiny ridge elsewhere."""
+    return np.diag(np.where(pen, lam, 0.0) + 1e-9 * np.maximum(np.diag(G), 1e-12))
+
+
+class Gram:
+    """Gram matrices of the fitting rows and of every cross-validation training set.
+
+    Training-set Gram matrices are the full one minus the held-out rows', so every fit is a
+    small ``p x p`` solve and no ``n x n`` hat matrix is ever formed.
+    """
+
+    def __init__(self, X: np.ndarray, folds: np.ndarray):
+        self.X = X
+        self.folds = folds
+        self.k = int(folds.max()) + 1
+        self.G = X.T @ X
+        self.test = [folds == f for f in range(self.k)]
+        self.Gf = [self.G - X[te].T @ X[te] for te in self.test]
+
+    def cv_sse(self, Y: np.ndarray, pen: np.ndarray, lam: float) -> np.ndarray:
+        """Held-out squared errors per row (``Y`` is rows x B)."""
+        out = np.empty_like(Y)
+        for te, Gf in zip(self.test, self.Gf):
+            XtY = self.X.T @ Y - self.X[te].T @ Y[te]
+            beta = np.linalg.solve(Gf + _penalty(Gf, pen, lam), XtY)
+            out[te] = (Y[te] - self.X[te] @ beta) ** 2
+        return out
+
+    def solve(self, Y: np.ndarray, pen: np.ndarray, lam: float) -> np.ndarray:
+        return np.linalg.solve(self.G + _penalty(self.G, pen, lam), self.X.T @ Y)
+
+    def leverage(self, pen: np.ndarray, lam: float) -> np.ndarray:
+        M = np.linalg.solve(self.G + _penalty(self.G, pen, lam), self.X.T)
+        return np.einsum("ij,ji->i", self.X, M)
+
+
+def choose_lambda(gram: Gram, y: np.ndarray, pen: np.ndarray) -> float:
+    """Ridge penalty of the creator deviations by blocked cross-validation, one-standard-error rule.
+
+    Among penalties whose cross-validated error is within one standard error of the minimum, the
+    largest is taken: creator deviations are only believed when the data clearly ask for them.
+    """
+    if not pen.any():
+        return 0.0
+    scale = float(np.mean(np.diag(gram.G)[pen])) or 1.0
+    grid = scale * np.logspace(-3, 3, 13)
+    err = np.stack([gram.cv_sse(y[:, None], pen, lam)[:, 0] for lam in grid])
+    fold_mse = np.stack([err[:, te].mean(axis=1) for te in gram.test], axis=1)
+    mean = fold_mse.mean(axis=1)
+    se = fold_mse.std(axis=1, ddof=1) / np.sqrt(gram.k)
+    i0 = int(np.argmin(mean))
+    ok = np.nonzero(mean <= mean[i0] + se[i0])[0]
+    return float(grid[ok.max()])
+
+
+@dataclass
+class KernelFit:
+    kernel: Kernel
+    X: np.ndarray
+    A: np.ndarray
+    pen: np.ndarray
+    lam: float
+    gram: Gram
+    cv_mse: float
+
+
+def fit_kernel(spec: Spec, kernel: Kernel, folds: np.ndarray, lam: float | None = None) -> KernelFit:
+    X, A, pen = design(spec, kernel)
+    Xo, yo = X[spec.ok], spec.y[spec.ok]
+    gram = Gram(Xo, folds)
+    if lam is None:
+        lam = choose_lambda(gram, yo, pen)
+    cv = float(gram.cv_sse(yo[:, None], pen, lam).mean())
+    return KernelFit(kernel, X, A, pen, lam, gram, cv)
+
+
+def cv_error(spec: Spec, kf: KernelFit, folds: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Cross-validated mean squared error of every column of ``Y`` (fitting rows x B)."""
+    return kf.gram.cv_sse(Y, kf.pen, kf.lam).mean(axis=0)
+
+
+@dataclass
+class EngineResult:
+    """Point estimates and bootstrap draws of one attribution."""
+
+    spec: Spec
+    fits: list[KernelFit]         # every candidate, best (by CV) first
+    best: KernelFit
+    beta: np.ndarray
+    fitted: np.ndarray            # (n,) full-model prediction (NaN-free)
+    effect_daily: np.ndarray      # (n, m_t) modelled target-campaign effect per unit and day
+    residual: np.ndarray          # (n,) observed - fitted (NaN where missing)
+    total: float                  # observed - counterfactual over the window
+    unit_total: np.ndarray        # (m_t,) shares of ``total`` per target unit
+    alloc: np.ndarray             # (m_t,) allocation of the window residual to units
+    err_total: np.ndarray         # (B,) bootstrap errors of ``total``
+    err_units: np.ndarray         # (B, m_t)
+    err_daily: np.ndarray         # (n, B) errors of the daily incremental
+    boot_kernel_counts: dict[str, int]
+    lam: float
+
+
+def _allocation(effect_units: np.ndarray, exposure: np.ndarray) -> np.ndarray:
+    pos = np.maximum(effect_units, 0.0)
+    if pos.sum() > 0:
+        return pos / pos.sum()
+    if exposure.sum() > 0:
+        return exposure / exposure.sum()
+    return np.full(len(effect_units), 1.0 / max(len(effect_units), 1))
+
+
+def run(spec: Spec, **kwargs) -> EngineResult:
+    """Fit and bootstrap (see :func:`_run`), with BLAS limited to one thread."""
+    with single_threaded_blas():
+        return _run(spec, **kwargs)
+
+
+def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000, seed: int = 0,
+        top: int = 6, boot_chunk: int = 500, lam: float | None = None) -> EngineResult:
+    """Fit every kernel, pick the best by blocked CV, and bootstrap totals, units and days.
+
+    Parameters
+    ----------
+    spec : Spec
+        Outcome, controls and exposure.
+    kernels : list of Kernel, optional
+        Candidates (default :func:`candidate_kernels`).
+    n_boot : int
+        Bootstrap replicates (0 for point estimates only).
+    seed : int
+        Seed of the bootstrap multipliers.
+    top : int
+        Kernels re-compared (by the same blocked CV) in every replicate.
+    boot_chunk : int
+        Replicates solved per matrix product (memory bound).
+    lam : float, optional
+        Fixed penalty of the creator deviations (default: blocked CV, one-standard-error rule).
+    """
+    kernels = candidate_kernels() if kernels is None else kernels
+    n_ok = int(spec.ok.sum())
+    if n_ok < spec.controls.shape[1] + 20:
+        raise ValueError(f"only {n_ok} days with an observed outcome: too few to fit a baseline with "
+                         f"{spec.controls.shape[1]} terms")
+    folds = block_ids(n_ok, spec.block) % spec.folds
+    # stage 1: kernels compared at a common, moderate penalty; stage 2: the penalty of the best
+    # kernel by blocked CV; the candidates are then refitted with that penalty
+    X0, _, pen0 = design(spec, kernels[0])
+    lam0 = float(np.mean(np.sum(X0[spec.ok][:, pen0] ** 2, axis=0))) if pen0.any() else 0.0
+    fits = sorted((fit_kernel(spec, k, folds, lam0) for k in kernels), key=lambda f: f.cv_mse)
+    if lam is None:
+        lam = choose_lambda(fits[0].gram, spec.y[spec.ok], fits[0].pen)
+    fits = sorted((fit_kernel(spec, f.kernel, folds, lam) for f in fits), key=lambda f: f.cv_mse)
+    best = fits[0]
+    yo = spec.y[spec.ok]
+    tu = spec.tunits
+    W = spec.window
+
+    def pieces(kf: KernelFit, beta: np.ndarray):
+        coef = unit_coefs(spec, beta)[tu]                       # (m_t,) or (m_t, B)
+        At = kf.A[:, tu]
+        return coef, At
+
+    beta = best.gram.solve(yo, best.pen, best.lam)
+    fitted = best.X @ beta
+    coef, At = pieces(best, beta)
+    effect_daily = At * coef[None, :]
+    residual = np.where(spec.ok, spec.y - fitted, np.nan)
+    wres = float(np.nansum(residual[W]))
+    unit_effect = effect_daily[W].sum(axis=0)
+    alloc = _allocation(unit_effect, At[W].sum(axis=0))
+    total = float(unit_effect.sum() + wres)
+    unit_total = unit_effect + alloc * wres
+
+    # --- bootstrap -----------------------------------------------------------------------
+    m_t = len(tu)
+    n = len(spec.y)
+    err_total = np.zeros(n_boot)
+    err_units = np.zeros((n_boot, m_t))
+    err_daily = np.zeros((n, n_boot))
+    counts: dict[str, int] = {}
+    if n_boot > 0:
+        rng = np.random.default_rng(seed)
+        Xo = best.X[spec.ok]
+        h = best.gram.leverage(best.pen, best.lam)
+        r = (yo - Xo @ beta) / np.sqrt(np.clip(1.0 - h, 0.05, None))
+        r = r - r.mean()
+        blocks = block_ids(n_ok, spec.block)
+        nb = int(blocks[-1]) + 1
+        cands = fits[:top]
+        for fam in {k.kernel.family for k in fits}:        # the best of each family takes part
+            fb = next(f for f in fits if f.kernel.family == fam)
+            if fb not in cands:
+                cands.append(fb)
+        Wo = W[spec.ok]
+        true_daily = effect_daily.sum(axis=1)
+        for s in range(0, n_boot, boot_chunk):
+            B = min(boot_chunk, n_boot - s)
+            V = rng.standard_normal((nb, B))[blocks]
+            Y = (Xo @ beta)[:, None] + r[:, None] * V                      # fitted + resampled residual
+            cv = np.stack([cv_error(spec, kf, folds, Y) for kf in cands])    # (K, B)
+            pick = np.argmin(cv, axis=0)
+            for j, kf in enumerate(cands):
+                sel = pick == j
+                if not sel.any():
+                    continue
+                counts[kf.kernel.label] = counts.get(kf.kernel.label, 0) + int(sel.sum())
+                Ys = Y[:, sel]
+                bs = kf.gram.solve(Ys, kf.pen, kf.lam)
+                cf, Atj = pieces(kf, bs)                                 # (m_t, b)
+                eff_units_daily_sum = Atj @ cf                           # (n, b) target effect per day
+                res = np.full((n, Ys.shape[1]), 0.0)
+                res[spec.ok] = Ys - kf.X[spec.ok] @ bs
+                ue = Atj[W].sum(axis=0)[:, None] * cf                    # (m_t, b)
+                wr = res[W].sum(axis=0)                                  # (b,)
+                tot = ue.sum(axis=0) + wr
+                err_total[s + np.nonzero(sel)[0]] = tot - unit_effect.sum()
+                err_units[s + np.nonzero(sel)[0]] = (ue + alloc[:, None] * wr).T - unit_effect[None, :]
+                inc = res + eff_units_daily_sum
+                err_daily[:, s + np.nonzero(sel)[0]] = inc - true_daily[:, None]
+        del Wo
+    return EngineResult(spec=spec, fits=fits, best=best, beta=beta, fitted=fitted,
+                        effect_daily=effect_daily, residual=residual, total=total, unit_total=unit_total,
+                        alloc=alloc, err_total=err_total, err_units=err_units, err_daily=err_daily,
+                        boot_kernel_counts=counts, lam=best.lam)
+
+
+def basic_interval(estimate: np.ndarray | float, errors: np.ndarray, alpha: float,
+                   axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Basic bootstrap interval: ``estimate - quantile(errors)``."""
+    if errors.shape[axis] == 0:
+        nan = np.full(np.shape(estimate), np.nan)
+        return nan, nan
+    lo_q, hi_q = np.quantile(errors, [alpha / 2, 1 - alpha / 2], axis=axis)
+    return np.asarray(estimate) - hi_q, np.asarray(estimate) - lo_q

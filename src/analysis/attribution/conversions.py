@@ -1,0 +1,216 @@
+"""Incremental orders and revenue, reconciled with direct (code / UTM / affiliate) attribution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.attribution import _engine as E
+from analysis.attribution._data import _local_dates, build_panel
+from analysis.attribution.followers import FollowerAttribution, _f, _followers_from_panel
+from analysis.config import ATTRIBUTION_TAIL_DAYS
+from analysis.conversions import read_table
+
+
+@dataclass(frozen=True)
+class ConversionAttribution:
+    """Direct and incremental conversions of one campaign.
+
+    Attributes
+    ----------
+    campaign_id : str
+    direct : dict
+        ``orders, revenue, new_customers`` credited by codes, UTM links and affiliate ids (de-duplicated).
+    orders, revenue, new_customer_orders : FollowerAttribution or None
+        The baseline-and-exposure model applied to daily orders, revenue and new-customer orders
+        (same fields as the follower attribution: total, interval, daily, by creator). None without orders.
+    cost : float
+        Contract fees plus product cost of the campaign.
+    leakage : pandas.DataFrame
+        Per creator: direct orders, the share of them on days without the creator's exposure, and a flag.
+    """
+
+    campaign_id: str
+    direct: dict
+    orders: FollowerAttribution | None = field(repr=False)
+    revenue: FollowerAttribution | None = field(repr=False)
+    new_customer_orders: FollowerAttribution | None = field(repr=False)
+    cost: float
+    leakage: pd.DataFrame = field(repr=False)
+    alpha: float = 0.05
+    warnings: tuple[str, ...] = ()
+
+    def summary(self) -> pd.DataFrame:
+        """Direct vs incremental: orders, revenue, new-customer share, AOV, ROAS and ROI."""
+        rows = []
+        d = self.direct
+        cost = self.cost if self.cost > 0 else np.nan
+        rows.append({"basis": "direct", "orders": d["orders"], "orders_ci_low": np.nan, "orders_ci_high": np.nan,
+                     "revenue": d["revenue"], "revenue_ci_low": np.nan, "revenue_ci_high": np.nan,
+                     "new_customer_share": d["new_customers"] / d["orders"] if d["orders"] else np.nan,
+                     "aov": d["revenue"] / d["orders"] if d["orders"] else np.nan,
+                     "roas": d["revenue"] / cost, "roi": (d["revenue"] - cost) / cost})
+        if self.orders is not None and self.revenue is not None:
+            o, r = self.orders, self.revenue
+            nc = self.new_customer_orders
+            rows.append({"basis": "incremental", "orders": o.incremental, "orders_ci_low": o.ci_low,
+                         "orders_ci_high": o.ci_high, "revenue": r.incremental, "revenue_ci_low": r.ci_low,
+                         "revenue_ci_high": r.ci_high,
+                         "new_customer_share": (nc.incremental / o.incremental
+                                                if nc is not None and o.incremental > 0 else np.nan),
+                         "aov": r.incremental / o.incremental if o.incremental > 0 else np.nan,
+                         "roas": r.incremental / cost, "roi": (r.incremental - cost) / cost})
+        return pd.DataFrame(rows)
+
+    def reconciliation(self) -> str:
+        """One sentence reconciling direct and incremental orders."""
+        d = self.direct["orders"]
+        if self.orders is None:
+            return f"Code-, link- and affiliate-attributed orders: {d:,}; no incremental estimate (no orders table)."
+        o = self.orders
+        lvl = int(round(100 * (1 - self.alpha)))
+        s = (f"Directly attributed {d:,} orders; incremental {o.incremental:,.0f} ({lvl}% CI {o.ci_low:,.0f} to "
+             f"{o.ci_high:,.0f})")
+        if d > 0 and o.incremental < d:
+            s += (f": about {100 * (1 - max(o.incremental, 0) / d):.0f}% of directly attributed orders would "
+                  "probably have happened anyway (existing customers using a code they found).")
+        elif d > 0:
+            s += (": the campaign caused more orders than carry its codes and links; many buyers never use them, "
+                  "so direct attribution understates it.")
+        else:
+            s += "."
+        return s
+
+    def plot(self, ax=None):
+        """Direct vs incremental orders with the interval."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 4))
+        ax.bar(["direct"], [self.direct["orders"]], color="C1")
+        if self.orders is not None:
+            o = self.orders
+            ax.bar(["incremental"], [o.incremental], color="C0",
+                   yerr=[[o.incremental - o.ci_low], [o.ci_high - o.incremental]], capsize=4)
+        ax.set_ylabel("orders")
+        ax.set_title(f"{self.campaign_id}: direct vs incremental orders")
+        return ax
+
+    def to_dict(self) -> dict:
+        """The ``results.json`` ``conversions`` block (CONTRACT section 3), with extra keys."""
+        inc = None
+        if self.orders is not None and self.revenue is not None:
+            inc = {"orders": _f(self.orders.incremental), "revenue": _f(self.revenue.incremental),
+                   "ci_low": _f(self.orders.ci_low), "ci_high": _f(self.orders.ci_high),
+                   "revenue_ci_low": _f(self.revenue.ci_low), "revenue_ci_high": _f(self.revenue.ci_high)}
+        s = self.summary().set_index("basis")
+        metrics = {b: {k: _f(s.loc[b, k]) for k in ("new_customer_share", "aov", "roas", "roi")} for b in s.index}
+        return {"direct": {"orders": int(self.direct["orders"]), "revenue": float(self.direct["revenue"]),
+                           "new_customers": int(self.direct["new_customers"])},
+                "incremental": inc, "cost": _f(self.cost), "by_basis": metrics,
+                "leakage_flags": [str(c) for c in self.leakage.loc[self.leakage["flag"], "creator_id"]]
+                if len(self.leakage) else [],
+                "reconciliation": self.reconciliation(), "warnings": list(self.warnings)}
+
+
+def _direct(data: Any, campaign_id: str) -> tuple[dict, pd.DataFrame]:
+    """Direct orders via :mod:`analysis.conversions` (the single implementation of the rules)."""
+    from analysis.conversions import direct_orders
+
+    d = direct_orders(data, campaign_id)
+    summ = {"orders": int(len(d)), "revenue": float(pd.to_numeric(d["revenue"]).sum()) if len(d) else 0.0,
+            "new_customers": int(d["new_customer"].astype(bool).sum()) if len(d) else 0}
+    return summ, d
+
+
+def _leakage(direct: pd.DataFrame, panel, kernel: E.Kernel, *, threshold: float = 0.2,
+             min_orders: int = 5) -> pd.DataFrame:
+    """Share of each creator's direct orders on days without meaningful exposure from that creator."""
+    cols = ["creator_id", "direct_orders", "orders_without_exposure", "share_without_exposure", "flag"]
+    if direct.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
+    units = panel.units
+    rows = []
+    A = E.adstock(panel.views, kernel)
+    for cr, g in direct.groupby("creator_id"):
+        j = np.nonzero(((units["campaign_id"] == panel.campaign_id) & (units["creator_id"] == cr)).to_numpy())[0]
+        dates = pd.to_datetime(g["created_date"]).dt.normalize()
+        if len(j) == 0:
+            quiet = np.ones(len(g), dtype=bool)
+        else:
+            a = pd.Series(A[:, j[0]], index=panel.dates)
+            level = a.reindex(dates).fillna(0.0).to_numpy()
+            quiet = level < 0.01 * max(a.max(), 1e-12)
+        n = len(g)
+        rows.append({"creator_id": str(cr), "direct_orders": n, "orders_without_exposure": int(quiet.sum()),
+                     "share_without_exposure": quiet.mean(),
+                     "flag": bool(n >= min_orders and quiet.mean() > threshold)})
+    return pd.DataFrame(rows, columns=cols).sort_values("creator_id").reset_index(drop=True)
+
+
+def attribute_orders(data: Any, campaign_id: str, *, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
+                     kernels: tuple[str, ...] = ("geometric", "weibull"),
+                     tail_days: int = ATTRIBUTION_TAIL_DAYS,
+                     outcomes: tuple[str, ...] = ("orders", "revenue", "new")) -> ConversionAttribution:
+    """Direct and incremental orders and revenue of a campaign, with reconciliation and leakage flags.
+
+    The follower model (baseline regression plus creator exposure through an estimated carry-over,
+    creators partially pooled) is applied to the daily count of all orders, to daily revenue and to
+    daily new-customer orders. Direct attribution comes from :func:`analysis.conversions.direct_orders`.
+
+    Parameters
+    ----------
+    data : path, Dataset or dict of DataFrames
+    campaign_id : str
+    n_boot, seed, alpha, kernels, tail_days
+        As in :func:`analysis.attribution.attribute_followers`.
+    outcomes : tuple of str
+        Daily series to model: ``"orders"`` (always), ``"revenue"``, ``"new"`` (new-customer orders).
+
+    Returns
+    -------
+    ConversionAttribution
+    """
+    panel = build_panel(data, campaign_id, tail_days=tail_days)
+    warnings = list(panel.warnings)
+    direct, dorders = _direct(data, campaign_id)
+    contracts = read_table(data, "contracts", required=False)
+    cost = 0.0
+    if contracts is not None:
+        c = contracts[contracts["campaign_id"].astype(str) == panel.campaign_id]
+        cost = float(pd.to_numeric(c.get("fee", 0), errors="coerce").fillna(0).sum()
+                     + pd.to_numeric(c.get("product_cost", 0), errors="coerce").fillna(0).sum())
+    orders = read_table(data, "orders", required=False)
+    res = {"orders": None, "revenue": None, "new": None}
+    kernel = None
+    if orders is None or orders.empty:
+        warnings.append("no orders table: incremental conversions are undefined")
+    else:
+        o = orders.copy()
+        o["date"] = _local_dates(o, "created_date", "created_at", panel.timezone)
+        o["revenue"] = pd.to_numeric(o["revenue"], errors="coerce").fillna(0.0)
+        o["new"] = o["new_customer"].astype(str).str.lower().isin(["true", "1"]) if "new_customer" in o else False
+        daily = o.groupby("date").agg(orders=("order_id", "size"), revenue=("revenue", "sum"), new=("new", "sum"))
+        daily = daily.reindex(panel.dates)
+        covered = (panel.dates >= o["date"].min()) & (panel.dates <= o["date"].max())
+        daily = daily.fillna(0.0)
+        daily.loc[~np.asarray(covered)] = np.nan
+        for key, name in (("orders", "orders"), ("revenue", "revenue"), ("new", "new-customer orders")):
+            if key != "orders" and key not in outcomes:
+                continue
+            res[key] = _followers_from_panel(panel, daily[key].to_numpy(float), n_boot=n_boot, seed=seed,
+                                             alpha=alpha, kernels=kernels, pool=True, outcome=name)
+        kernel = E.candidate_kernels()[0]
+        k = res["orders"].kernel
+        kernel = E.weibull(k["params"]["shape"], k["params"]["scale"]) if k["family"] == "weibull" \
+            else E.geometric(k["params"]["rate"])
+    leak = _leakage(dorders, panel, kernel or E.geometric(0.75))
+    if len(leak) and leak["flag"].any():
+        warnings.append("possible code leakage (direct orders on days without the creator's exposure): "
+                        + ", ".join(leak.loc[leak["flag"], "creator_id"]))
+    return ConversionAttribution(campaign_id=panel.campaign_id, direct=direct, orders=res["orders"],
+                                 revenue=res["revenue"], new_customer_orders=res["new"], cost=cost,
+                                 leakage=leak, alpha=alpha, warnings=tuple(warnings))

@@ -1,0 +1,384 @@
+"""Follower-growth attribution: incremental brand follows by campaign, creator and post."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.attribution import _engine as E
+from analysis.attribution._data import Panel, build_panel
+from analysis.config import ATTRIBUTION_TAIL_DAYS
+
+
+def _f(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) else None
+
+
+def make_spec(panel: Panel, y: np.ndarray, *, pool: bool = True, drop_creator: str | None = None,
+              fit_mask: np.ndarray | None = None) -> E.Spec:
+    """The engine's inputs for the panel's target campaign and outcome ``y``."""
+    units = panel.units
+    views = panel.views
+    if drop_creator is not None:
+        keep = ~((units["campaign_id"] == panel.campaign_id) & (units["creator_id"] == drop_creator))
+        units, views = units[keep].reset_index(drop=True), views[:, keep.to_numpy()]
+    groups = sorted(units["campaign_id"].unique())
+    gi = {g: i for i, g in enumerate(groups)}
+    y = np.asarray(y, dtype=float).copy()
+    if fit_mask is not None:
+        y[~fit_mask] = np.nan
+    spec = E.Spec(y=y, controls=panel.controls, views=views,
+                  unit_group=units["campaign_id"].map(gi).to_numpy(), target=gi[panel.campaign_id],
+                  window=panel.window_mask(), pool=pool)
+    spec.unit_frame = units  # type: ignore[attr-defined]
+    return spec
+
+
+def _creator_names(panel: Panel) -> dict[str, str]:
+    if panel.creators is not None and {"creator_id", "handle"} <= set(panel.creators.columns):
+        c = panel.creators
+        return dict(zip(c["creator_id"].astype(str), c["handle"].astype(str)))
+    return {}
+
+
+@dataclass(frozen=True)
+class FollowerAttribution:
+    """Incremental brand followers of one campaign, in total, by day and by creator.
+
+    Attributes
+    ----------
+    campaign_id : str
+    incremental, ci_low, ci_high : float
+        Observed minus counterfactual new followers over the campaign window (start to end plus
+        the attribution tail), and its ``1 - alpha`` bootstrap interval.
+    daily : pandas.DataFrame
+        ``date, observed, counterfactual, incremental, ci_low, ci_high, cumulative, cum_ci_low,
+        cum_ci_high, in_window`` over the brand account's whole history (cumulative within the window).
+    by_creator : pandas.DataFrame
+        ``creator_id, handle, incremental, ci_low, ci_high, share, views, reported_follows,
+        profile_view_share, follows_per_1000_views``; shares add up to one and ``incremental`` to the total.
+    by_post : pandas.DataFrame
+        Each creator's attribution split over their posts by adstocked exposure in the window.
+    kernel : dict
+        The carry-over kernel chosen by cross-validation (family, parameters, mean lag, half-life),
+        the cross-validation table and how often each kernel won in the bootstrap.
+    posts : pandas.DataFrame
+        The campaign's posts (``post_id, creator_id, posted_date``).
+    window : tuple of pandas.Timestamp
+        Start and end (incl. tail) of the attribution window.
+    warnings : tuple of str
+    """
+
+    campaign_id: str
+    incremental: float
+    ci_low: float
+    ci_high: float
+    daily: pd.DataFrame = field(repr=False)
+    by_creator: pd.DataFrame = field(repr=False)
+    by_post: pd.DataFrame = field(repr=False)
+    kernel: dict = field(repr=False)
+    posts: pd.DataFrame = field(repr=False)
+    window: tuple[pd.Timestamp, pd.Timestamp] = field(repr=False)
+    campaign_end: pd.Timestamp = field(repr=False)
+    alpha: float = 0.05
+    n_boot: int = 0
+    outcome: str = "new followers"
+    warnings: tuple[str, ...] = ()
+
+    # ------------------------------------------------------------------ tables
+    def summary(self) -> pd.DataFrame:
+        """One tidy row: the total with its interval, the kernel and the persistence figures."""
+        cf = self.daily.loc[self.daily["in_window"], "counterfactual"].sum()
+        return pd.DataFrame([{
+            "campaign_id": self.campaign_id, "outcome": self.outcome, "incremental": self.incremental,
+            "ci_low": self.ci_low, "ci_high": self.ci_high,
+            "relative_to_counterfactual": self.incremental / cf if cf > 0 else np.nan,
+            "post_campaign_incremental": self.post_campaign_incremental,
+            "kernel": self.kernel["label"], "kernel_half_life_days": self.kernel["half_life"],
+            "effect_half_life_days": self.effect_half_life, "creators": len(self.by_creator),
+            "window_start": self.window[0], "window_end": self.window[1], "n_boot": self.n_boot,
+        }])
+
+    @property
+    def post_campaign_incremental(self) -> float:
+        """Incremental follows arriving after the campaign's end (within the attribution tail)."""
+        d = self.daily
+        return float(d.loc[d["in_window"] & (d["date"] > self.campaign_end), "incremental"].sum())
+
+    @property
+    def effect_half_life(self) -> float | None:
+        """Days after the campaign's end until the modelled daily effect halves (None if not reached)."""
+        d = self.daily.set_index("date")["modelled_effect"]
+        after = d[d.index >= self.campaign_end]
+        if after.empty or after.iloc[0] <= 0:
+            return None
+        below = np.nonzero(after.to_numpy() <= after.iloc[0] / 2)[0]
+        return float(below[0]) if len(below) else None
+
+    def comparison(self) -> pd.DataFrame:
+        """Modelled incremental follows per creator vs TikTok-reported follows vs profile-view share.
+
+        ``reported_follows`` are follows of the creator's own account attributed by TikTok to the
+        campaign posts; ``modelled_share`` and ``reported_share`` / ``profile_view_share`` put the
+        three on one scale, and ``ratio_to_reported`` shows where the bases disagree.
+        """
+        c = self.by_creator
+        rep = c["reported_follows"]
+        out = pd.DataFrame({
+            "creator_id": c["creator_id"], "handle": c["handle"],
+            "modelled_incremental": c["incremental"], "ci_low": c["ci_low"], "ci_high": c["ci_high"],
+            "reported_follows": rep,
+            "modelled_share": c["share"],
+            "reported_share": rep / rep.sum() if rep.sum() > 0 else np.nan,
+            "profile_view_share": c["profile_view_share"],
+        })
+        out["ratio_to_reported"] = np.where(rep > 0, out["modelled_incremental"] / rep.where(rep > 0), np.nan)
+        return out.sort_values("modelled_incremental", ascending=False).reset_index(drop=True)
+
+    def reading(self) -> list[str]:
+        """Plain-language sentences a report can print."""
+        lvl = int(round(100 * (1 - self.alpha)))
+        out = [f"The campaign brought about {self.incremental:,.0f} additional {self.outcome} "
+               f"({lvl}% interval {self.ci_low:,.0f} to {self.ci_high:,.0f}) between "
+               f"{self.window[0]:%d %b %Y} and {self.window[1]:%d %b %Y} (campaign plus "
+               f"{ATTRIBUTION_TAIL_DAYS}-day tail), against what the baseline predicts without it."]
+        if self.ci_low <= 0 <= self.ci_high:
+            out.append("The interval includes zero: the data cannot rule out that the campaign added no "
+                       f"{self.outcome}.")
+        k = self.kernel
+        out.append(f"Responses follow exposure with a {k['family']} carry-over (mean delay {k['mean_lag']:.1f} "
+                   f"days, chosen by out-of-sample fit); {self.post_campaign_incremental:,.0f} of the "
+                   f"incremental {self.outcome} arrived after the campaign ended.")
+        c = self.comparison()
+        if len(c):
+            top = c.iloc[0]
+            out.append(f"The largest contribution is {top['handle']} with {top['modelled_incremental']:,.0f} "
+                       f"({100 * top['modelled_share']:.0f}% of the total).")
+            if np.isfinite(c["reported_share"]).any():
+                diff = (c["modelled_share"] - c["reported_share"]).abs()
+                j = int(diff.idxmax())
+                out.append(
+                    f"Modelled shares differ most from TikTok-reported follows for {c.loc[j, 'handle']} "
+                    f"({100 * c.loc[j, 'modelled_share']:.0f}% vs {100 * c.loc[j, 'reported_share']:.0f}%): "
+                    "reported follows count follows of the creator's own account on the day TikTok logs "
+                    "them, while the model counts follows of the brand account above the baseline, "
+                    "including delayed ones; creators whose audiences follow them but not the brand (or "
+                    "the reverse) differ most.")
+        out += list(self.warnings)
+        return out
+
+    def to_dict(self) -> dict:
+        """The ``results.json`` ``followers`` block (CONTRACT section 3), JSON-safe, with extra keys."""
+        return {
+            "incremental": _f(self.incremental), "ci_low": _f(self.ci_low), "ci_high": _f(self.ci_high),
+            "by_creator": {str(r.creator_id): {"incremental": _f(r.incremental), "ci_low": _f(r.ci_low),
+                                               "ci_high": _f(r.ci_high), "share": _f(r.share)}
+                           for r in self.by_creator.itertuples()},
+            "kernel": {"family": self.kernel["family"], "label": self.kernel["label"],
+                       "mean_lag_days": _f(self.kernel["mean_lag"]),
+                       "half_life_days": _f(self.kernel["half_life"])},
+            "post_campaign_incremental": _f(self.post_campaign_incremental),
+            "effect_half_life_days": _f(self.effect_half_life),
+            "window": {"start": self.window[0].date().isoformat(), "end": self.window[1].date().isoformat()},
+            "alpha": _f(self.alpha), "n_boot": int(self.n_boot), "warnings": list(self.warnings),
+        }
+
+    # ------------------------------------------------------------------ plots
+    def plot(self, ax=None):
+        """Observed vs counterfactual daily values with the interval band and post markers."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(9, 4))
+        d = self.daily
+        lo, hi = self.window[0] - pd.Timedelta(days=60), self.window[1] + pd.Timedelta(days=30)
+        d = d[(d["date"] >= lo) & (d["date"] <= hi)]
+        ax.plot(d["date"], d["observed"], color="0.3", lw=1, label="observed")
+        ax.plot(d["date"], d["counterfactual"], color="C0", lw=1.5, label="counterfactual (no campaign)")
+        band = d["in_window"]
+        ax.fill_between(d.loc[band, "date"], d.loc[band, "observed"] - d.loc[band, "ci_high"],
+                        d.loc[band, "observed"] - d.loc[band, "ci_low"], color="C0", alpha=0.2,
+                        label=f"{int(round(100 * (1 - self.alpha)))}% interval")
+        ax.axvspan(self.window[0], self.campaign_end, color="C1", alpha=0.07, label="campaign")
+        for pdate in self.posts["posted_date"].unique():
+            ax.axvline(pdate, color="C3", lw=0.5, alpha=0.4)
+        ax.set_ylabel(self.outcome + " per day")
+        ax.set_title(f"{self.campaign_id}: observed vs counterfactual (red ticks: posts)")
+        ax.legend(loc="upper left", fontsize=8)
+        return ax
+
+    def plot_cumulative(self, ax=None):
+        """Cumulative incremental over the window with its interval."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8, 4))
+        d = self.daily[self.daily["in_window"]]
+        ax.plot(d["date"], d["cumulative"], color="C0", label="cumulative incremental")
+        ax.fill_between(d["date"], d["cum_ci_low"], d["cum_ci_high"], color="C0", alpha=0.2)
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.axvline(self.campaign_end, color="C1", ls="--", lw=1, label="campaign end")
+        ax.set_ylabel(f"cumulative incremental {self.outcome}")
+        ax.legend(loc="upper left", fontsize=8)
+        return ax
+
+    def plot_creators(self, ax=None):
+        """Bar chart of incremental per creator with intervals."""
+        import matplotlib.pyplot as plt
+
+        c = self.by_creator.sort_values("incremental")
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, max(3, 0.28 * len(c))))
+        y = np.arange(len(c))
+        ax.barh(y, c["incremental"], color="C0", alpha=0.8)
+        ax.errorbar(c["incremental"], y, xerr=[c["incremental"] - c["ci_low"], c["ci_high"] - c["incremental"]],
+                    fmt="none", ecolor="0.2", lw=0.8)
+        ax.set_yticks(y, c["handle"])
+        ax.axvline(0, color="0.5", lw=0.8)
+        ax.set_xlabel(f"incremental {self.outcome}")
+        ax.set_title("Attribution by creator (partially pooled)")
+        return ax
+
+
+def assemble(panel: Panel, res: E.EngineResult, *, y: np.ndarray, alpha: float, n_boot: int,
+             outcome: str, warnings: list[str]) -> dict:
+    """Common pieces of follower and order attributions from one engine run."""
+    spec = res.spec
+    units = spec.unit_frame  # type: ignore[attr-defined]
+    tu = spec.tunits
+    W = spec.window
+    eff = res.effect_daily.sum(axis=1)
+    observed = np.where(spec.ok, y, np.nan)
+    cf = res.fitted - eff
+    inc = np.where(spec.ok, observed - cf, eff)
+    lo, hi = E.basic_interval(inc, res.err_daily, alpha, axis=1) if n_boot else (inc * np.nan, inc * np.nan)
+    cum = np.where(W, np.cumsum(np.where(W, inc, 0.0)), np.nan)
+    cerr = np.cumsum(np.where(W[:, None], res.err_daily, 0.0), axis=0)
+    clo, chi = E.basic_interval(cum, cerr, alpha, axis=1) if n_boot else (cum * np.nan, cum * np.nan)
+    daily = pd.DataFrame({"date": panel.dates, "observed": observed, "counterfactual": cf, "incremental": inc,
+                          "ci_low": lo, "ci_high": hi, "cumulative": cum,
+                          "cum_ci_low": np.where(W, clo, np.nan), "cum_ci_high": np.where(W, chi, np.nan),
+                          "modelled_effect": eff, "in_window": W})
+    tlo, thi = E.basic_interval(res.total, res.err_total, alpha) if n_boot else (np.nan, np.nan)
+    ulo, uhi = E.basic_interval(res.unit_total, res.err_units, alpha, axis=0) if n_boot else \
+        (res.unit_total * np.nan, res.unit_total * np.nan)
+    tunits = units.iloc[tu].reset_index(drop=True)
+    names = _creator_names(panel)
+    total = res.total
+    by = pd.DataFrame({"creator_id": tunits["creator_id"].to_numpy(),
+                       "handle": [names.get(c, c) for c in tunits["creator_id"]],
+                       "incremental": res.unit_total, "ci_low": ulo, "ci_high": uhi,
+                       "share": res.unit_total / total if total != 0 else np.nan,
+                       "views": spec.views[W][:, tu].sum(axis=0) * 1000.0,
+                       "per_1000_views": E.unit_coefs(spec, res.beta)[tu]})
+    # per post: split each creator's total by the post's adstocked exposure in the window
+    posts = panel.posts[panel.posts["campaign_id"] == panel.campaign_id]
+    pcols = np.nonzero((panel.posts["campaign_id"] == panel.campaign_id).to_numpy())[0]
+    pexp = E.adstock(panel.post_views[:, pcols], res.best.kernel)[W].sum(axis=0)
+    bp = posts[["post_id", "creator_id", "posted_date"]].reset_index(drop=True).assign(exposure=pexp)
+    csum = bp.groupby("creator_id")["exposure"].transform("sum")
+    cinc = bp["creator_id"].map(by.set_index("creator_id")["incremental"])
+    bp["incremental"] = np.where(csum > 0, cinc * bp["exposure"] / csum.where(csum > 0), 0.0)
+    k = res.best.kernel
+    kernel = {"family": k.family, "params": dict(k.params), "label": k.label, "mean_lag": k.mean_lag,
+              "median_lag": k.median_lag, "half_life": k.half_life, "weights": k.weights,
+              "penalty": res.lam,
+              "cv": pd.DataFrame({"kernel": [f.kernel.label for f in res.fits],
+                                  "family": [f.kernel.family for f in res.fits],
+                                  "cv_rmse": [float(np.sqrt(f.cv_mse)) for f in res.fits]}),
+              "bootstrap_choices": dict(res.boot_kernel_counts)}
+    return dict(daily=daily, by=by, by_post=bp, kernel=kernel, total=total, lo=float(tlo), hi=float(thi),
+                posts=posts[["post_id", "creator_id", "posted_date"]].reset_index(drop=True))
+
+
+def attribute_followers(data: Any, campaign_id: str, *, n_boot: int = 1000, seed: int = 0,
+                        alpha: float = 0.05, kernels: tuple[str, ...] = ("geometric", "weibull"),
+                        pool: bool = True, baseline_days: int | None = None,
+                        tail_days: int = ATTRIBUTION_TAIL_DAYS) -> FollowerAttribution:
+    """Attribute the brand account's new followers to a campaign, its creators and posts.
+
+    A baseline regression (trend, day of week, the brand's own video views, paid impressions) and every
+    campaign's creator exposure (daily views through a carry-over kernel chosen by blocked
+    cross-validation, creator response partially pooled towards the campaign mean) are fitted jointly
+    on the brand account's whole history; incremental = observed minus the counterfactual without the
+    campaign, over the campaign plus ``tail_days``. See ``docs/methods.md``.
+
+    Parameters
+    ----------
+    data : path, Dataset or dict of DataFrames
+        Processed directory, ``analysis.data.Dataset`` or tables by name (processed or raw layout).
+    campaign_id : str
+        The campaign to attribute.
+    n_boot : int
+        Bootstrap replicates (block wild bootstrap with kernel re-selection); 0 skips intervals.
+    seed : int
+        Seed of the bootstrap.
+    alpha : float
+        One minus the interval's coverage.
+    kernels : tuple of str
+        Kernel families to compare (``"geometric"``, ``"weibull"``).
+    pool : bool
+        Partially pool creators (default); ``False`` fits one response per campaign, splitting it by exposure.
+    baseline_days : int, optional
+        Fit on this many days either side of the attribution window only (default: the whole history).
+    tail_days : int
+        Days after the campaign's end that still count.
+
+    Returns
+    -------
+    FollowerAttribution
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1 (got {alpha})")
+    if n_boot < 0:
+        raise ValueError(f"n_boot must be 0 or more (got {n_boot})")
+    panel = build_panel(data, campaign_id, tail_days=tail_days)
+    y = panel.brand["new_followers"].to_numpy(float)
+    return _followers_from_panel(panel, y, n_boot=n_boot, seed=seed, alpha=alpha, kernels=kernels, pool=pool,
+                                 baseline_days=baseline_days)
+
+
+def _fit_mask(panel: Panel, baseline_days: int | None) -> np.ndarray | None:
+    if baseline_days is None:
+        return None
+    lo = panel.start - pd.Timedelta(days=int(baseline_days))
+    hi = panel.window_end + pd.Timedelta(days=int(baseline_days))
+    return np.asarray((panel.dates >= lo) & (panel.dates <= hi))
+
+
+def _followers_from_panel(panel: Panel, y: np.ndarray, *, n_boot: int, seed: int, alpha: float,
+                          kernels: tuple[str, ...], pool: bool, baseline_days: int | None = None,
+                          drop_creator: str | None = None, outcome: str = "new followers",
+                          ) -> FollowerAttribution:
+    spec = make_spec(panel, y, pool=pool, drop_creator=drop_creator, fit_mask=_fit_mask(panel, baseline_days))
+    res = E.run(spec, kernels=E.candidate_kernels(tuple(kernels)), n_boot=n_boot, seed=seed)
+    warnings = list(panel.warnings)
+    parts = assemble(panel, res, y=y, alpha=alpha, n_boot=n_boot, outcome=outcome, warnings=warnings)
+    by = parts["by"]
+    pdl = panel.post_daily
+    tp = panel.posts[panel.posts["campaign_id"] == panel.campaign_id]
+    w = pdl[pdl["post_id"].isin(tp["post_id"]) & (pdl["date"] >= panel.start) & (pdl["date"] <= panel.window_end)]
+    w = w.merge(tp[["post_id", "creator_id"]], on="post_id")
+    rep = w.groupby("creator_id")[["follows", "profile_views"]].sum()
+    by["reported_follows"] = by["creator_id"].map(rep["follows"]).fillna(0.0)
+    pv = by["creator_id"].map(rep["profile_views"]).fillna(0.0)
+    by["profile_view_share"] = pv / pv.sum() if pv.sum() > 0 else np.nan
+    by = by.rename(columns={"per_1000_views": "follows_per_1000_views"})
+    if (by["incremental"] < 0).any():
+        warnings.append(f"{int((by['incremental'] < 0).sum())} creator(s) have a negative point attribution "
+                        "(noise around zero effect); their intervals show the uncertainty")
+    if parts["lo"] <= 0 <= parts["hi"]:
+        warnings.append("the interval of the total includes zero")
+    return FollowerAttribution(
+        campaign_id=panel.campaign_id, incremental=float(parts["total"]), ci_low=parts["lo"], ci_high=parts["hi"],
+        daily=parts["daily"], by_creator=by.sort_values("incremental", ascending=False).reset_index(drop=True),
+        by_post=parts["by_post"], kernel=parts["kernel"], posts=parts["posts"],
+        window=(panel.start, panel.window_end), campaign_end=panel.end, alpha=alpha, n_boot=n_boot,
+        outcome=outcome, warnings=tuple(warnings))

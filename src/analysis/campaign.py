@@ -1,0 +1,1118 @@
+"""The campaign report's sections: what ``notebooks/10_campaign_report.ipynb`` calls.
+
+The notebook orchestrates and narrates; every computation lives here and in the
+modules it calls. :func:`open_report` validates the notebook's parameters and loads
+the data; each section function takes the :class:`CampaignReport` and returns a
+:class:`Section` (tables, figures, a one-sentence reading and its contribution to
+``results.json``). :meth:`CampaignReport.results` assembles ``results.json``.
+
+A section whose tables are absent from the data set, or whose analysis module is not
+installed, returns ``status="not available"`` with the reason. A section that fails
+for any other reason returns ``status="error"``: the error is shown in the report and
+recorded in ``results.json``'s ``warnings``; with ``ANALYSIS_STRICT_SECTIONS=1`` in the
+environment (as in the test suite) it is raised instead.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import os
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis import config
+from analysis.htmlsafe import SafeTable, escape_markdown, safe_table
+from analysis.results import empty_results, json_safe
+
+__all__ = [
+    "CampaignReport",
+    "NotAvailable",
+    "Parameters",
+    "Section",
+    "attribution",
+    "campaign_summary",
+    "compliance",
+    "conversions",
+    "data_quality",
+    "kpi_tables",
+    "lift",
+    "open_report",
+    "scorecard",
+    "sentiment",
+    "time_series",
+    "validate_parameters",
+    "watch_time",
+]
+
+#: Environment variable that, when set to a processed directory, replaces the default ``data_dir``.
+DATA_DIR_ENV = "ANALYSIS_DATA_DIR"
+#: Environment variable that makes a failing section raise instead of being recorded.
+STRICT_ENV = "ANALYSIS_STRICT_SECTIONS"
+#: The notebook's default ``data_dir`` parameter (relative to the project root).
+DEFAULT_DATA_DIR = "data/processed"
+
+#: KPIs shown in the campaign summary table, in order (others are in the full table).
+HEADLINE_KPIS = ("views", "reach", "engagements", "engagement_rate", "completion_rate", "avg_watch_time_s",
+                 "follows", "link_clicks", "ctr", "orders", "revenue", "cost", "cpm", "cpe", "cpa", "roas")
+
+
+class NotAvailable(Exception):
+    """Raised inside a section when its data or module is absent; becomes a "not available" status."""
+
+
+# ---------------------------------------------------------------- parameters
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """The campaign notebook's validated parameters."""
+
+    campaign_id: str
+    data_dir: Path
+    out_dir: Path
+    as_of: _dt.date | None
+    seed: int
+
+
+def _resolve_dir(value: str, *, default: str, env: str | None = None) -> Path:
+    if env and value == default and os.environ.get(env):
+        return Path(os.environ[env]).expanduser().resolve()
+    p = Path(value).expanduser()
+    return (p if p.is_absolute() else config.PROJ_ROOT / p).resolve()
+
+
+def validate_parameters(*, campaign_id: str, data_dir: str, out_dir: str, as_of: str = "",
+                        seed: int = config.DEFAULT_SEED) -> Parameters:
+    """Check the notebook parameters and resolve paths.
+
+    Parameters
+    ----------
+    campaign_id : str
+        Campaign to report on; ``""`` picks the first campaign (by id) in the data set.
+    data_dir : str
+        Processed directory written by ``ingest``; relative paths are relative to the project root.
+        When it is the default ``"data/processed"`` and ``ANALYSIS_DATA_DIR`` is set, that directory is used.
+    out_dir : str
+        Where ``results.json`` is written (relative to the project root unless absolute).
+    as_of : str
+        ``""`` or an ISO date (YYYY-MM-DD): the report says its figures are partial if the
+        campaign's attribution window had not closed by then.
+    seed : int
+        Seed for every resampling step.
+
+    Raises
+    ------
+    ValueError
+        With a plain-language message naming the parameter.
+    """
+    if not isinstance(campaign_id, str):
+        raise ValueError(f"campaign_id must be a string such as 'C001', got {campaign_id!r}")
+    if not isinstance(data_dir, str) or not data_dir:
+        raise ValueError(f"data_dir must be a path string, got {data_dir!r}")
+    if not isinstance(out_dir, str) or not out_dir:
+        raise ValueError(f"out_dir must be a path string, got {out_dir!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    day = None
+    if as_of:
+        try:
+            day = _dt.date.fromisoformat(str(as_of))
+        except ValueError:
+            raise ValueError(f"as_of must be an ISO date such as '2025-06-30' or empty, got {as_of!r}") from None
+    data = _resolve_dir(data_dir, default=DEFAULT_DATA_DIR, env=DATA_DIR_ENV)
+    if not data.is_dir():
+        raise ValueError(f"data_dir {data_dir!r} is not a directory: run `make data` (or `python -m analysis "
+                         "ingest --raw RAW --out DIR`) first, or pass data_dir= the processed directory")
+    if not (data / "campaigns.parquet").exists():
+        raise ValueError(f"data_dir {data_dir!r} has no campaigns table: is it a directory written by ingest?")
+    return Parameters(campaign_id=campaign_id, data_dir=data, out_dir=_resolve_dir(out_dir, default=""),
+                      as_of=day, seed=int(seed))
+
+
+# ---------------------------------------------------------------- sections
+
+
+Plotter = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of the campaign report.
+
+    Attributes
+    ----------
+    key : str
+        Short name (``"kpis"``, ``"lift"``, ...).
+    title : str
+        Heading shown in the report.
+    status : {"ok", "not available", "error"}
+        Whether the section could be computed.
+    reason : str
+        Why not, when ``status`` is not ``"ok"``.
+    reading : str
+        Plain-language reading of the result (trusted text built from numbers and escaped values).
+    tables : tuple of (title, DataFrame)
+        Tables shown, escaped on display.
+    plotters : tuple of callables
+        Each draws one figure on the Axes it is given and returns it.
+    contribution : dict
+        What the section adds to ``results.json`` (top-level key -> value).
+    result : object
+        The underlying result object (e.g. a lift result), for further use.
+    warnings : tuple of str
+        Data-quality notes raised while computing the section.
+    """
+
+    key: str
+    title: str
+    status: str = "ok"
+    reason: str = ""
+    reading: str = ""
+    tables: tuple[tuple[str, pd.DataFrame], ...] = ()
+    formatters: Mapping[str, Callable[[Any], str]] = field(default_factory=dict)
+    plotters: tuple[Plotter, ...] = ()
+    contribution: Mapping[str, Any] = field(default_factory=dict)
+    result: Any = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def summary(self) -> pd.DataFrame:
+        """The section's first table (an empty frame when it has none)."""
+        return self.tables[0][1].copy() if self.tables else pd.DataFrame()
+
+    def plot(self, ax=None):
+        """Draw the section's first figure on ``ax`` (or a new Axes) and return the Axes."""
+        if not self.plotters:
+            raise ValueError(f"the {self.title!r} section has no figure ({self.status}: {self.reason})")
+        return self.plotters[0](ax)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe record of the section: status, reason, reading and its results.json contribution."""
+        return json_safe({"key": self.key, "status": self.status, "reason": self.reason,
+                          "reading": self.reading, "contribution": dict(self.contribution)})
+
+    def display_objects(self) -> list[Any]:
+        """What :meth:`show` displays, in order (Markdown, escaped tables, figures)."""
+        from IPython.display import Markdown
+
+        out: list[Any] = []
+        if self.status == "not available":
+            out.append(Markdown(f"*Not available:* {escape_markdown(self.reason)}"))
+            return out
+        if self.status == "error":
+            out.append(Markdown(f"**This section failed:** {escape_markdown(self.reason)}"))
+            return out
+        if self.reading:
+            out.append(Markdown(escape_markdown(self.reading)))
+        for title, df in self.tables:
+            out.append(safe_table(df, formatters=self.formatters, index=False, caption=title))
+        for note in self.warnings:
+            out.append(Markdown(f"*Note:* {escape_markdown(note)}"))
+        return out
+
+    def show(self) -> Section:
+        """Display the section in a notebook (text, escaped tables, then each figure as PNG)."""
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        for obj in self.display_objects():
+            display(obj)
+        if self.ok:
+            for plotter in self.plotters:
+                drawn = plotter(None)
+                fig = np.ravel(np.asarray(drawn, dtype=object))[0].figure
+                display(fig)
+                plt.close(fig)
+        return self
+
+    def __repr__(self) -> str:
+        head = f"{self.title} [{self.status}]"
+        return f"{head}: {self.reason}" if self.reason else (f"{head}: {self.reading}" if self.reading else head)
+
+
+class CampaignReport:
+    """State shared by the sections of one campaign's report: data, parameters, warnings.
+
+    Use :func:`open_report` to build one from the notebook's parameters.
+    """
+
+    def __init__(self, data: Any, params: Parameters) -> None:
+        self.data = data
+        self.params = params
+        self.campaign_id = params.campaign_id
+        self.sections: dict[str, Section] = {}
+        self.cache: dict[str, Any] = {}
+        self.warnings: list[str] = []
+        campaigns = self.table("campaigns")
+        row = campaigns.loc[campaigns["campaign_id"].astype(str) == self.campaign_id]
+        self.campaign = row.iloc[0].to_dict()
+        self.start = pd.Timestamp(self.campaign["start_date"]).normalize()
+        self.end = pd.Timestamp(self.campaign["end_date"]).normalize()
+        self.currency = str(self.campaign.get("currency") or "")
+        if params.as_of is not None:
+            closes = self.end + pd.Timedelta(days=config.ATTRIBUTION_TAIL_DAYS)
+            if pd.Timestamp(params.as_of) < closes:
+                self.warnings.append(
+                    f"Report as of {params.as_of.isoformat()}: the campaign's attribution window closes on "
+                    f"{closes.date().isoformat()}, so effects are still accruing.")
+
+    @property
+    def currency_symbol(self) -> str:
+        """Symbol used when formatting money."""
+        return {"USD": "$", "EUR": "€", "GBP": "£", "": "$"}.get(self.currency, f"{self.currency} ")
+
+    # -- data access
+    def has(self, name: str) -> bool:
+        """Whether the processed data holds a non-empty table ``name``."""
+        if hasattr(self.data, "has"):
+            if not self.data.has(name):
+                return False
+        t = self._get(name)
+        return t is not None and len(t) > 0
+
+    def _get(self, name: str) -> pd.DataFrame | None:
+        try:
+            return self.data[name]
+        except (KeyError, LookupError):
+            return None
+
+    def table(self, name: str) -> pd.DataFrame:
+        """The processed table ``name``; raises :class:`NotAvailable` when it is absent."""
+        t = self._get(name)
+        if t is None:
+            raise NotAvailable(f"the data set has no {name} table")
+        return t
+
+    def campaign_rows(self, name: str) -> pd.DataFrame:
+        """Rows of table ``name`` belonging to this campaign (by ``campaign_id``)."""
+        t = self.table(name)
+        return t.loc[t["campaign_id"].astype(str) == self.campaign_id]
+
+    # -- sections
+    def run(self, key: str, title: str, body: Callable[[], Section]) -> Section:
+        """Run a section body, turning absent data/modules into "not available" and errors into "error"."""
+        try:
+            sec = body()
+        except NotAvailable as exc:
+            sec = Section(key=key, title=title, status="not available", reason=str(exc))
+        except ModuleNotFoundError as exc:
+            if not (exc.name or "").startswith("analysis"):
+                raise
+            sec = Section(key=key, title=title, status="not available",
+                          reason=f"the {exc.name} module is not part of this installation")
+        except Exception as exc:  # recorded and shown, or raised in strict mode
+            if os.environ.get(STRICT_ENV):
+                raise
+            frames = traceback.extract_tb(exc.__traceback__)
+            ours = [f for f in frames if f"{os.sep}analysis{os.sep}" in f.filename]
+            where = (ours or frames)[-1]
+            msg = f"{type(exc).__name__}: {exc} (in {Path(where.filename).name}, line {where.lineno})"
+            sec = Section(key=key, title=title, status="error", reason=msg)
+            self.warnings.append(f"Section '{title}' failed: {msg}")
+        self.sections[key] = sec
+        self.warnings.extend(w for w in sec.warnings if w not in self.warnings)
+        return sec
+
+    def fmt(self, metric: str, value: Any) -> str:
+        """Format ``value`` as the registry shows ``metric``."""
+        try:
+            from analysis.metrics import format_value
+        except ModuleNotFoundError:
+            return "n/a" if value is None else f"{value:,.4g}"
+        try:
+            return format_value(metric, value, currency=self.currency_symbol)
+        except (KeyError, ValueError):
+            return "n/a" if value is None or pd.isna(value) else f"{value:,.4g}"
+
+    def results(self) -> dict[str, Any]:
+        """The ``results.json`` dictionary: contract keys filled from every section run so far."""
+        d = empty_results(self.campaign_id, objective=str(self.campaign.get("objective", "")),
+                          start=self.start, end=self.end)
+        for sec in self.sections.values():
+            for k, v in sec.contribution.items():
+                d[k] = v
+            if not sec.ok and sec.key in ("attribution",):
+                d["followers"] = {**d["followers"], "status": sec.status, "reason": sec.reason}
+            if not sec.ok and sec.key in ("sentiment", "compliance"):
+                d[sec.key] = {"status": sec.status, "reason": sec.reason}
+        d["sections"] = {k: {"status": s.status, "reason": s.reason} for k, s in self.sections.items()}
+        d["warnings"] = list(self.warnings)
+        return json_safe(d)
+
+
+def _load(data_dir: Path) -> Any:
+    from analysis.data import load
+
+    return load(data_dir)
+
+
+def open_report(*, campaign_id: str, data_dir: str, out_dir: str, as_of: str = "",
+                seed: int = config.DEFAULT_SEED) -> CampaignReport:
+    """Validate the notebook parameters, load the processed data and return the report state.
+
+    Raises
+    ------
+    ValueError
+        For invalid parameters or an unknown campaign id (the message lists the known ids).
+    """
+    params = validate_parameters(campaign_id=campaign_id, data_dir=data_dir, out_dir=out_dir, as_of=as_of,
+                                 seed=seed)
+    data = _load(params.data_dir)
+    ids = sorted(data["campaigns"]["campaign_id"].astype(str))
+    cid = params.campaign_id or (ids[0] if ids else "")
+    if cid not in ids:
+        raise ValueError(f"unknown campaign_id {params.campaign_id!r}; the data set holds: {', '.join(ids)}")
+    params = Parameters(campaign_id=cid, data_dir=params.data_dir, out_dir=params.out_dir, as_of=params.as_of,
+                        seed=params.seed)
+    return CampaignReport(data, params)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _isnum(x: Any) -> bool:
+    return x is not None and not isinstance(x, bool) and isinstance(x, (int, float, np.number)) and bool(
+        np.isfinite(float(x)))
+
+
+def _f(x: Any) -> float | None:
+    return float(x) if _isnum(x) else None
+
+
+def _window_mask(dates: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    d = pd.to_datetime(dates)
+    if getattr(d.dt, "tz", None) is not None:
+        d = d.dt.tz_localize(None)
+    return (d >= start) & (d <= end)
+
+
+def _creator_handles(rep: CampaignReport) -> pd.Series:
+    creators = rep.table("creators")
+    return creators.set_index(creators["creator_id"].astype(str))["handle"].astype(str)
+
+
+# ---------------------------------------------------------------- 1. campaign summary
+
+
+def campaign_summary(rep: CampaignReport) -> Section:
+    """Objective, window, budget, spend and the contracted creators."""
+
+    def body() -> Section:
+        c = rep.campaign
+        contracts = rep.campaign_rows("contracts").copy()
+        contracts["creator_id"] = contracts["creator_id"].astype(str)
+        posts = rep.campaign_rows("posts")
+        creators = rep.table("creators").assign(creator_id=lambda d: d["creator_id"].astype(str))
+        roster = contracts.merge(creators, on="creator_id", how="left")
+        roster["cost"] = roster["fee"].astype(float) + roster["product_cost"].astype(float)
+        n_posts = posts.groupby(posts["creator_id"].astype(str)).size()
+        roster["posts"] = roster["creator_id"].map(n_posts).fillna(0).astype(int)
+        cols = [x for x in ("creator_id", "handle", "tier", "followers", "niche", "country", "posts", "fee",
+                            "product_cost", "cost") if x in roster.columns]
+        roster = roster[cols].sort_values("creator_id").reset_index(drop=True)
+        budget = _f(c.get("budget"))
+        spend = float(roster["cost"].sum())
+        overview = pd.DataFrame([
+            ("Campaign", f"{c.get('name', '')} ({rep.campaign_id})"),
+            ("Brand", c.get("brand", "")),
+            ("Objective", c.get("objective", "")),
+            ("Window", f"{rep.start.date().isoformat()} to {rep.end.date().isoformat()} "
+                       f"({(rep.end - rep.start).days + 1} days)"),
+            ("Budget", rep.fmt("cost", budget)),
+            ("Contracted cost (fees + product)", rep.fmt("cost", spend)),
+            ("Creators", f"{len(roster)}"),
+            ("Campaign posts", f"{len(posts)}"),
+        ], columns=["item", "value"])
+        reading = (f"{c.get('brand', '')} ran a {c.get('objective', '')} campaign from "
+                   f"{rep.start.date().isoformat()} to {rep.end.date().isoformat()} with {len(roster)} creators "
+                   f"and {len(posts)} posts, for a contracted cost of {rep.fmt('cost', spend)}"
+                   + (f" against a budget of {rep.fmt('cost', budget)}." if budget is not None else "."))
+        warn = ()
+        if budget is not None and spend > budget * 1.0001:
+            warn = (f"Contracted cost {rep.fmt('cost', spend)} exceeds the budget {rep.fmt('cost', budget)}.",)
+        money = {k: (lambda v: rep.fmt("cost", v)) for k in ("fee", "product_cost", "cost")}
+        money["followers"] = lambda v: rep.fmt("views", v)
+        return Section(key="summary", title="Campaign summary", reading=reading,
+                       tables=(("Overview", overview), ("Creators", roster)), formatters=money,
+                       contribution={"summary": {"budget": budget, "contracted_cost": spend, "currency": rep.currency,
+                                                 "creators": roster["creator_id"].tolist(),
+                                                 "posts": int(len(posts))}},
+                       warnings=warn)
+
+    return rep.run("summary", "Campaign summary", body)
+
+
+# ---------------------------------------------------------------- 2. KPIs and scorecard
+
+
+def _campaign_kpis(rep: CampaignReport) -> pd.Series:
+    if "campaign_kpis" in rep.cache:
+        return rep.cache["campaign_kpis"]
+    from analysis.kpis import kpi_table
+
+    t = kpi_table(rep.data, level="campaign", campaign_id=rep.campaign_id)
+    if "campaign_id" in t.columns:
+        t = t.loc[t["campaign_id"].astype(str) == rep.campaign_id]
+    if len(t) != 1:
+        raise ValueError(f"kpi_table returned {len(t)} campaign rows for {rep.campaign_id}")
+    rep.cache["campaign_kpis"] = t.iloc[0]
+    return t.iloc[0]
+
+
+def _kpi_metric_names(row: pd.Series) -> list[str]:
+    from analysis.metrics import REGISTRY
+
+    return [m for m in REGISTRY if m in row.index]
+
+
+def _intervals(rep: CampaignReport) -> dict[str, tuple[float | None, float | None]]:
+    try:
+        from analysis.kpis import kpi_intervals
+    except ImportError:
+        return {}
+    iv = kpi_intervals(rep.data, level="campaign", campaign_id=rep.campaign_id, seed=rep.params.seed)
+    if isinstance(iv, pd.DataFrame) and {"metric", "ci_low", "ci_high"} <= set(iv.columns):
+        return {str(r.metric): (_f(r.ci_low), _f(r.ci_high)) for r in iv.itertuples()}
+    return {}
+
+
+def _targets(rep: CampaignReport) -> dict[str, float]:
+    if not rep.has("campaign_targets"):
+        return {}
+    t = rep.campaign_rows("campaign_targets")
+    return {str(k): float(v) for k, v in zip(t["kpi"], t["target"])}
+
+
+def _attainment(metric: str, value: float | None, target: float | None) -> float | None:
+    from analysis.metrics import metric as _metric
+
+    if value is None or target is None or target == 0:
+        return None
+    if _metric(metric).direction == "lower":
+        return target / value if value else None
+    return value / target
+
+
+def kpi_tables(rep: CampaignReport) -> Section:
+    """Campaign KPIs (value, interval, target, attainment) and the creator leaderboard."""
+
+    def body() -> Section:
+        from analysis.kpis import kpi_table
+        from analysis.metrics import REGISTRY
+
+        row = _campaign_kpis(rep)
+        names = _kpi_metric_names(row)
+        intervals = _intervals(rep)
+        targets = _targets(rep)
+        try:
+            att = {ln.metric: ln.attainment for ln in _scorecard(rep).lines}
+        except ModuleNotFoundError:
+            att = {}
+        kpis: dict[str, dict[str, float | None]] = {}
+        for m in names:
+            value = _f(row[m])
+            lo, hi = intervals.get(m, (None, None))
+            target = targets.get(m)
+            kpis[m] = {"value": value, "ci_low": lo, "ci_high": hi, "target": target,
+                       "attainment": att.get(m, _attainment(m, value, target))}
+        table = pd.DataFrame([
+            {"metric": m, "label": REGISTRY[m].label, "value": rep.fmt(m, k["value"]),
+             "95% interval": ("" if k["ci_low"] is None else f"[{rep.fmt(m, k['ci_low'])}, "
+                              f"{rep.fmt(m, k['ci_high'])}]"),
+             "target": "" if k["target"] is None else rep.fmt(m, k["target"]),
+             "attainment": "" if k["attainment"] is None else f"{k['attainment']:.0%}"}
+            for m, k in kpis.items()])
+        creators = kpi_table(rep.data, level="creator", campaign_id=rep.campaign_id)
+        creators = creators.assign(creator_id=creators["creator_id"].astype(str))
+        creators.insert(1, "handle", creators["creator_id"].map(_creator_handles(rep)))
+        lead_cols = [m for m in ("views", "engagements", "engagement_rate", "completion_rate", "follows",
+                                 "orders", "revenue", "cost", "cpm", "cpe", "roas") if m in creators.columns]
+        board = creators.sort_values(["views", "creator_id"], ascending=[False, True])[
+            ["creator_id", "handle", *lead_cols]].reset_index(drop=True)
+        fmts = {m: (lambda v, m=m: rep.fmt(m, v)) for m in lead_cols}
+        headline = [m for m in HEADLINE_KPIS if m in kpis]
+        reading = ("The campaign reached " + ", ".join(f"{REGISTRY[m].label.lower()} {rep.fmt(m, kpis[m]['value'])}"
+                                                       for m in headline[:4]) + ".")
+
+        def plot_board(ax=None):
+
+            from analysis.plotting import axes
+
+
+            ax = axes(ax)
+            from analysis.plotting import finish, format_count_axis
+
+            top = board.head(15)
+            ax.barh(top["handle"].astype(str)[::-1], top["views"][::-1], color="#1f4e79")
+            format_count_axis(ax, "x")
+            return finish(ax, title="Views by creator", xlabel="views (count)", ylabel="creator")
+
+        return Section(key="kpis", title="KPI tables", reading=reading,
+                       tables=(("Campaign KPIs", table), ("Creator leaderboard", board)), formatters=fmts,
+                       plotters=(plot_board,), contribution={"kpis": kpis}, result=row)
+
+    return rep.run("kpis", "KPI tables", body)
+
+
+def _scorecard(rep: CampaignReport) -> Any:
+    if "scorecard" in rep.cache:
+        return rep.cache["scorecard"]
+    from analysis.scorecard import scorecard as _sc
+
+    elapsed = 1.0
+    if rep.params.as_of is not None:
+        days = (rep.end - rep.start).days + 1
+        elapsed = min(1.0, max(1.0 / days, ((pd.Timestamp(rep.params.as_of) - rep.start).days + 1) / days))
+    targets = rep.campaign_rows("campaign_targets") if rep.has("campaign_targets") else None
+    rep.cache["scorecard"] = _sc(_campaign_kpis(rep), targets, str(rep.campaign["objective"]),
+                                 elapsed_share=elapsed, currency=rep.currency_symbol)
+    return rep.cache["scorecard"]
+
+
+def scorecard(rep: CampaignReport) -> Section:
+    """The objective's primary and secondary KPIs against targets (``analysis.scorecard``)."""
+
+    def body() -> Section:
+        sc = _scorecard(rep)
+        table = sc.summary()
+        lines = [ln for ln in sc.lines if ln.target is not None]
+        hit = sum(1 for ln in lines if ln.attainment is not None and ln.attainment >= 1)
+        reading = (f"For {'an' if sc.objective[:1] in 'aeiou' else 'a'} {sc.objective} objective, {hit} of {len(lines)} targeted KPIs met their target."
+                   if lines else f"No targets were set for this {sc.objective} campaign.")
+        fm = {c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.0%}") for c in ("attainment",
+                                                                                         "paced_attainment")}
+        fm["value"] = fm["target"] = lambda v: "n/a" if v is None or pd.isna(v) else f"{v:,.4g}"
+        shown = table[["metric", "role", "status", "text", "attainment"]]
+        return Section(key="scorecard", title="Objective scorecard", reading=reading,
+                       tables=(("Scorecard", shown),), formatters=fm,
+                       plotters=((sc.plot,) if lines else ()), contribution={"scorecard": sc.to_dict()},
+                       result=sc)
+
+    return rep.run("scorecard", "Objective scorecard", body)
+
+
+# ---------------------------------------------------------------- 3. time series
+
+
+def _daily(rep: CampaignReport) -> pd.DataFrame:
+    """Daily campaign totals (views, engagements) from ``post_daily``, over the campaign window plus tail."""
+    pdaily = rep.table("post_daily")
+    posts = rep.campaign_rows("posts")
+    d = pdaily.loc[pdaily["post_id"].isin(posts["post_id"])]
+    cols = [c for c in ("views", "likes", "comments", "shares", "saves", "follows", "profile_views")
+            if c in d.columns]
+    daily = d.groupby("date")[cols].sum().sort_index()
+    daily["engagements"] = daily[[c for c in ("likes", "comments", "shares", "saves") if c in daily]].sum(axis=1)
+    return daily
+
+
+def time_series(rep: CampaignReport) -> Section:
+    """Daily views and engagements of the campaign's posts and the brand's followers, with post markers."""
+
+    def body() -> Section:
+        from analysis.plotting import PALETTE, finish, format_count_axis, mark_dates, mark_window
+
+        try:
+            from analysis.kpis import daily_series
+
+            daily = daily_series(rep.data, rep.campaign_id)
+            if "date" in daily.columns:
+                daily = daily.set_index("date")
+        except ImportError:
+            daily = _daily(rep)
+        posts = rep.campaign_rows("posts")
+        post_dates = pd.to_datetime(posts["posted_date"] if "posted_date" in posts else posts["posted_at"])
+        if getattr(post_dates.dt, "tz", None) is not None:
+            post_dates = post_dates.dt.tz_localize(None)
+        brand = rep.table("brand_account_daily")
+        acct = rep.campaign.get("brand_account")
+        if acct is not None and "brand_account" in brand.columns:
+            brand = brand.loc[brand["brand_account"].astype(str) == str(acct)]
+        lo = rep.start - pd.Timedelta(days=30)
+        hi = rep.end + pd.Timedelta(days=config.ATTRIBUTION_TAIL_DAYS)
+        brand = brand.loc[_window_mask(brand["date"], lo, hi)].sort_values("date")
+
+        def plot_views(ax=None):
+
+            from analysis.plotting import axes
+
+
+            ax = axes(ax)
+            ax.plot(daily.index, daily["views"], color=PALETTE["observed"], label="views")
+            mark_window(ax, rep.start, rep.end)
+            mark_dates(ax, post_dates)
+            format_count_axis(ax)
+            return finish(ax, title="Daily views of the campaign's posts", xlabel="date",
+                          ylabel="views per day (count)")
+
+        def plot_eng(ax=None):
+
+            from analysis.plotting import axes
+
+
+            ax = axes(ax)
+            ax.plot(daily.index, daily["engagements"], color=PALETTE["effect"], label="engagements")
+            mark_window(ax, rep.start, rep.end)
+            mark_dates(ax, post_dates)
+            format_count_axis(ax)
+            return finish(ax, title="Daily engagements (likes + comments + shares + saves)", xlabel="date",
+                          ylabel="engagements per day (count)")
+
+        def plot_followers(ax=None):
+
+            from analysis.plotting import axes
+
+
+            ax = axes(ax)
+            ax.plot(pd.to_datetime(brand["date"]), brand["followers"], color=PALETTE["observed"],
+                    label="brand followers")
+            mark_window(ax, rep.start, rep.end)
+            mark_dates(ax, post_dates)
+            format_count_axis(ax)
+            return finish(ax, title="Brand account followers", xlabel="date", ylabel="followers (count)")
+
+        peak = daily["views"].idxmax() if len(daily) else None
+        reading = (f"Views peaked on {pd.Timestamp(peak).date().isoformat()} at {rep.fmt('views', daily['views'].max())} "
+                   f"per day; the brand account went from {rep.fmt('views', brand['followers'].iloc[0])} to "
+                   f"{rep.fmt('views', brand['followers'].iloc[-1])} followers over the window shown."
+                   if peak is not None and len(brand) else "")
+        return Section(key="time_series", title="Views, engagement and followers over time", reading=reading,
+                       plotters=(plot_views, plot_eng, plot_followers), result=daily)
+
+    return rep.run("time_series", "Views, engagement and followers over time", body)
+
+
+def watch_time(rep: CampaignReport) -> Section:
+    """Completion rate and average watch time per post against video length."""
+
+    def body() -> Section:
+        from analysis.plotting import finish
+
+        posts = rep.campaign_rows("posts")
+        pm = rep.table("post_metrics")
+        last = pm.loc[pm["post_id"].isin(posts["post_id"])].sort_values(["post_id", "date"]).groupby("post_id").tail(1)
+        df = last[["post_id", "views", "completion_rate", "avg_watch_time_s"]].merge(
+            posts[["post_id", "creator_id", "duration_s"]], on="post_id")
+        df = df.assign(creator_id=df["creator_id"].astype(str)).sort_values("post_id").reset_index(drop=True)
+        df["handle"] = df["creator_id"].map(_creator_handles(rep))
+        df["watched_share"] = df["avg_watch_time_s"] / df["duration_s"]
+        table = df[["post_id", "handle", "duration_s", "views", "completion_rate", "avg_watch_time_s",
+                    "watched_share"]]
+
+        def plot(ax=None):
+
+            from analysis.plotting import axes
+
+
+            ax = axes(ax)
+            import seaborn as sns
+
+            sns.scatterplot(data=df, x="duration_s", y="completion_rate", size="views", ax=ax, legend=False,
+                            color="#1f4e79")
+            ax.yaxis.set_major_formatter(lambda v, _p: f"{v:.0%}")
+            return finish(ax, title="Completion rate by video length (marker size: views)",
+                          xlabel="video length (s)", ylabel="completion rate (%)")
+
+        w = np.average(df["completion_rate"], weights=df["views"]) if df["views"].sum() > 0 else np.nan
+        reading = (f"View-weighted completion was {w:.0%}; viewers watched on average "
+                   f"{np.average(df['watched_share'], weights=df['views']) if df['views'].sum() > 0 else np.nan:.0%} "
+                   f"of each video.") if np.isfinite(w) else "No views were recorded."
+        fm = {"views": lambda v: rep.fmt("views", v), "completion_rate": lambda v: rep.fmt("completion_rate", v),
+              "avg_watch_time_s": lambda v: rep.fmt("avg_watch_time_s", v),
+              "watched_share": lambda v: "n/a" if pd.isna(v) else f"{v:.0%}"}
+        return Section(key="watch_time", title="Completion and watch time", reading=reading,
+                       tables=(("Posts", table),), formatters=fm, plotters=(plot,))
+
+    return rep.run("watch_time", "Completion and watch time", body)
+
+
+# ---------------------------------------------------------------- 4. conversions
+
+
+def conversions(rep: CampaignReport) -> Section:
+    """Directly attributed orders (discount codes, UTM links, affiliate ids)."""
+
+    def body() -> Section:
+        if not rep.has("orders"):
+            raise NotAvailable("the data set has no orders table (orders are optional)")
+        from analysis.conversions import direct_summary
+
+        ds = direct_summary(rep.data, rep.campaign_id)
+        by_creator = ds.by_creator.assign(handle=lambda d: d["creator_id"].astype(str).map(_creator_handles(rep)))
+        reading = (f"{ds.orders:,} orders worth {rep.fmt('revenue', ds.revenue)} were directly attributed to the "
+                   f"campaign through discount codes, UTM links and affiliate ids; {ds.new_customers:,} were "
+                   "from new customers. Direct attribution misses buyers who never used a code or link.")
+        return Section(key="conversions", title="Direct conversions", reading=reading,
+                       tables=(("By channel", ds.summary()), ("By creator", by_creator)),
+                       formatters={c: (lambda v: rep.fmt("revenue", v)) for c in by_creator.columns
+                                   if c.startswith("revenue")},
+                       plotters=(ds.plot,),
+                       contribution={"conversions": {"direct": {"orders": int(ds.orders),
+                                                                "revenue": float(ds.revenue)},
+                                                     "incremental": None,
+                                                     "direct_detail": ds.to_dict()}},
+                       result=ds, warnings=tuple(ds.notes))
+
+    return rep.run("conversions", "Direct conversions", body)
+
+
+# ---------------------------------------------------------------- 5. lift
+
+
+@dataclass(frozen=True)
+class ScaledLift:
+    """A geo estimate made on the average treated region, reported for all treated regions together.
+
+    ``effect`` and its interval are multiplied by ``factor`` (the number of treated regions) so that
+    they are per day summed over the treated regions, as the contract's lift entries are; the
+    relative effect and the p-value do not change.
+    """
+
+    result: Any
+    factor: int
+    label: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.result.to_dict())
+        for k in ("effect", "ci_low", "ci_high"):
+            if d.get(k) is not None:
+                d[k] = d[k] * self.factor
+        d["scope"] = f"per day, summed over the {self.factor} treated regions"
+        d["n_treated_regions"] = self.factor
+        return d
+
+    def plot(self, ax=None):
+        drawn = self.result.plot(ax=ax)
+        first = np.ravel(np.asarray(drawn, dtype=object))[0]
+        first.figure.suptitle(f"{self.label.capitalize()} (average treated region)", fontsize=11)
+        return drawn
+
+    def reading(self) -> str:
+        d = self.to_dict()
+        rel = d.get("relative_effect")
+        sig = "excludes" if (d["ci_low"] > 0 or d["ci_high"] < 0) else "includes"
+        return (f"{self.label.capitalize()}: {d['metric']} changed by {d['effect']:+,.0f} per day across the "
+                f"{self.factor} treated regions (95% interval {d['ci_low']:+,.0f} to {d['ci_high']:+,.0f}"
+                + (f", {rel:+.1%} over the counterfactual" if rel is not None else "")
+                + f"); the interval {sig} zero.")
+
+
+def _geo_tables(rep: CampaignReport) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if not (rep.has("geo_assignment") and rep.has("geo_sales_daily")):
+        raise NotAvailable("the data set has no geo holdout tables (geo_assignment, geo_sales_daily)")
+    ga = rep.campaign_rows("geo_assignment")
+    if ga.empty:
+        raise NotAvailable("this campaign had no geo holdout")
+    return rep.table("geo_sales_daily"), ga
+
+
+def _staggered(ga: pd.DataFrame) -> bool:
+    """Whether the treated regions adopted on different dates."""
+    if "start_date" not in ga.columns:
+        return False
+    starts = pd.to_datetime(ga.loc[ga["group"].astype(str) == "treatment", "start_date"], errors="coerce")
+    return starts.notna().any() and starts.dropna().nunique() > 1
+
+
+def _lift_designs(rep: CampaignReport) -> list[tuple[str, Callable[[], Any]]]:
+    """(design name, runner) for every design; a runner raises NotAvailable when the data do not support it."""
+    metric = "revenue"
+
+    def geo_parts():
+        gsd, ga = _geo_tables(rep)
+        if _staggered(ga):
+            raise NotAvailable("regions adopted on different dates: the staggered design applies instead")
+        n_treated = int(ga.loc[ga["group"].astype(str) == "treatment", "region"].nunique())
+        return gsd, ga, n_treated
+
+    def geo_panel_():
+        gsd, ga, n_treated = geo_parts()
+        from analysis.lift.synth import geo_panel
+
+        panel = geo_panel(gsd, ga, rep.campaign_id, metric=metric)
+        panel = panel.loc[pd.to_datetime(panel["date"]) <= rep.end].copy()
+        # the average treated region (inside the donors' range), scaled back to the total afterwards
+        panel.loc[panel["region"] == "treated", metric] /= max(n_treated, 1)
+        return panel, n_treated
+
+    def geo_synth():
+        panel, n_treated = geo_panel_()
+        from analysis.lift.synth import synthetic_control
+
+        res = synthetic_control(panel, outcome=metric, unit="region", time="date", treated_unit="treated",
+                                treatment_start=rep.start, progress_bar=False)
+        return ScaledLift(res, n_treated, "geo synthetic control")
+
+    def geo_did():
+        gsd, ga, n_treated = geo_parts()
+        from analysis.lift.did import did
+
+        x = gsd.merge(ga[["region", "group"]].drop_duplicates("region"), on="region")
+        x = x.loc[pd.to_datetime(x["date"]) <= rep.end]
+        x = x.assign(is_treated=(x["group"].astype(str) == "treatment").astype(int),
+                     is_post=(pd.to_datetime(x["date"]) >= rep.start).astype(int))
+        res = did(x, outcome=metric, treated="is_treated", post="is_post", unit="region", time="date")
+        return ScaledLift(res, n_treated, "geo difference-in-differences")
+
+    def geo_its():
+        panel, n_treated = geo_panel_()
+        from analysis.lift.its import causal_impact
+
+        wide = panel.pivot_table(index="date", columns="region", values=metric).sort_index()
+        controls = [c for c in wide.columns if c != "treated"]
+        wide = wide.rename(columns={"treated": metric})
+        res = causal_impact(wide, outcome=metric, controls=controls, treatment_start=rep.start)
+        return ScaledLift(res, n_treated, "geo structural time series")
+
+    def staggered():
+        gsd, ga = _geo_tables(rep)
+        if not _staggered(ga):
+            raise NotAvailable("the treated regions all started on the same date (no staggered roll-out)")
+        from analysis.lift.did import staggered_did, staggered_panel
+
+        panel = staggered_panel(gsd, ga, rep.campaign_id, metric=metric)
+        panel = panel.loc[pd.to_datetime(panel["date"]) <= rep.end]
+        return staggered_did(panel, outcome=metric, unit="region", time="date", cohort="cohort",
+                             seed=rep.params.seed)
+
+    def survey():
+        if not rep.has("brand_lift_survey"):
+            raise NotAvailable("the data set has no brand_lift_survey table")
+        if rep.campaign_rows("brand_lift_survey").empty:
+            raise NotAvailable("this campaign ran no brand-lift survey")
+        from analysis.lift.survey import survey_lift
+
+        return survey_lift(rep.table("brand_lift_survey"), rep.campaign_id)
+
+    return [("geo synthetic control", geo_synth), ("geo difference-in-differences", geo_did),
+            ("geo structural time series", geo_its), ("staggered difference-in-differences", staggered),
+            ("brand-lift survey", survey)]
+
+
+def lift(rep: CampaignReport) -> Section:
+    """"Did it work?": every lift design the campaign's data support, with a plot and a reading each."""
+
+    def body() -> Section:
+        from analysis.plotting import finish
+
+        results, rows, unavailable, plotters, readings = [], [], [], [], []
+        for name, runner in _lift_designs(rep):
+            try:
+                res = runner()
+            except NotAvailable as exc:
+                unavailable.append((name, str(exc)))
+                continue
+            except ModuleNotFoundError as exc:
+                if not (exc.name or "").startswith("analysis"):
+                    raise
+                unavailable.append((name, f"the {exc.name} module is not part of this installation"))
+                continue
+            results.append(res)
+            entries = res.to_dict()
+            for entry in (entries if isinstance(entries, list) else [entries]):
+                rows.append(entry)
+            if hasattr(res, "plot"):
+                plotters.append(lambda ax, r=res: r.plot(ax=ax))
+            readings.append(res.reading() if hasattr(res, "reading") else "")
+        table = pd.DataFrame([{k: e.get(k) for k in ("design", "metric", "effect", "ci_low", "ci_high",
+                                                      "relative_effect", "p_value")} for e in rows])
+        na = pd.DataFrame(unavailable, columns=["design", "why not available"])
+        if not rows:
+            raise NotAvailable("no lift design is supported by this campaign's data: "
+                               + "; ".join(f"{n}: {why}" for n, why in unavailable))
+
+        def forest(ax=None):
+
+            from analysis.plotting import axes
+
+
+            ax = axes(ax)
+            y = np.arange(len(table))
+            ax.errorbar(table["effect"].astype(float), y, xerr=[table["effect"] - table["ci_low"],
+                        table["ci_high"] - table["effect"]], fmt="o", color="#1f4e79", capsize=3)
+            ax.axvline(0, color="#8c8c8c", lw=1)
+            ax.set_yticks(y, [f"{d} ({m})" for d, m in zip(table["design"], table["metric"])])
+            return finish(ax, title="Lift estimates with 95% intervals", xlabel="effect (metric units)",
+                          ylabel="design")
+
+        tables = (("Lift estimates", table),) + ((("Designs not available", na),) if len(na) else ())
+        fm = {c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:,.4g}") for c in
+              ("effect", "ci_low", "ci_high", "relative_effect", "p_value")}
+        return Section(key="lift", title="Did it work?", reading=" ".join(r for r in readings if r),
+                       tables=tables, formatters=fm, plotters=(forest, *plotters),
+                       contribution={"lift": [{k: v for k, v in e.items() if k != "warnings"} for e in rows],
+                                     "lift_not_available": [{"design": n, "reason": w} for n, w in unavailable]},
+                       result=tuple(results))
+
+    return rep.run("lift", "Did it work?", body)
+
+
+# ---------------------------------------------------------------- 6. follower attribution
+
+
+def attribution(rep: CampaignReport) -> Section:
+    """"Where did the followers come from?": incremental brand followers by creator, with retention."""
+
+    def body() -> Section:
+        from analysis.attribution import attribute_followers, follower_retention
+
+        fa = attribute_followers(rep.data, rep.campaign_id)
+        d = fa.to_dict()
+        followers = {"incremental": d["incremental"], "ci_low": d["ci_low"], "ci_high": d["ci_high"],
+                     "by_creator": {str(k): {"incremental": v["incremental"], "ci_low": v["ci_low"],
+                                             "ci_high": v["ci_high"]} for k, v in d["by_creator"].items()},
+                     "status": "ok"}
+        for k, v in d.items():
+            followers.setdefault(k, v)
+        plotters: list[Plotter] = []
+        for name in ("plot", "plot_cumulative", "plot_creators"):
+            if hasattr(fa, name):
+                plotters.append(lambda ax, f=getattr(fa, name): f(ax=ax))
+        tables = [("Incremental followers", fa.summary())]
+        readings = [fa.reading()] if hasattr(fa, "reading") else []
+        try:
+            ret = follower_retention(rep.data, rep.campaign_id)
+        except NotAvailable as exc:
+            ret = None
+            readings.append(f"Retention not available: {exc}.")
+        if ret is not None:
+            plotters.append(lambda ax: ret.plot(ax=ax))
+            followers["retention"] = ret.to_dict()
+            if hasattr(ret, "reading"):
+                readings.append(ret.reading())
+        contribution = {"followers": followers}
+        try:
+            from analysis.attribution import attribute_orders
+
+            if rep.has("orders"):
+                oa = attribute_orders(rep.data, rep.campaign_id)
+                od = oa.to_dict()
+                contribution["_incremental_orders"] = {k: od.get(k) for k in ("orders", "revenue", "ci_low",
+                                                                              "ci_high")}
+                tables.append(("Incremental orders", oa.summary()))
+        except ImportError:
+            pass
+        return Section(key="attribution", title="Where did the followers come from?",
+                       reading=" ".join(readings), tables=tuple(tables), plotters=tuple(plotters),
+                       contribution=contribution, result=fa)
+
+    sec = rep.run("attribution", "Where did the followers come from?", body)
+    inc = sec.contribution.get("_incremental_orders")
+    if inc is not None and "conversions" in rep.sections:
+        conv = dict(rep.sections["conversions"].contribution["conversions"])
+        conv["incremental"] = inc
+        rep.sections["conversions"] = Section(**{**rep.sections["conversions"].__dict__,
+                                                 "contribution": {"conversions": conv}})
+    if inc is not None:
+        rep.sections["attribution"] = Section(**{**sec.__dict__, "contribution": {
+            k: v for k, v in sec.contribution.items() if k != "_incremental_orders"}})
+    return rep.sections["attribution"]
+
+
+# ---------------------------------------------------------------- 7. sentiment and compliance
+
+
+def sentiment(rep: CampaignReport) -> Section:
+    """"How did the audience feel?": comment sentiment with intervals and examples (escaped)."""
+
+    def body() -> Section:
+        if not rep.has("comments"):
+            raise NotAvailable("the data set has no comments table (comments are optional)")
+        from analysis.sentiment import audience_voice
+
+        av = audience_voice(rep.data, rep.campaign_id)
+        tables = [("Sentiment shares", av.summary())]
+        if hasattr(av, "examples"):
+            for label in ("positive", "negative"):
+                ex = av.examples(label)
+                if len(ex):
+                    tables.append((f"Most-liked {label} comments", ex))
+        fm = {c: (lambda v: "n/a" if pd.isna(v) else f"{v:.1%}") for c in ("share", "ci_low", "ci_high")}
+        return Section(key="sentiment", title="How did the audience feel?", reading=av.reading(),
+                       tables=tuple(tables), formatters=fm, plotters=(av.plot,),
+                       contribution={"sentiment": {"status": "ok", **av.to_dict()}}, result=av,
+                       warnings=tuple(getattr(av, "warnings", ())))
+
+    return rep.run("sentiment", "How did the audience feel?", body)
+
+
+def compliance(rep: CampaignReport) -> Section:
+    """"Disclosure and licensing": disclosure labels and hashtags, sound licences, usage rights."""
+
+    def body() -> Section:
+        from analysis.compliance import check_compliance
+
+        cr = check_compliance(rep.data, rep.campaign_id)
+        tables = [("Compliance summary", cr.summary())]
+        if hasattr(cr, "issues"):
+            tables.append(("Issues", cr.issues()))
+        return Section(key="compliance", title="Disclosure and licensing", reading=cr.reading(),
+                       tables=tuple(tables), plotters=(cr.plot,),
+                       contribution={"compliance": {"status": "ok", **cr.to_dict()}}, result=cr,
+                       warnings=tuple(getattr(cr, "warnings", ())))
+
+    return rep.run("compliance", "Disclosure and licensing", body)
+
+
+# ---------------------------------------------------------------- 8. data quality
+
+
+def data_quality(rep: CampaignReport) -> Section:
+    """Data-quality notes: corrected or missing metric snapshots, absent optional tables, section problems."""
+
+    def body() -> Section:
+        posts = rep.campaign_rows("posts")
+        pm = rep.table("post_metrics")
+        pm = pm.loc[pm["post_id"].isin(posts["post_id"])]
+        notes: list[str] = []
+        rows = []
+        for col, text in (("corrected", "metric snapshots corrected downwards by the platform"),
+                          ("gap_before", "metric snapshots following a missing day")):
+            if col in pm.columns:
+                n = int(pm[col].astype(bool).sum())
+                rows.append({"check": text, "count": n, "of": int(len(pm))})
+        optional = ("orders", "comments", "geo_assignment", "geo_sales_daily", "brand_lift_survey",
+                    "web_sessions_daily", "paid_media_daily", "mentions")
+        absent = [t for t in optional if not rep.has(t)]
+        if absent:
+            notes.append("Optional tables absent from the data set: " + ", ".join(absent) + ".")
+        for sec in rep.sections.values():
+            if sec.status == "not available":
+                notes.append(f"{sec.title}: not available ({sec.reason}).")
+        reading = ("No data-quality problems found." if not rows or all(r["count"] == 0 for r in rows)
+                   else "Some metric snapshots were corrected or missing; the KPIs use the cleaned values.")
+        return Section(key="data_quality", title="Data quality", reading=reading,
+                       tables=(("Checks", pd.DataFrame(rows, columns=["check", "count", "of"])),),
+                       warnings=tuple(notes[:1]))
+
+    sec = rep.run("data_quality", "Data quality", body)
+    return sec
+
+
+def warnings_table(rep: CampaignReport) -> SafeTable:
+    """Every warning recorded so far, as an escaped table (the report's last section)."""
+    return safe_table(pd.DataFrame({"warning": rep.warnings or ["none"]}), index=False)
+
+
+def section_names() -> Sequence[str]:
+    """The section functions in report order."""
+    return ("campaign_summary", "scorecard", "kpi_tables", "time_series", "watch_time", "conversions", "lift",
+            "attribution", "sentiment", "compliance", "data_quality")
+
+
+def run_all(rep: CampaignReport) -> dict[str, Section]:
+    """Run every section in report order (for scripts and tests; the notebook calls them one by one)."""
+    mod = importlib.import_module(__name__)
+    for name in section_names():
+        getattr(mod, name)(rep)
+    return rep.sections

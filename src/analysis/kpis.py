@@ -1,0 +1,686 @@
+"""The KPI engine: every registry metric at post, creator, campaign and brand level.
+
+The aggregation is written once against narwhals (:func:`compute_kpis`) and runs on a pandas
+or Polars frame, a DuckDB relation or a PySpark DataFrame with the same numbers. On a processed
+directory, :func:`kpi_table` reads ``post_metrics.parquet`` lazily through DuckDB (out of core)
+and only the small per-post result comes back as pandas.
+
+Rules (see ``docs/metrics.md``):
+
+- post-level base quantities come from each post's final cumulative snapshot within the window
+  (last ``date`` <= window end); for the post-campaign window they are the growth between the
+  snapshot at the campaign's end and the one at the window's end;
+- every ratio is a ratio of sums at the level asked, never a mean of ratios;
+- cost (contract fee + product cost) is allocated equally to a creator's campaign posts at post
+  level and counted whole at creator level (also for a creator who did not post);
+- orders, revenue, new customers and sessions come from direct attribution
+  (:mod:`analysis.conversions`) and exist from the creator level up;
+- follower growth comes from ``brand_account_daily`` and exists at campaign and brand level;
+- a zero denominator makes a ratio undefined (NaN) with the reason in ``.attrs["notes"]``;
+  an absent optional table makes its metrics NaN with a note, never an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import narwhals as nw
+import numpy as np
+import pandas as pd
+
+from analysis.config import ATTRIBUTION_TAIL_DAYS, DEFAULT_SEED, POST_CAMPAIGN_DAYS
+from analysis.conversions import (campaign_windows, data_dir, direct_orders, direct_sessions,
+                                  read_table)
+from analysis.metrics import BASE_QUANTITIES, REGISTRY, emv_values
+
+#: Levels of :func:`kpi_table` and their entity id columns (first columns of the table).
+LEVELS: dict[str, tuple[str, ...]] = {
+    "post": ("campaign_id", "creator_id", "post_id"),
+    "creator": ("campaign_id", "creator_id"),
+    "creator_overall": ("creator_id",),
+    "campaign": ("campaign_id",),
+    "brand": ("brand",),
+}
+
+#: Windows: the campaign (start to end) and the post-campaign window (the
+#: :data:`~analysis.config.POST_CAMPAIGN_DAYS` days after the end).
+WINDOWS = ("campaign", "post_campaign")
+
+#: Cumulative counts read from ``post_metrics`` snapshots.
+SNAPSHOT_COUNTS = ("views", "reach", "likes", "comments", "shares", "saves", "profile_views", "follows",
+                   "link_clicks")
+POST_QUANTITIES = SNAPSHOT_COUNTS + ("watch_time_s", "completed_views", "duration_views_s", "followers")
+CREATOR_QUANTITIES = ("cost", "orders", "revenue", "new_customers", "sessions")
+CAMPAIGN_QUANTITIES = ("brand_follower_growth", "brand_followers_start")
+ALL_QUANTITIES = ("n_posts",) + POST_QUANTITIES + CREATOR_QUANTITIES + CAMPAIGN_QUANTITIES
+
+
+# ---------------------------------------------------------------- backend plumbing
+
+def _like_backend(pdf: pd.DataFrame, like: Any) -> tuple[Any, Any]:
+    """Convert the small pandas frame ``pdf`` to the backend of the native frame ``like``.
+
+    Returns the native frame and an object to keep alive until the query has run.
+    """
+    mod = type(like).__module__.split(".")[0]
+    if mod == "pandas":
+        return pdf, None
+    if mod == "polars":
+        import polars as pl
+
+        out = pl.from_pandas(pdf)
+        return (out.lazy() if isinstance(like, pl.LazyFrame) else out), None
+    if mod in ("duckdb", "_duckdb"):
+        import pyarrow as pa
+
+        _kpi_windows = pa.Table.from_pandas(pdf, preserve_index=False)  # noqa: F841 (replacement scan)
+        rel = like.query("_kpi_snapshots", "SELECT * FROM _kpi_windows")
+        return rel, _kpi_windows
+    if mod == "pyspark":
+        spark = like.sparkSession
+        return spark.createDataFrame(pdf), None
+    if mod == "pyarrow":
+        import pyarrow as pa
+
+        return pa.Table.from_pandas(pdf, preserve_index=False), None
+    raise TypeError(f"unsupported frame type {type(like).__name__}; pass a pandas or Polars frame, "
+                    "a DuckDB relation or a PySpark DataFrame")
+
+
+def _to_pandas(frame: Any) -> pd.DataFrame:
+    """Collect a narwhals frame (eager or lazy, any backend) to pandas via Arrow."""
+    if isinstance(frame, nw.LazyFrame):
+        frame = frame.collect(backend="pyarrow")
+    native = frame.to_native()
+    if isinstance(native, pd.DataFrame):
+        return native.reset_index(drop=True)
+    return frame.to_arrow().to_pandas()
+
+
+def _f64(name: str) -> nw.Expr:
+    return nw.col(name).cast(nw.Float64)
+
+
+# ---------------------------------------------------------------- the engine (narwhals)
+
+def _post_level(snapshots: Any, windows: Any) -> nw.LazyFrame | nw.DataFrame:
+    """Per post: base quantities from the final snapshot with ``date`` <= ``window_end``."""
+    snap = nw.from_native(snapshots)
+    win = nw.from_native(windows)
+    scols = snap.collect_schema()
+    wcols = win.collect_schema()
+    date_dtype = scols["date"]
+    keep = ["post_id", "date"] + [c for c in SNAPSHOT_COUNTS + ("avg_watch_time_s", "completion_rate")
+                                  if c in scols]
+    extra = [c for c in scols if c not in keep and c not in wcols and c != "window_end"]
+    snap = snap.select(keep + extra)
+    j = snap.join(win.with_columns(nw.col("window_end").cast(date_dtype)), on="post_id", how="inner")
+    j = j.filter(nw.col("date") <= nw.col("window_end"))
+    last = j.group_by("post_id").agg(nw.col("date").max())
+    s = j.join(last, on=["post_id", "date"], how="inner")
+    exprs = []
+    for c in SNAPSHOT_COUNTS:
+        exprs.append(_f64(c) if c in scols else nw.lit(None, dtype=nw.Float64).alias(c))
+    views = _f64("views")
+    exprs.append((_f64("avg_watch_time_s") * views).alias("watch_time_s") if "avg_watch_time_s" in scols
+                 else nw.lit(None, dtype=nw.Float64).alias("watch_time_s"))
+    exprs.append((_f64("completion_rate") * views).alias("completed_views") if "completion_rate" in scols
+                 else nw.lit(None, dtype=nw.Float64).alias("completed_views"))
+    allcols = set(scols) | set(wcols)
+    exprs.append((_f64("duration_s") * views).alias("duration_views_s") if "duration_s" in allcols
+                 else nw.lit(None, dtype=nw.Float64).alias("duration_views_s"))
+    exprs.append(_f64("followers") if "followers" in allcols
+                 else nw.lit(None, dtype=nw.Float64).alias("followers"))
+    exprs.append(nw.lit(1.0, dtype=nw.Float64).alias("n_posts"))
+    ids = [c for c in list(wcols) + extra
+           if c not in ("window_end", "duration_s", "followers") and c not in POST_QUANTITIES]
+    return s.select(*[nw.col(c) for c in dict.fromkeys(["post_id"] + ids)], *exprs)
+
+
+def _sum_by(frame: nw.DataFrame | nw.LazyFrame, by: Sequence[str], quantities: Sequence[str]):
+    """Sum ``quantities`` by ``by`` (all-null groups stay null)."""
+    cols = frame.collect_schema()
+    q = [c for c in quantities if c in cols]
+    aggs = []
+    for c in q:
+        aggs.append(nw.col(c).sum().alias(c))
+        aggs.append(nw.col(c).count().alias(f"_n_{c}"))
+    g = frame.group_by(list(by)).agg(*aggs)
+    # a sum over no known value is unknown, not zero
+    return g.with_columns(*[nw.when(nw.col(f"_n_{c}") > 0).then(nw.col(c)).otherwise(None).cast(nw.Float64)
+                            .alias(c) for c in q]).drop([f"_n_{c}" for c in q])
+
+
+def _side(terms: Sequence[str], cols, weights: Mapping[str, float] | None = None) -> nw.Expr | None:
+    expr = None
+    for t in terms:
+        q = t.lstrip("-")
+        if q not in cols:
+            return None
+        e = nw.col(q).cast(nw.Float64)
+        if weights is not None:
+            e = e * float(weights[q])
+        if t.startswith("-"):
+            e = -e
+        expr = e if expr is None else expr + e
+    return expr
+
+
+def compute_metrics(frame: Any, *, emv: Mapping[str, float] | None = None,
+                    metrics: Sequence[str] | None = None) -> Any:
+    """Add one column per registry metric to a frame of summed base quantities.
+
+    Parameters
+    ----------
+    frame : native frame or narwhals frame
+        One row per entity with base-quantity columns (see
+        :data:`analysis.metrics.BASE_QUANTITIES`); an absent quantity makes its metrics null.
+    emv : mapping, optional
+        Per-action EMV values overriding ``resources/emv.yaml``.
+    metrics : sequence of str, optional
+        Metrics to add (all by default).
+
+    Returns
+    -------
+    Same type as ``frame``. Ratios with a zero or unknown denominator are null.
+    """
+    is_nw = isinstance(frame, (nw.DataFrame, nw.LazyFrame))
+    f = frame if is_nw else nw.from_native(frame)
+    cols = f.collect_schema()
+    weights = emv_values(emv)
+    exprs = []
+    for name in metrics or REGISTRY:
+        m = REGISTRY[name]
+        num = _side(m.numerator, cols, weights if m.weights == "emv" else None)
+        if num is None:
+            exprs.append(nw.lit(None, dtype=nw.Float64).alias(name))
+            continue
+        if not m.denominator:
+            exprs.append((num * m.scale if m.scale != 1 else num).alias(name))
+            continue
+        den = _side(m.denominator, cols)
+        if den is None:
+            exprs.append(nw.lit(None, dtype=nw.Float64).alias(name))
+            continue
+        ratio = num / den * m.scale if m.scale != 1 else num / den
+        # guarded: Spark's ANSI mode raises on division by zero; the registry says "undefined"
+        exprs.append(nw.when(den != 0).then(ratio).otherwise(None).alias(name))
+    out = f.with_columns(*exprs)
+    return out if is_nw else out.to_native()
+
+
+def compute_kpis(snapshots: Any, *, by: Sequence[str], windows: Any = None,
+                 emv: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Aggregate cumulative post snapshots to KPIs by ``by``, on any supported engine.
+
+    Parameters
+    ----------
+    snapshots : pandas.DataFrame, polars frame, DuckDB relation or PySpark DataFrame
+        ``post_metrics``-like rows: ``post_id``, ``date`` and cumulative counts (``views``,
+        ``reach``, ``likes``, ...), ``avg_watch_time_s``, ``completion_rate``; optionally ``by``
+        columns, ``duration_s`` and ``followers``.
+    by : sequence of str
+        Entity columns to group by (from ``snapshots`` or ``windows``).
+    windows : frame, optional
+        One row per post: ``post_id``, ``window_end`` and any ``by``, ``duration_s`` or
+        ``followers`` columns; a pandas frame is converted to the snapshots' engine. Without it
+        every snapshot counts (the window ends at the last date).
+    emv : mapping, optional
+        EMV value overrides.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``by`` columns, the summed base quantities (``n_posts`` included) and one column per
+        registry metric that post-level data define, sorted by ``by``.
+    """
+    keep = None
+    if windows is None:
+        s = nw.from_native(snapshots)
+        windows = s.select("post_id").unique().with_columns(
+            window_end=nw.lit(pd.Timestamp("2262-01-01"))).to_native()
+    elif isinstance(windows, pd.DataFrame):
+        windows, keep = _like_backend(windows, snapshots)
+    post = _post_level(snapshots, windows)
+    agg = _sum_by(post, by, ("n_posts",) + POST_QUANTITIES)
+    out = compute_metrics(agg, emv=emv)
+    res = _to_pandas(out)
+    del keep
+    return res.sort_values(list(by), kind="stable").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- processed data -> KPI tables
+
+def _snapshots(data: Any):
+    """post_metrics as a lazy DuckDB relation when on disk, else the in-memory frame."""
+    root = data_dir(data)
+    if root is not None and (root / "post_metrics.parquet").exists():
+        import duckdb
+
+        con = duckdb.connect()
+        return con.read_parquet(str(root / "post_metrics.parquet")), con
+    return read_table(data, "post_metrics"), None
+
+
+def _post_base(data: Any, campaigns: pd.DataFrame, window: str, notes: list[str]) -> pd.DataFrame:
+    """Per campaign post: ids, brand and post-level base quantities in the window."""
+    posts = read_table(data, "posts")
+    creators = read_table(data, "creators")
+    posts = posts[posts["campaign_id"].isin(campaigns["campaign_id"])]
+    w = posts[["post_id", "campaign_id", "creator_id"] + (["duration_s"] if "duration_s" in posts else [])]
+    w = w.merge(campaigns[["campaign_id", "brand", "start_date", "end_date"]], on="campaign_id")
+    w = w.merge(creators[["creator_id", "followers"]], on="creator_id", how="left")
+    ends = pd.to_datetime(w["end_date"]).astype("datetime64[ms]")
+    snap, con = _snapshots(data)
+    base_cols = ["post_id", "campaign_id", "creator_id", "brand"] + [c for c in ("duration_s", "followers")
+                                                                      if c in w]
+    if window == "campaign":
+        win = w[base_cols].assign(window_end=ends)
+        res = compute_post_level(snap, win)
+    else:
+        hi = compute_post_level(snap, w[base_cols].assign(
+            window_end=ends + pd.Timedelta(days=POST_CAMPAIGN_DAYS)))
+        lo = compute_post_level(snap, w[base_cols].assign(window_end=ends)).set_index("post_id")
+        growth = [c for c in POST_QUANTITIES if c != "followers"]
+        hi = hi.set_index("post_id")
+        lo = lo.reindex(hi.index)
+        hi[growth] = hi[growth] - lo[growth].fillna(0.0)
+        res = hi.reset_index()
+    if con is not None:
+        con.close()
+    missing = set(posts["post_id"]) - set(res["post_id"])
+    if missing:
+        notes.append(f"{len(missing)} campaign post(s) have no metrics snapshot in the window")
+    return res
+
+
+def compute_post_level(snapshots: Any, windows: pd.DataFrame) -> pd.DataFrame:
+    """Per-post base quantities (final snapshot with ``date`` <= ``window_end``), as pandas."""
+    win, keep = _like_backend(windows, snapshots)
+    res = _to_pandas(_post_level(snapshots, win))
+    del keep
+    return res
+
+
+def _brand_growth(data: Any, campaigns: pd.DataFrame, window: str, notes: list[str]) -> pd.DataFrame | None:
+    """Brand followers at the window's start and growth over it, per campaign."""
+    bad = read_table(data, "brand_account_daily", required=False)
+    if bad is None:
+        notes.append("no brand_account_daily table: follower_growth is undefined")
+        return None
+    bad = bad.assign(date=pd.to_datetime(bad["date"])).sort_values(["brand_account", "date"])
+    rows = []
+    for c in campaigns.itertuples(index=False):
+        start, end = pd.Timestamp(c.start_date), pd.Timestamp(c.end_date)
+        if window == "post_campaign":
+            start, end = end + pd.Timedelta(days=1), end + pd.Timedelta(days=POST_CAMPAIGN_DAYS)
+        s = bad[bad["brand_account"] == c.brand_account]
+        before = s[s["date"] < start]
+        inside = s[(s["date"] >= start) & (s["date"] <= end)]
+        if inside.empty:
+            rows.append((c.campaign_id, np.nan, np.nan))
+            continue
+        f0 = float(before["followers"].iloc[-1]) if not before.empty else float(inside["followers"].iloc[0])
+        rows.append((c.campaign_id, float(inside["followers"].iloc[-1]) - f0, f0))
+    return pd.DataFrame(rows, columns=["campaign_id", "brand_follower_growth", "brand_followers_start"])
+
+
+def _load_campaigns(data: Any, campaign_id: str | None) -> pd.DataFrame:
+    c = read_table(data, "campaigns")
+    c = c.assign(campaign_id=c["campaign_id"].astype(str))
+    if "brand" not in c:
+        c = c.assign(brand=c.get("brand_account", "brand"))
+    return campaign_windows(c, campaign_id)
+
+
+def level_tables(data: Any, *, campaign_id: str | None = None, window: str = "campaign"
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
+    """Base quantities per post, per creator within a campaign and per campaign.
+
+    Returns ``(posts, creators, campaigns, notes)``; every frame holds the entity ids and the
+    summed base quantities (no metrics yet). Used by :func:`kpi_table` and :func:`kpi_intervals`.
+    """
+    if window not in WINDOWS:
+        raise ValueError(f"window must be one of {WINDOWS}, got {window!r}")
+    notes: list[str] = []
+    camps = _load_campaigns(data, campaign_id)
+    post = _post_base(data, camps, window, notes)
+    contracts = read_table(data, "contracts")
+    contracts = contracts[contracts["campaign_id"].isin(camps["campaign_id"])].copy()
+    contracts["cost"] = contracts["fee"].astype(float).fillna(0) + contracts["product_cost"].astype(float).fillna(0)
+    cost = contracts.groupby(["campaign_id", "creator_id"], as_index=False)["cost"].sum()
+    # equal allocation of a contract's cost to the creator's campaign posts
+    all_posts = read_table(data, "posts")
+    n_posts = all_posts[all_posts["campaign_id"].isin(camps["campaign_id"])].groupby(
+        ["campaign_id", "creator_id"]).size().rename("_np").reset_index()
+    alloc = cost.merge(n_posts, on=["campaign_id", "creator_id"], how="left")
+    alloc["_alloc"] = alloc["cost"] / alloc["_np"]
+    post = post.merge(alloc[["campaign_id", "creator_id", "_alloc"]], on=["campaign_id", "creator_id"], how="left")
+    post["cost"] = post.pop("_alloc") if window == "campaign" else 0.0
+    if window == "post_campaign":
+        notes.append("post_campaign window: contract cost is counted in the campaign window only (cost = 0)")
+    for q in CREATOR_QUANTITIES[1:] + CAMPAIGN_QUANTITIES:
+        post[q] = np.nan
+    no_contract = post["cost"].isna().sum() if window == "campaign" else 0
+    if no_contract:
+        notes.append(f"{no_contract} post(s) by creators without a contract: cost undefined for them")
+
+    # creator within campaign
+    pnw = nw.from_native(post)
+    creator = _to_pandas(_sum_by(pnw, ["campaign_id", "creator_id", "brand"], ("n_posts",) + POST_QUANTITIES))
+    keys = contracts[["campaign_id", "creator_id"]].drop_duplicates().merge(
+        camps[["campaign_id", "brand"]], on="campaign_id")
+    creator = keys.merge(creator, on=["campaign_id", "creator_id", "brand"], how="outer")
+    creator["n_posts"] = creator["n_posts"].fillna(0.0)
+    creator = creator.merge(cost, on=["campaign_id", "creator_id"], how="left")
+    if window == "post_campaign":
+        creator["cost"] = 0.0
+    orders = direct_orders(data, campaign_id, window=window)
+    orders = orders[orders["campaign_id"].isin(camps["campaign_id"])]
+    if orders.attrs.get("notes"):
+        notes.extend(orders.attrs["notes"])
+        for q in ("orders", "revenue", "new_customers"):
+            creator[q] = np.nan
+    else:
+        o = orders.assign(orders=1.0, new_customers=orders["new_customer"].astype(float))
+        o = o.groupby(["campaign_id", "creator_id"], as_index=False)[["orders", "revenue", "new_customers"]].sum()
+        creator = creator.merge(o, on=["campaign_id", "creator_id"], how="left")
+        creator[["orders", "revenue", "new_customers"]] = creator[["orders", "revenue", "new_customers"]].fillna(0.0)
+    sess = direct_sessions(data, campaign_id, window=window)
+    if sess is None:
+        notes.append("no web_sessions_daily table: sessions and conversion_rate are undefined")
+        creator["sessions"] = np.nan
+    else:
+        creator = creator.merge(sess, on=["campaign_id", "creator_id"], how="left")
+        creator["sessions"] = creator["sessions"].fillna(0.0)
+    creator["brand_follower_growth"] = np.nan
+    creator["brand_followers_start"] = np.nan
+
+    campaign = _to_pandas(_sum_by(nw.from_native(creator[["campaign_id", "brand"] + list(ALL_QUANTITIES[:-2])]),
+                                  ["campaign_id", "brand"], ALL_QUANTITIES[:-2]))
+    growth = _brand_growth(data, camps, window, notes)
+    if growth is not None:
+        campaign = campaign.merge(growth, on="campaign_id", how="left")
+    else:
+        campaign["brand_follower_growth"] = np.nan
+        campaign["brand_followers_start"] = np.nan
+    campaign = camps[["campaign_id"]].merge(campaign, on="campaign_id", how="left")
+    return post, creator, campaign, notes
+
+
+def _undefined_notes(table: pd.DataFrame) -> list[str]:
+    out = []
+    for m in REGISTRY.values():
+        if not m.denominator or m.name not in table:
+            continue
+        den = table[[q for q in m.denominator if q in table]].sum(axis=1, min_count=1)
+        zero = int((den == 0).sum())
+        if zero:
+            out.append(f"{m.name} undefined for {zero} row(s): {' + '.join(m.denominator)} is zero")
+    return out
+
+
+def kpi_table(data: Any, *, level: str, campaign_id: str | None = None, window: str = "campaign",
+              emv: Mapping[str, float] | None = None, include_base: bool = False) -> pd.DataFrame:
+    """One row per entity, one column per registry metric.
+
+    Parameters
+    ----------
+    data : path or Dataset
+        Processed data (a directory written by ``ingest`` or an ``analysis.data.Dataset``).
+    level : {"post", "creator", "creator_overall", "campaign", "brand"}
+        ``creator`` is a creator within a campaign; ``creator_overall`` a creator across campaigns;
+        ``brand`` the brand's portfolio of campaigns.
+    campaign_id : str, optional
+        Restrict to one campaign.
+    window : {"campaign", "post_campaign"}
+        The campaign window, or the :data:`~analysis.config.POST_CAMPAIGN_DAYS` days after it.
+    emv : mapping, optional
+        EMV per-action value overrides.
+    include_base : bool
+        Also return the summed base quantities (prefixed ``base_``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Entity id columns first, then one float column per metric of
+        :data:`analysis.metrics.REGISTRY`. ``.attrs["notes"]`` explains undefined values.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {list(LEVELS)}, got {level!r}")
+    post, creator, campaign, notes = level_tables(data, campaign_id=campaign_id, window=window)
+    if level == "post":
+        base = post
+        notes.append("orders, revenue, sessions and new customers are attributed to creators, not posts: "
+                     "undefined at post level")
+    elif level == "creator":
+        base = creator
+    elif level == "creator_overall":
+        base = _to_pandas(_sum_by(nw.from_native(creator), ["creator_id"], ALL_QUANTITIES))
+    elif level == "campaign":
+        base = campaign
+    else:
+        base = _to_pandas(_sum_by(nw.from_native(campaign.drop(columns=list(CAMPAIGN_QUANTITIES))),
+                                  ["brand"], ALL_QUANTITIES[:-2]))
+        camps = _load_campaigns(data, campaign_id)
+        span = camps.groupby("brand").agg(start_date=("start_date", "min"), end_date=("end_date", "max"),
+                                          brand_account=("brand_account", "first")).reset_index()
+        growth = _brand_growth(data, span.assign(campaign_id=span["brand"]), window, [])
+        if growth is None:
+            base["brand_follower_growth"] = np.nan
+            base["brand_followers_start"] = np.nan
+        else:
+            base = base.merge(growth.rename(columns={"campaign_id": "brand"}), on="brand", how="left")
+    if level in ("post", "creator", "creator_overall"):
+        notes.append(f"follower_growth is a brand-account measure: undefined at {level} level")
+    ids = list(LEVELS[level])
+    for q in ALL_QUANTITIES:
+        if q not in base:
+            base[q] = np.nan
+    base = base[ids + list(ALL_QUANTITIES)].sort_values(ids, kind="stable").reset_index(drop=True)
+    base[list(ALL_QUANTITIES)] = base[list(ALL_QUANTITIES)].astype("float64")
+    full = compute_metrics(base, emv=emv)
+    out = full[ids + list(REGISTRY)].copy()
+    out[list(REGISTRY)] = out[list(REGISTRY)].astype("float64")
+    if include_base:
+        out = pd.concat([out, base[list(ALL_QUANTITIES)].add_prefix("base_")], axis=1)
+    out.attrs["notes"] = list(dict.fromkeys(notes + _undefined_notes(full)))
+    out.attrs["level"] = level
+    out.attrs["window"] = window
+    return out
+
+
+# ---------------------------------------------------------------- intervals
+
+def _boot_counts(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
+    """(n_boot, n) counts of each unit in each resample, from one index matrix."""
+    idx = rng.integers(0, n, size=(n_boot, n))
+    flat = (idx + (np.arange(n_boot)[:, None] * n)).ravel()
+    return np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
+
+
+def _ratio_from_sums(m, sums: dict[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
+    def side(terms, w=None):
+        tot = 0.0
+        for t in terms:
+            v = sums[t.lstrip("-")] * (w[t.lstrip("-")] if w else 1.0)
+            tot = tot - v if t.startswith("-") else tot + v
+        return tot
+    num = side(m.numerator, weights if m.weights == "emv" else None)
+    den = side(m.denominator)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(den != 0, num / np.where(den != 0, den, 1.0), np.nan) * m.scale
+    return r
+
+
+def kpi_intervals(data: Any, *, level: str = "campaign", campaign_id: str | None = None,
+                  window: str = "campaign", n_boot: int = 2000, alpha: float = 0.05,
+                  seed: int = DEFAULT_SEED, emv: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Point values and cluster-bootstrap intervals for every registry metric.
+
+    Rate and cost-ratio metrics get a percentile interval from a cluster bootstrap that
+    resamples the entity's posts with replacement (the unit of between-post variation): each
+    resample recomputes the ratio of sums. Metrics built on orders, revenue or sessions (attributed
+    per creator, not per post) resample the entity's creators instead. Totals are counts, not
+    estimates: their interval is null with a note. Follower growth rates come from one account
+    series and get no interval.
+
+    Parameters
+    ----------
+    data : path or Dataset
+        Processed data.
+    level : {"creator", "creator_overall", "campaign", "brand"}
+        Entities to report (post level has no between-post variation).
+    campaign_id, window, emv
+        As in :func:`kpi_table`.
+    n_boot : int
+        Bootstrap resamples.
+    alpha : float
+        1 - confidence level.
+    seed : int
+        Seed; each entity uses its own stream derived from it, so results do not depend on which
+        other entities are present.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Entity ids, ``metric``, ``value``, ``ci_low``, ``ci_high``, ``method``, ``note``.
+    """
+    if level == "post" or level not in LEVELS:
+        raise ValueError("kpi_intervals level must be one of 'creator', 'creator_overall', 'campaign', 'brand'")
+    table = kpi_table(data, level=level, campaign_id=campaign_id, window=window, emv=emv)
+    post, creator, _, _ = level_tables(data, campaign_id=campaign_id, window=window)
+    ids = list(LEVELS[level])
+    weights = emv_values(emv)
+    post_q = set(POST_QUANTITIES) | {"cost", "n_posts"}
+    rows = []
+    for i, ent in enumerate(table[ids].itertuples(index=False)):
+        key = dict(zip(ids, ent))
+        sel_p = np.logical_and.reduce([post[k] == v for k, v in key.items()]) if len(post) else np.array([], bool)
+        sel_c = np.logical_and.reduce([creator[k] == v for k, v in key.items()])
+        units = {"post": post[sel_p], "creator": creator[sel_c]}
+        rng = np.random.default_rng([seed, i])
+        counts_cache: dict[str, np.ndarray] = {}
+        for m in REGISTRY.values():
+            value = table.iloc[i][m.name]
+            value = None if pd.isna(value) else float(value)
+            lo = hi = None
+            if not m.is_ratio:
+                method, note = "none", "total: a count, not an estimate"
+            elif set(m.quantities) & set(CAMPAIGN_QUANTITIES):
+                method, note = "none", "one brand-account series: no between-post interval"
+            else:
+                cluster = "post" if set(m.quantities) <= post_q else "creator"
+                u = units[cluster]
+                method = f"cluster bootstrap over {cluster}s"
+                note = ""
+                if value is None:
+                    note = "undefined"
+                elif len(u) < 2:
+                    note = f"fewer than 2 {cluster}s: no interval"
+                elif u[list(m.quantities)].isna().any().any():
+                    note = "missing base quantities: no interval"
+                else:
+                    if cluster not in counts_cache:
+                        counts_cache[cluster] = _boot_counts(rng, len(u), n_boot)
+                    w = counts_cache[cluster]
+                    sums = {q: w @ u[q].to_numpy(dtype=np.float64) for q in m.quantities}
+                    r = _ratio_from_sums(m, sums, weights)
+                    r = r[np.isfinite(r)]
+                    if len(r) >= 0.9 * n_boot:
+                        lo, hi = (float(x) for x in np.quantile(r, [alpha / 2, 1 - alpha / 2]))
+                    else:
+                        note = "denominator zero in too many resamples: no interval"
+            rows.append({**key, "metric": m.name, "value": value, "ci_low": lo, "ci_high": hi,
+                         "method": method, "note": note})
+    out = pd.DataFrame(rows)
+    out[["value", "ci_low", "ci_high"]] = out[["value", "ci_low", "ci_high"]].astype("float64")
+    return out
+
+
+# ---------------------------------------------------------------- daily series
+
+def daily_series(data: Any, campaign_id: str, *, before_days: int = ATTRIBUTION_TAIL_DAYS,
+                 after_days: int = ATTRIBUTION_TAIL_DAYS) -> pd.DataFrame:
+    """Daily views and engagements of a campaign's posts beside the brand account's followers.
+
+    Parameters
+    ----------
+    data : path or Dataset
+        Processed data.
+    campaign_id : str
+        The campaign.
+    before_days, after_days : int
+        Days shown before the start and after the end.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``date``, ``views``, ``engagements`` (daily increments of the campaign posts),
+        ``cum_views``, ``cum_engagements``, ``followers``, ``new_followers`` (brand account; NaN
+        where absent) and ``in_campaign`` (date within start..end).
+    """
+    camp = _load_campaigns(data, campaign_id).iloc[0]
+    start = pd.Timestamp(camp["start_date"]) - pd.Timedelta(days=before_days)
+    end = pd.Timestamp(camp["end_date"]) + pd.Timedelta(days=after_days)
+    dates = pd.DataFrame({"date": pd.date_range(start, end, freq="D").astype("datetime64[ms]")})
+    posts = read_table(data, "posts")
+    ids = set(posts.loc[posts["campaign_id"] == campaign_id, "post_id"])
+    daily = read_table(data, "post_daily", required=False)
+    eng = ["likes", "comments", "shares", "saves"]
+    if daily is None:
+        pm = read_table(data, "post_metrics")
+        pm = pm[pm["post_id"].isin(ids)].sort_values(["post_id", "date"])
+        daily = pm[["post_id", "date"]].copy()
+        for c in ["views"] + eng:
+            daily[c] = pm.groupby("post_id")[c].diff().fillna(pm[c]).clip(lower=0)
+    d = daily[daily["post_id"].isin(ids)].assign(date=lambda x: pd.to_datetime(x["date"]).astype("datetime64[ms]"))
+    d = d.assign(engagements=d[eng].sum(axis=1)).groupby("date", as_index=False)[["views", "engagements"]].sum()
+    out = dates.merge(d, on="date", how="left")
+    out[["views", "engagements"]] = out[["views", "engagements"]].fillna(0.0).astype(float)
+    out["cum_views"] = out["views"].cumsum()
+    out["cum_engagements"] = out["engagements"].cumsum()
+    bad = read_table(data, "brand_account_daily", required=False)
+    if bad is not None:
+        b = bad[bad["brand_account"] == camp["brand_account"]][["date", "followers", "new_followers"]]
+        b = b.assign(date=pd.to_datetime(b["date"]).astype("datetime64[ms]"))
+        out = out.merge(b, on="date", how="left")
+    else:
+        out["followers"] = np.nan
+        out["new_followers"] = np.nan
+    out["in_campaign"] = (out["date"] >= camp["start_date"]) & (out["date"] <= camp["end_date"])
+    return out
+
+
+# ---------------------------------------------------------------- CLI
+
+def cli(args: argparse.Namespace) -> int:
+    """``python -m analysis kpis --data DIR --level LEVEL [--campaign ID] --out FILE``."""
+    from analysis.cli import CommandError
+
+    out = Path(args.out)
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise CommandError(f"--out must end in .csv or .parquet, got {out.name!r}")
+    if not Path(args.data).is_dir():
+        raise CommandError(f"--data {str(args.data)!r} is not a directory; run `python -m analysis ingest` first")
+    try:
+        table = kpi_table(args.data, level=args.level, campaign_id=args.campaign)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        table.to_csv(out, index=False)
+    else:
+        table.to_parquet(out, index=False)
+    print(f"wrote {len(table)} {args.level} row(s) x {len(REGISTRY)} metrics to {out}")
+    for note in table.attrs.get("notes", []):
+        print(f"note: {note}")
+    return 0
+
+
+__all__ = ["LEVELS", "WINDOWS", "compute_kpis", "compute_metrics", "kpi_table", "kpi_intervals",
+           "daily_series", "level_tables", "BASE_QUANTITIES", "cli"]

@@ -1,0 +1,308 @@
+"""Execute the campaign report notebook for each campaign and export HTML without code.
+
+``python -m analysis report --data DIR --out DIR [--campaign ID ...] [--jobs N]`` runs
+``notebooks/10_campaign_report.ipynb`` once per campaign with papermill, in a process pool
+(one kernel per process, absolute paths), with a per-cell timeout and a progress bar. Each
+campaign gets ``OUT/<campaign_id>/report.ipynb``, ``report.html`` (no code, no prompts, no
+injected-parameters cell, figures embedded as PNG) and ``results.json``; ``OUT/index.html``
+links them with each campaign's status and key figures. A failing campaign keeps its partial
+notebook and its error; the others finish; the exit status is then 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from analysis.config import NOTEBOOKS_DIR
+
+__all__ = ["NOTEBOOK", "ReportOutcome", "cli", "export_html", "run_one", "run_reports", "write_index"]
+
+#: The per-campaign notebook.
+NOTEBOOK = NOTEBOOKS_DIR / "10_campaign_report.ipynb"
+#: Seconds a single cell may run before the report fails.
+CELL_TIMEOUT = 600
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+#: Headline KPIs shown in index.html.
+INDEX_KPIS = ("views", "engagement_rate", "cost", "cpm", "revenue", "roas")
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """What happened to one campaign's report."""
+
+    campaign_id: str
+    status: str  # "ok" or "failed"
+    notebook: str  # relative to the output directory
+    html: str | None
+    results: str | None
+    error: str | None = None
+    seconds: float = 0.0
+    cell_seconds: float = 0.0
+    objective: str = ""
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _kernel_env() -> None:
+    os.environ["MPLBACKEND"] = "agg"
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+
+
+def _cell_seconds(nb: Any) -> float:
+    """Sum of the cells' own execution times recorded by papermill in the notebook metadata."""
+    total = 0.0
+    for cell in nb.cells:
+        d = cell.get("metadata", {}).get("papermill", {}).get("duration")
+        if isinstance(d, (int, float)):
+            total += float(d)
+    return total
+
+
+def export_html(notebook_path: str | os.PathLike, html_path: str | os.PathLike) -> Path:
+    """Write ``notebook_path`` as HTML with no code cells, prompts or injected parameters.
+
+    Figures stay embedded as PNG data URIs; cells tagged ``remove-cell`` or
+    ``injected-parameters`` are dropped.
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+    from traitlets.config import Config
+
+    c = Config()
+    c.TagRemovePreprocessor.remove_cell_tags = ("injected-parameters", "remove-cell", "parameters")
+    c.TagRemovePreprocessor.remove_input_tags = ("hide-input",)
+    c.TagRemovePreprocessor.enabled = True
+    c.HTMLExporter.exclude_input = True
+    c.HTMLExporter.exclude_input_prompt = True
+    c.HTMLExporter.exclude_output_prompt = True
+    exporter = HTMLExporter(config=c)
+    exporter.register_preprocessor(TagRemovePreprocessor(config=c), enabled=True)
+    nb = nbformat.read(str(notebook_path), as_version=4)
+    body, _ = exporter.from_notebook_node(nb)
+    out = Path(html_path)
+    out.write_text(body, encoding="utf-8")
+    return out
+
+
+def run_one(campaign_id: str, data_dir: str, out_dir: str, notebook: str = str(NOTEBOOK),
+            timeout: int = CELL_TIMEOUT, seed: int | None = None) -> dict[str, Any]:
+    """Execute the report notebook for one campaign (in the current process) and export it.
+
+    Never raises for a notebook error: the outcome carries ``status="failed"`` and the message,
+    and the partial notebook (written by papermill) is kept and exported.
+    """
+    import nbformat
+    import papermill as pm
+
+    _kernel_env()
+    cdir = Path(out_dir).resolve() / campaign_id
+    cdir.mkdir(parents=True, exist_ok=True)
+    nb_path, html_path, res_path = cdir / "report.ipynb", cdir / "report.html", cdir / "results.json"
+    res_path.unlink(missing_ok=True)
+    params: dict[str, Any] = {"campaign_id": campaign_id, "data_dir": str(Path(data_dir).resolve()),
+                              "out_dir": str(cdir)}
+    if seed is not None:
+        params["seed"] = int(seed)
+    t0 = time.perf_counter()
+    error = None
+    try:
+        pm.execute_notebook(str(notebook), str(nb_path), parameters=params, kernel_name="python3",
+                            execution_timeout=timeout, extra_arguments=KERNEL_ARGS, log_output=False,
+                            progress_bar=False)
+    except pm.PapermillExecutionError as exc:
+        error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
+    except Exception as exc:  # kernel death, timeout, missing notebook: recorded per campaign
+        error = f"{type(exc).__name__}: {exc}"
+    seconds = time.perf_counter() - t0
+    html_rel = None
+    cell_s = 0.0
+    if nb_path.exists():
+        try:
+            cell_s = _cell_seconds(nbformat.read(str(nb_path), as_version=4))
+            export_html(nb_path, html_path)
+            html_rel = f"{campaign_id}/report.html"
+        except Exception as exc:
+            error = error or f"HTML export failed: {type(exc).__name__}: {exc}"
+    results = None
+    objective = ""
+    figures: dict[str, Any] = {}
+    if res_path.exists():
+        results = f"{campaign_id}/results.json"
+        r = json.loads(res_path.read_text(encoding="utf-8"))
+        objective = r.get("objective", "")
+        figures = {k: (r.get("kpis", {}).get(k) or {}).get("value") for k in INDEX_KPIS}
+        figures["incremental_followers"] = (r.get("followers") or {}).get("incremental")
+        figures["warnings"] = len(r.get("warnings", []))
+    elif error is None:
+        error = "the notebook finished without writing results.json"
+    return ReportOutcome(campaign_id=campaign_id, status="failed" if error else "ok",
+                         notebook=f"{campaign_id}/report.ipynb", html=html_rel, results=results, error=error,
+                         seconds=seconds, cell_seconds=cell_s, objective=objective,
+                         figures=figures).to_dict()
+
+
+def _fmt(v: Any, kind: str) -> str:
+    if v is None:
+        return "–"
+    try:
+        from analysis.metrics import format_value
+
+        return format_value(kind, v)
+    except Exception:
+        return f"{v:,.4g}" if isinstance(v, (int, float)) else str(v)
+
+
+def write_index(out_dir: str | os.PathLike, outcomes: list[dict[str, Any]]) -> Path:
+    """Write ``OUT/index.html``: one row per campaign with status, key figures and links (all escaped)."""
+    e = html.escape
+    rows = []
+    for o in sorted(outcomes, key=lambda o: o["campaign_id"]):
+        f = o.get("figures") or {}
+        links = []
+        for label, key in (("report", "html"), ("notebook", "notebook"), ("results.json", "results")):
+            if o.get(key):
+                links.append(f'<a href="{e(o[key])}">{e(label)}</a>')
+        status = e(o["status"])
+        err = f'<div class="error">{e(o["error"])}</div>' if o.get("error") else ""
+        cells = "".join(f"<td>{e(_fmt(f.get(k), k))}</td>" for k in INDEX_KPIS)
+        inc = f.get("incremental_followers")
+        rows.append(
+            f'<tr class="{status}"><td>{e(o["campaign_id"])}</td><td>{e(o.get("objective") or "")}</td>'
+            f'<td class="status">{status}{err}</td>{cells}<td>{e("–" if inc is None else f"{inc:,.0f}")}</td>'
+            f'<td>{e(str(f.get("warnings", "–")))}</td><td>{" · ".join(links)}</td></tr>')
+    heads = "".join(f"<th>{e(h)}</th>" for h in (
+        "campaign", "objective", "status", *INDEX_KPIS, "incremental followers", "warnings", "links"))
+    n_ok = sum(o["status"] == "ok" for o in outcomes)
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Campaign reports</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
+table {{ border-collapse: collapse; }} th, td {{ padding: .35rem .7rem; border-bottom: 1px solid #ddd; text-align: left; }}
+th {{ background: #f3f5f8; }} tr.failed td.status {{ color: #c0392b; font-weight: bold; }}
+tr.ok td.status {{ color: #2e8b57; }} .error {{ font-weight: normal; font-size: .85em; max-width: 30rem; }}
+</style></head><body>
+<h1>Campaign reports</h1>
+<p>{n_ok} of {len(outcomes)} reports succeeded.</p>
+<table><thead><tr>{heads}</tr></thead><tbody>
+{chr(10).join(rows)}
+</tbody></table></body></html>
+"""
+    path = Path(out_dir) / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _campaign_ids(data_dir: Path) -> list[str]:
+    from analysis.data import load
+
+    return load(data_dir).campaign_ids
+
+
+def run_reports(data_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
+                campaigns: list[str] | None = None, jobs: int | None = None,
+                notebook: str | os.PathLike = NOTEBOOK, timeout: int = CELL_TIMEOUT,
+                show_progress: bool | None = None) -> list[dict[str, Any]]:
+    """Run the report notebook for each campaign in a process pool and write ``index.html``.
+
+    Parameters
+    ----------
+    data_dir : path
+        Processed directory written by ``ingest``.
+    out_dir : path
+        Output directory (created).
+    campaigns : list of str, optional
+        Campaign ids (all when None).
+    jobs : int, optional
+        Parallel notebooks (default: number of cores).
+    notebook : path
+        The notebook to execute.
+    timeout : int
+        Seconds per cell.
+    show_progress : bool, optional
+        Force the progress bar on or off (default: on unless ``ANALYSIS_NO_PROGRESS`` is set).
+
+    Returns
+    -------
+    list of dict
+        One :class:`ReportOutcome` dict per campaign, in campaign order.
+
+    Raises
+    ------
+    ValueError
+        If ``data_dir`` is not a processed directory or a campaign id is unknown.
+    """
+    from analysis.progress import progress
+
+    data_dir, out_dir = Path(data_dir).resolve(), Path(out_dir).resolve()
+    known = _campaign_ids(data_dir)
+    ids = list(dict.fromkeys(campaigns)) if campaigns else known
+    unknown = [c for c in ids if c not in known]
+    if unknown:
+        raise ValueError(f"unknown campaign id(s) {', '.join(unknown)}; the data set holds: {', '.join(known)}")
+    if not Path(notebook).exists():
+        raise ValueError(f"report notebook {Path(notebook).name} not found")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs = max(1, min(int(jobs or os.cpu_count() or 1), len(ids)))
+    _kernel_env()
+    outcomes: dict[str, dict[str, Any]] = {}
+    bar = progress(range(len(ids)), desc="campaign reports", total=len(ids),
+                   disable=None if show_progress is None else not show_progress)
+    if jobs == 1:
+        for cid in ids:
+            outcomes[cid] = run_one(cid, str(data_dir), str(out_dir), str(notebook), timeout)
+            next(bar, None)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            pending = {pool.submit(run_one, cid, str(data_dir), str(out_dir), str(notebook), timeout): cid
+                       for cid in ids}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    cid = pending.pop(fut)
+                    try:
+                        outcomes[cid] = fut.result()
+                    except Exception as exc:  # the worker process itself died
+                        outcomes[cid] = ReportOutcome(cid, "failed", f"{cid}/report.ipynb", None, None,
+                                                      error=f"{type(exc).__name__}: {exc}").to_dict()
+                    next(bar, None)
+    for _ in bar:
+        pass
+    ordered = [outcomes[c] for c in ids]
+    write_index(out_dir, ordered)
+    return ordered
+
+
+def cli(args: argparse.Namespace) -> int:
+    """``python -m analysis report``: run the reports, print a summary, exit 1 if any failed."""
+    from analysis.cli import CommandError
+
+    if args.jobs is not None and args.jobs < 1:
+        raise CommandError("--jobs must be at least 1")
+    data = Path(args.data)
+    if not data.is_dir():
+        raise CommandError(f"--data {data} is not a directory (run `python -m analysis ingest` first)")
+    try:
+        outcomes = run_reports(data, args.out, campaigns=args.campaign, jobs=args.jobs, notebook=NOTEBOOK)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    failed = [o for o in outcomes if o["status"] != "ok"]
+    for o in outcomes:
+        line = f"{o['campaign_id']}: {o['status']} ({o['seconds']:.1f} s)"
+        if o.get("error"):
+            line += f" - {o['error']}"
+        print(line, file=sys.stderr if o["status"] != "ok" else sys.stdout)
+    print(f"{len(outcomes) - len(failed)} of {len(outcomes)} reports written; index: "
+          f"{Path(args.out) / 'index.html'}")
+    return 1 if failed else 0
