@@ -284,20 +284,23 @@ def test_duckdb_zero_denominators_are_null():
     assert math.isnan(res.loc[0, "ctr"]) and math.isnan(res.loc[0, "cpm"]) and res.loc[1, "cpm"] == 500.0
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def spark():
     pytest.importorskip("pyspark")
     from pyspark.sql import SparkSession
 
     s = (SparkSession.builder.master("local[1]").appName("kpi-tests")
          .config("spark.sql.shuffle.partitions", "2").config("spark.ui.enabled", "false")
-         .config("spark.sql.session.timeZone", "UTC").getOrCreate())
+         .config("spark.sql.session.timeZone", "UTC")
+         .config("spark.sql.execution.arrow.pyspark.enabled", "true").getOrCreate())
     s.sparkContext.setLogLevel("ERROR")
     yield s
     s.stop()
 
 
 @pytest.mark.spark
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_engine_spark_agrees(spark):
     snap, windows = _synthetic_snapshots()
     snap.loc[snap.index[:5], "link_clicks"] = 0
@@ -350,3 +353,16 @@ def test_cli(processed, tmp_path, capsys):
         kpis.cli(argparse.Namespace(data=processed, level="post", campaign=None, out=tmp_path / "k.xlsx"))
     with pytest.raises(CommandError, match="unknown campaign"):
         kpis.cli(argparse.Namespace(data=processed, level="post", campaign="X", out=out))
+
+
+def test_simulated_data_levels_are_consistent(sim_processed):
+    from analysis.data import load
+
+    camp = kpis.kpi_table(sim_processed, level="campaign")
+    creator = kpis.kpi_table(load(sim_processed), level="creator")
+    assert len(camp) >= 1 and camp["views"].gt(0).all()
+    sums = creator.groupby("campaign_id")[["views", "engagements", "cost", "orders"]].sum(min_count=1)
+    got = camp.set_index("campaign_id")[["views", "engagements", "cost", "orders"]]
+    pd.testing.assert_frame_equal(sums.loc[got.index], got, check_exact=False, rtol=1e-9, check_names=False)
+    er = camp["engagement_rate"]
+    assert ((er > 0) & (er < 1)).all()

@@ -69,7 +69,7 @@ def test_adjust_pvalues_matches_known_holm_bh():
 def test_cuped_reproduces_tea_tasting_published_numbers():
     import tea_tasting as tt
 
-    d = tt.make_users_data(seed=42, covariates=True).to_pandas()
+    d = tt.make_users_data(rng=42, covariates=True).to_pandas()
     r = cuped(d, metric="revenue", covariate="revenue_covariate", treatment="variant")
     # published: rel_effect_size 14% [3.8%, 26%], pvalue 0.00674
     assert round(r.relative_effect, 2) == 0.14
@@ -85,7 +85,7 @@ def test_cuped_reproduces_tea_tasting_published_numbers():
 def test_ratio_delta_matches_tea_tasting():
     import tea_tasting as tt
 
-    d = tt.make_users_data(seed=42).to_pandas()
+    d = tt.make_users_data(rng=42).to_pandas()
     r = ratio_delta(d, numerator="revenue", denominator="sessions", treatment="variant")
     ref = tt.Experiment(x=tt.RatioOfMeans("revenue", "sessions")).analyze(d)["x"]
     assert r.effect == pytest.approx(ref.effect_size, rel=1e-9)

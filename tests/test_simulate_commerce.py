@@ -375,3 +375,13 @@ def test_written_csv_keeps_untrusted_text(sim_raw, sim_truth):
     assert orders["created_at"].str.endswith("+00:00").all()
     for t in sim_truth["campaigns"].values():
         assert set(t["sentiment"]["labels"]) <= set(comments["comment_id"])
+
+
+def test_new_buyers_of_a_geo_campaign_live_in_treated_regions(world, orders_hidden):
+    geo = next(e for e in world.truth["campaigns"]["CMP01"]["lift"] if e["design"] == "geo")
+    hid = orders_hidden
+    new_caused = hid[(hid["campaign_id"] == "CMP01").fillna(False) & hid["first_timer"]]
+    assert len(new_caused) > 0
+    assert new_caused["region"].isin(geo["treated_regions"]).all()
+    baseline = hid[hid["via"] == "baseline"]
+    assert not baseline["region"].isin(geo["treated_regions"]).all()

@@ -8,8 +8,9 @@ Rules (documented in ``docs/methods.md``; every constant here can be overridden 
   "more"; FTC guidance: disclosures must be hard to miss). Ambiguous tags (``#sp``, ``#spon``, ``#collab``)
   do not count and are named as such.
 * **Sound licensing.** A campaign post using a sound that is not cleared for commercial use is flagged.
-* **Usage rights.** A contract whose usage rights end before the campaign ends (planned use), or whose post
-  kept gaining paid (Spark Ads) views after the rights ended, is flagged.
+* **Usage rights.** A contract whose usage rights end before the campaign ends, a Spark-Ads-authorised
+  contract whose rights end before the planned paid use ends (``planned_paid_use_days`` after the campaign),
+  or a post that kept gaining paid (Spark Ads) views after the rights ended, is flagged.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ AMBIGUOUS_TAGS: tuple[str, ...] = ("#sp", "#spon", "#collab", "#ambassador", "#t
 LABELS_OK: tuple[str, ...] = ("paid_partnership", "promotional")
 #: Characters of a caption visible before TikTok's "more" cut (a convention; override per market).
 CAPTION_CUT = 100
+#: Days after a campaign ends that Spark Ads boosting of its posts is planned (rights must cover them).
+PLANNED_PAID_USE_DAYS = 30
 
 
 def _tag_positions(caption: str, tags: tuple[str, ...]) -> list[tuple[str, int]]:
@@ -165,7 +168,8 @@ class ComplianceResult:
         }
 
 
-def check_compliance(data: Any, campaign_id: str, *, caption_cut: int = CAPTION_CUT) -> ComplianceResult:
+def check_compliance(data: Any, campaign_id: str, *, caption_cut: int = CAPTION_CUT,
+                     planned_paid_use_days: int = PLANNED_PAID_USE_DAYS) -> ComplianceResult:
     """Run the disclosure, sound and usage-rights checks for one campaign.
 
     Parameters
@@ -176,6 +180,9 @@ def check_compliance(data: Any, campaign_id: str, *, caption_cut: int = CAPTION_
         The campaign.
     caption_cut : int
         Characters of a caption visible before the "more" cut.
+    planned_paid_use_days : int
+        Days after the campaign's end that Spark Ads boosting is planned to run; rights of authorised
+        contracts must cover them.
     """
     from analysis.data import load
 
@@ -194,7 +201,8 @@ def check_compliance(data: Any, campaign_id: str, *, caption_cut: int = CAPTION_
     end = pd.Timestamp(camp["end_date"])
     paid_after: dict[str, pd.Timestamp] = {}
     if ds.has("post_daily") and "paid_views" in ds["post_daily"].columns:
-        pdly = ds["post_daily"].merge(cp[["post_id", "creator_id"]], on="post_id")
+        pdly = ds["post_daily"].drop(columns=["creator_id", "campaign_id"], errors="ignore")
+        pdly = pdly.merge(cp[["post_id", "creator_id"]], on="post_id")
         pdly = pdly[pdly["paid_views"] > 0]
         paid_after = pdly.groupby("creator_id")["date"].max().to_dict()
     for r in contracts.sort_values("creator_id").itertuples():
@@ -208,5 +216,9 @@ def check_compliance(data: Any, campaign_id: str, *, caption_cut: int = CAPTION_
         elif rights_end < end:
             rights_rows.append({"creator_id": r.creator_id, "usage_rights_end": rights_end,
                                 "issue": f"usage rights end {rights_end.date()}, before the campaign ends {end.date()}"})
+        elif bool(r.spark_ads_authorized) and rights_end < end + pd.Timedelta(days=planned_paid_use_days):
+            rights_rows.append({"creator_id": r.creator_id, "usage_rights_end": rights_end,
+                                "issue": (f"Spark Ads authorised but usage rights end {rights_end.date()}, before "
+                                          f"the planned paid use ends ({planned_paid_use_days} days after the campaign)")})
     rights = pd.DataFrame(rights_rows, columns=["creator_id", "usage_rights_end", "issue"])
     return ComplianceResult(campaign_id=campaign_id, posts=table, rights=rights)

@@ -106,7 +106,7 @@ def _ridge_cv(Y0pre: np.ndarray, y1pre: np.ndarray) -> float:
         if t < 2:
             continue
         A, a = Y0pre[:, :t], y1pre[:t]
-        w = simplex_weights(A, a)
+        w = simplex_weights(A.T, a)
         for i, lam in enumerate(grid):
             wa = _ridge_correction(A, a, w, lam)
             errors[i] += (y1pre[t] - Y0pre[:, t] @ wa) ** 2
@@ -706,8 +706,8 @@ def synthetic_control(
                                                  effect, scale, refit)
         ci_desc = "conformal (Chernozhukov-Wuthrich-Zhu, moving blocks, constant effect)"
     else:
-        if not placebos or len(placebo_tab) < 2 / alpha:
-            raise ValueError(f"ci_method='placebo' needs placebos and at least {math.ceil(2 / alpha)} units.")
+        if not placebos or len(placebo_tab) < 1 / alpha:
+            raise ValueError(f"ci_method='placebo' needs placebos and at least {math.ceil(1 / alpha)} units.")
         pl = placebo_tab[~placebo_tab["treated"]]
         z = pl["effect"] / pl["pre_rmspe"].clip(lower=1e-12)
         qlo, qhi = np.quantile(z, [alpha / 2, 1 - alpha / 2])

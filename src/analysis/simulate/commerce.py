@@ -15,6 +15,14 @@ recorded in ``World.truth`` under the CONTRACT names:
 ``lift``
     one entry per design the campaign supports: ``geo`` (regional test), ``staggered``
     (regional rollout) and ``survey`` (one per question).
+
+Regional sales (``geo_sales_daily``) share national factors with region-specific loadings,
+so clusters of regions move together; a geo or staggered campaign adds extra orders (times
+the region's basket size) in its regions in proportion to its adstocked daily views. The
+truth's ``effect`` is the realised injected revenue per day (geo: summed over treated
+regions, averaged over the campaign's days; staggered: averaged over treated region-days from
+each region's adoption to the campaign's end) and ``relative_effect`` divides it by the
+counterfactual sales over the same days.
 """
 
 from __future__ import annotations
@@ -350,6 +358,30 @@ def _assign_customers(world: World, orders: pd.DataFrame, sizes: pd.Series) -> p
     orders["customer_id"] = _str_col(np.char.add("C", labels[cust].astype(str)).astype(object))
     orders["new_customer"] = new.astype(bool)
     orders["region"] = _str_col(cust_region[cust].astype(object))
+    orders["first_timer"] = first_timer
+    return orders
+
+
+def _regions_of_caused(world: World, orders: pd.DataFrame, sizes: pd.Series) -> pd.DataFrame:
+    """First-time buyers brought by a regional campaign live where the campaign ran."""
+    rng = world.rng("caused_regions")
+    regions = np.array(sizes.index)
+    share = sizes.to_numpy()
+    region = orders["region"].to_numpy(dtype=object).copy()
+    for cid, spec in _geo_plan(world, sizes).items():
+        sel = ((orders["campaign_id"] == cid).fillna(False) & orders["first_timer"]).to_numpy()
+        if not sel.any():
+            continue
+        if spec["by_creator"] is not None:
+            pos = orders.loc[sel, "creator_id"].map(spec["by_creator"])
+            keep = pos.notna().to_numpy()
+            idx = np.nonzero(sel)[0][keep]
+            region[idx] = regions[pos.to_numpy()[keep].astype(int)]
+        elif spec["geo_treated"] is not None:
+            t = spec["geo_treated"]
+            region[sel] = rng.choice(regions[t], size=int(sel.sum()), p=share[t] / share[t].sum())
+    orders = orders.copy()
+    orders["region"] = _str_col(region)
     return orders
 
 
@@ -358,8 +390,10 @@ def simulate_orders(world: World) -> pd.DataFrame:
 
     Columns are the canonical ``orders`` columns plus ``day`` (index into ``world.dates``),
     ``date`` (local calendar day), ``via`` (``baseline``, ``click`` or ``view``),
-    ``campaign_id``/``creator_id`` of the causing post (missing for baseline orders) and
-    ``leaked`` (a baseline order that used a campaign's public discount code).
+    ``campaign_id``/``creator_id`` of the causing post (missing for baseline orders),
+    ``leaked`` (a baseline order that used a campaign's public discount code) and
+    ``first_timer`` (a buyer never seen before; for geo and staggered campaigns these buyers
+    live in the regions where the campaign ran).
     """
     sizes = region_sizes(world)
     contracts = _contracts(world)
@@ -376,6 +410,7 @@ def simulate_orders(world: World) -> pd.DataFrame:
     gross = np.where(orders["via"].to_numpy() != "baseline", gross * 1.08, gross)
     orders["revenue"] = np.round(gross * (1 - orders["discount_rate"].to_numpy()), 2)
     orders = _assign_customers(world, orders, sizes)
+    orders = _regions_of_caused(world, orders, sizes)
     orders["order_id"] = _str_col(np.char.add("O", (1_000_001 + np.arange(m)).astype(str)).astype(object))
     orders["date"] = world.dates.to_numpy()[orders["day"].to_numpy()]
     return orders

@@ -1,0 +1,76 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Explore the processed data
+#
+# A starting point for analysts in JupyterLab: load the processed tables, look at any campaign or
+# creator, and see how the `analysis` package is called. Change the parameters below and re-run.
+# (`python -m analysis report` builds the full per-campaign reports.)
+
+# %% tags=["parameters"]
+data_dir = "data/processed"  # processed directory written by ingest, relative to the project root
+campaign_id = ""  # empty: the first campaign
+creator_id = ""  # empty: the campaign's creator with the most views
+
+# %%
+from analysis import campaign as cr
+from analysis.kpis import kpi_table
+from analysis.plotting import set_theme
+
+set_theme()
+report = cr.open_report(campaign_id=campaign_id, data_dir=data_dir, out_dir="reports/explore")
+data = report.data
+
+# %% [markdown]
+# ## What is in the data set?
+
+# %% tags=["nbval-check-output"]
+print("tables:", ", ".join(data.tables))
+print("campaigns:", len(data.campaign_ids))
+
+# %%
+data["campaigns"]
+
+# %% [markdown]
+# ## One campaign
+# Every report section is one function of `analysis.campaign`; each returns a `Section` with
+# `summary()`, `plot()`, `to_dict()` and `show()`.
+
+# %%
+kpis = cr.kpi_tables(report)
+kpis.show();
+
+# %%
+cr.time_series(report).show();
+
+# %% [markdown]
+# ## One creator
+# Creator-level KPIs in this campaign (`level="creator"`) and across all campaigns (`level="creator_overall"`).
+
+# %%
+in_campaign = kpi_table(data, level="creator", campaign_id=report.campaign_id)
+chosen = creator_id or in_campaign.sort_values("views", ascending=False)["creator_id"].iloc[0]
+in_campaign.query("creator_id == @chosen")
+
+# %%
+kpi_table(data, level="creator_overall").query("creator_id == @chosen")
+
+# %% [markdown]
+# ## The rest of the API
+# `analysis.lift` (synthetic control, DiD, staggered DiD, survey lift), `analysis.conversions.direct_summary`,
+# `analysis.sentiment.audience_voice`, `analysis.compliance.check_compliance` and `analysis.results` are used
+# the same way; `help(cr)` lists the report sections.
+
+# %% tags=["nbval-check-output"]
+print([name for name in cr.section_names()])

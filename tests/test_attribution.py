@@ -1,0 +1,188 @@
+"""Tests of analysis.attribution (pinned seeds; the many-seed study is marked slow)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.attribution import attribute_followers, attribute_orders, follower_retention, sensitivity
+from analysis.attribution import _engine as E
+from analysis.attribution.toy import make_toy_data
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return make_toy_data(seed=3)
+
+
+@pytest.fixture(scope="module")
+def toy_fit(toy):
+    tables, _ = toy
+    return attribute_followers(tables, "C01", n_boot=300, seed=1)
+
+
+def test_kernels_are_normalised_and_adstock_matches_numpy_convolution():
+    x = np.random.default_rng(0).poisson(5.0, (80, 3)).astype(float)
+    for k in E.candidate_kernels():
+        assert k.weights.sum() == pytest.approx(1.0)
+        ref = np.column_stack([np.convolve(x[:, j], k.weights)[:80] for j in range(3)])
+        np.testing.assert_allclose(E.adstock(x, k), ref, atol=1e-9)
+    assert E.weibull(3.0, 10.0).mean_lag > E.geometric(0.5).mean_lag
+
+
+def test_vectorised_solve_equals_column_by_column_loop():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, 8))
+    Y = rng.normal(size=(120, 7))
+    pen = np.r_[np.zeros(5, bool), np.ones(3, bool)]
+    g = E.Gram(X, E.block_ids(120, 14) % 5)
+    B = g.solve(Y, pen, 2.0)
+    for j in range(7):
+        ref = np.linalg.solve(X.T @ X + np.diag(np.where(pen, 2.0, 0) + 1e-9 * np.diag(X.T @ X)), X.T @ Y[:, j])
+        np.testing.assert_allclose(B[:, j], ref, rtol=1e-8)
+
+
+def test_total_covers_truth_with_small_bias(toy, toy_fit):
+    _, truth = toy
+    t = truth["followers"]["incremental"]
+    assert toy_fit.ci_low <= t <= toy_fit.ci_high
+    assert abs(toy_fit.incremental - t) / t < 0.08
+
+
+def test_creator_shares_add_up_and_rank_the_big_creators(toy, toy_fit):
+    from scipy import stats
+
+    _, truth = toy
+    by = toy_fit.by_creator
+    assert by["incremental"].sum() == pytest.approx(toy_fit.incremental)
+    assert by["share"].sum() == pytest.approx(1.0)
+    assert (by["ci_low"] <= by["incremental"]).all() and (by["incremental"] <= by["ci_high"]).all()
+    tv = pd.Series(truth["followers"]["by_creator"]).reindex(by["creator_id"]).to_numpy()
+    # all creators: the model recovers the ordering of contributions
+    assert stats.spearmanr(by["incremental"], tv)[0] > 0.8
+    # per-post split adds up to the creator totals
+    bp = toy_fit.by_post.groupby("creator_id")["incremental"].sum()
+    np.testing.assert_allclose(bp.reindex(by["creator_id"]).to_numpy(), by["incremental"].to_numpy())
+
+
+def test_null_campaign_interval_covers_zero():
+    tables, truth = make_toy_data(seed=11, effect=0.0)
+    assert truth["followers"]["incremental"] == 0
+    fa = attribute_followers(tables, "C01", n_boot=300, seed=2)
+    assert fa.ci_low <= 0 <= fa.ci_high
+
+
+def test_results_block_is_json_safe_and_follows_the_contract(toy_fit):
+    d = toy_fit.to_dict()
+    json.dumps(d, allow_nan=False)
+    assert {"incremental", "ci_low", "ci_high", "by_creator"} <= set(d)
+    first = next(iter(d["by_creator"].values()))
+    assert {"incremental", "ci_low", "ci_high"} <= set(first)
+    assert d["ci_low"] <= d["incremental"] <= d["ci_high"]
+
+
+def test_daily_table_and_readings(toy_fit):
+    d = toy_fit.daily
+    w = d[d["in_window"]]
+    assert w["incremental"].sum() == pytest.approx(toy_fit.incremental)
+    np.testing.assert_allclose(w["observed"] - w["counterfactual"], w["incremental"])
+    assert w["cumulative"].iloc[-1] == pytest.approx(toy_fit.incremental)
+    assert (w["cum_ci_low"] <= w["cumulative"] + 1e-9).all()
+    text = " ".join(toy_fit.reading())
+    assert "95% interval" in text
+    comp = toy_fit.comparison()
+    assert {"modelled_incremental", "reported_follows", "profile_view_share"} <= set(comp)
+    assert toy_fit.summary().shape[0] == 1
+
+
+def test_plots_return_axes(toy_fit):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3)
+    assert toy_fit.plot(ax=axes[0]) is axes[0]
+    assert toy_fit.plot_creators(ax=axes[1]) is axes[1]
+    assert toy_fit.plot_cumulative(ax=axes[2]) is axes[2]
+    assert len(axes[0].lines) >= 2
+
+
+def test_same_seed_same_answer(toy):
+    tables, _ = toy
+    a = attribute_followers(tables, "C01", n_boot=50, seed=5)
+    b = attribute_followers(tables, "C01", n_boot=50, seed=5)
+    assert a.to_dict() == b.to_dict()
+
+
+def test_unknown_campaign_and_bad_alpha_raise_plain_errors(toy):
+    tables, _ = toy
+    with pytest.raises(ValueError, match="unknown campaign"):
+        attribute_followers(tables, "NOPE", n_boot=0)
+    with pytest.raises(ValueError, match="alpha"):
+        attribute_followers(tables, "C01", n_boot=0, alpha=1.5)
+
+
+def test_raw_post_metrics_give_the_same_answer_as_post_daily(toy):
+    tables, _ = toy
+    pdl = tables["post_daily"].sort_values(["post_id", "date"])
+    cum = pdl.groupby("post_id")[["views", "profile_views", "follows", "link_clicks"]].cumsum()
+    raw = {k: v for k, v in tables.items() if k != "post_daily"}
+    raw["post_metrics"] = pd.concat([pdl[["post_id", "date"]], cum], axis=1)
+    a = attribute_followers(tables, "C01", n_boot=0)
+    b = attribute_followers(raw, "C01", n_boot=0)
+    assert a.incremental == pytest.approx(b.incremental)
+
+
+def test_orders_reconcile_direct_and_incremental(toy):
+    from analysis.conversions import direct_summary
+
+    tables, truth = toy
+    ca = attribute_orders(tables, "C01", n_boot=200, seed=0)
+    d = ca.to_dict()
+    json.dumps(d, allow_nan=False)
+    assert d["direct"]["orders"] == direct_summary(tables, "C01").orders
+    inc = d["incremental"]
+    t = truth["conversions"]["incremental"]["orders"]
+    assert inc["ci_low"] <= t <= inc["ci_high"]
+    s = ca.summary().set_index("basis")
+    assert s.loc["incremental", "roas"] == pytest.approx(inc["revenue"] / ca.cost)
+    assert "orders" in ca.reconciliation()
+
+
+def test_retention_and_sensitivity_run(toy):
+    tables, _ = toy
+    r = follower_retention(tables, "C01")
+    assert list(r.curve["horizon_days"]) == [30, 60, 90]
+    assert 0 < r.baseline_daily_churn < 0.01       # the toy churn is 0.12% a day
+    s = sensitivity(tables, "C01", leave_one_out=False)
+    assert s.loc[0, "scenario"] == "main" and s.loc[0, "change"] == 0
+    assert len(s) == 6
+
+
+def test_simulated_campaign_from_raw_tables():
+    from analysis.simulate import generate
+
+    tables, truth = generate(seed=3, campaigns=2, days=240, show_progress=False)
+    cid = next(iter(truth["campaigns"]))
+    fa = attribute_followers(tables, cid, n_boot=200)
+    t = truth["campaigns"][cid]["followers"]["incremental"]
+    assert fa.ci_low - 0.25 * abs(t) <= t <= fa.ci_high + 0.25 * abs(t)
+    assert set(fa.by_creator["creator_id"]) <= set(tables["contracts"]["creator_id"].astype(str))
+
+
+@pytest.mark.slow
+def test_many_seed_validation_targets():
+    """The validation study's targets (see docs/validation_attribution.md)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "validation_attribution.py"
+    spec = importlib.util.spec_from_file_location("validation_attribution", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    sim = pd.DataFrame([r for s in range(1, 201) for r in mod.one_sim(s)])
+    null = pd.DataFrame([mod.one_null(s) for s in range(1, 201)])
+    table, _ = mod.summarise(sim, null)
+    failed = table[table["met"] == False]  # noqa: E712
+    assert failed.empty, failed.to_string()
