@@ -57,6 +57,10 @@ DATA_DIR_ENV = "ANALYSIS_DATA_DIR"
 STRICT_ENV = "ANALYSIS_STRICT_SECTIONS"
 #: The notebook's default ``data_dir`` parameter (relative to the project root).
 DEFAULT_DATA_DIR = "data/processed"
+#: Environment variable that, when set, replaces the default ``out_dir``.
+OUT_DIR_ENV = "ANALYSIS_OUT_DIR"
+#: The notebook's default ``out_dir`` parameter (relative to the project root).
+DEFAULT_OUT_DIR = "reports/notebook"
 
 #: KPIs shown in the campaign summary table, in order (others are in the full table).
 HEADLINE_KPIS = ("views", "reach", "engagements", "engagement_rate", "completion_rate", "avg_watch_time_s",
@@ -100,7 +104,8 @@ def validate_parameters(*, campaign_id: str, data_dir: str, out_dir: str, as_of:
         Processed directory written by ``ingest``; relative paths are relative to the project root.
         When it is the default ``"data/processed"`` and ``ANALYSIS_DATA_DIR`` is set, that directory is used.
     out_dir : str
-        Where ``results.json`` is written (relative to the project root unless absolute).
+        Where ``results.json`` is written (relative to the project root unless absolute); when it is the
+        default ``"reports/notebook"`` and ``ANALYSIS_OUT_DIR`` is set, that directory is used.
     as_of : str
         ``""`` or an ISO date (YYYY-MM-DD): the report says its figures are partial if the
         campaign's attribution window had not closed by then.
@@ -132,7 +137,7 @@ def validate_parameters(*, campaign_id: str, data_dir: str, out_dir: str, as_of:
                          "ingest --raw RAW --out DIR`) first, or pass data_dir= the processed directory")
     if not (data / "campaigns.parquet").exists():
         raise ValueError(f"data_dir {data_dir!r} has no campaigns table: is it a directory written by ingest?")
-    return Parameters(campaign_id=campaign_id, data_dir=data, out_dir=_resolve_dir(out_dir, default=""),
+    return Parameters(campaign_id=campaign_id, data_dir=data, out_dir=_resolve_dir(out_dir, default=DEFAULT_OUT_DIR, env=OUT_DIR_ENV),
                       as_of=day, seed=int(seed))
 
 

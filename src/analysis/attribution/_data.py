@@ -133,7 +133,7 @@ def baseline_controls(dates: pd.DatetimeIndex, brand: pd.DataFrame, paid: pd.Dat
     for k in range(trend_knot_days, n - trend_knot_days // 2, trend_knot_days):
         cols.append(np.maximum(0.0, t - k / 365.0))
         names.append(f"trend_knot_{k}")
-    dow = np.asarray(dates.dayofweek)
+    dow = np.asarray(dates.day_of_week)
     for d in range(1, 7):
         cols.append((dow == d).astype(float))
         names.append(f"dow_{d}")

@@ -75,7 +75,7 @@ def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...]
         raise ValueError("brand_account_daily needs followers and lost_followers for retention")
     lost = b["lost_followers"].to_numpy(float)
     stock = b["followers"].shift(1).bfill().to_numpy(float)
-    dow = pd.get_dummies(panel.dates.dayofweek, drop_first=True).to_numpy(float)
+    dow = pd.get_dummies(panel.dates.day_of_week, drop_first=True).to_numpy(float)
     X = np.column_stack([stock, stock[:, None] * dow])
     # baseline churn fitted outside every campaign's window and the 90 days after it
     quiet = np.ones(len(panel.dates), dtype=bool)

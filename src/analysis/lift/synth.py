@@ -119,6 +119,7 @@ class _Fit:
     scm_weights: np.ndarray      # simplex weights
     v: np.ndarray | None = None
     lam: float | None = None
+    intercept: float = 0.0       # ridge fit on unit-demeaned outcomes: treated minus weighted donor means
 
 
 class _Design:
@@ -147,9 +148,16 @@ class _Design:
             w, v = _fit_v(self.X[:, donors], self.X[:, treated], self.Y[opt][:, donors],
                           self.Y[opt, treated], starts=self.v_starts, maxiter=self.maxiter)
         if self.augment == "ridge":
+            # augsynth's fixed-effects variant: demean every unit by its pre-period mean, so level
+            # differences are absorbed and the ridge step corrects the remaining imbalance in shape
+            m0, m1 = Y0pre.mean(axis=0), y1pre.mean()
+            D0, d1 = Y0pre - m0, y1pre - m1
+            if self.X is None:
+                w = simplex_weights(D0, d1)
             if lam is None:
-                lam = _ridge_cv(Y0pre.T, y1pre)
-            return _Fit(_ridge_correction(Y0pre.T, y1pre, w, lam), w, v, lam)
+                lam = _ridge_cv(D0.T, d1)
+            wa = _ridge_correction(D0.T, d1, w, lam)
+            return _Fit(wa, w, v, lam, float(m1 - m0 @ wa))
         return _Fit(w, w, v, None)
 
 
@@ -205,8 +213,8 @@ def _conformal_interval(Y0: np.ndarray, y1: np.ndarray, post: np.ndarray, alpha:
                         ) -> tuple[float, float, float]:
     """Invert the Chernozhukov-Wuthrich-Zhu moving-block permutation test of a constant effect.
 
-    Returns ``(ci_low, ci_high, p_value_at_zero)``. ``refit(Y0, y)`` returns donor weights fitted on all
-    periods of the adjusted outcome ``y``.
+    Returns ``(ci_low, ci_high, p_value_at_zero)``. ``refit(Y0, y)`` returns the synthetic outcome fitted on
+    all periods of the adjusted outcome ``y``.
     """
     T = len(y1)
     idx = (np.arange(T)[None, :] + np.arange(T)[:, None]) % T     # row j: shift by j
@@ -214,8 +222,7 @@ def _conformal_interval(Y0: np.ndarray, y1: np.ndarray, post: np.ndarray, alpha:
 
     def pval(theta: float) -> float:
         y = y1 - theta * post
-        w = refit(Y0, y)
-        u = y - Y0 @ w
+        u = y - refit(Y0, y)
         shifted = u[idx][:, post_idx]                              # T x T1
         stats = np.abs(shifted.sum(axis=1))
         return float(np.mean(stats >= stats[0] - 1e-12 * (1 + abs(stats[0]))))
@@ -557,8 +564,9 @@ def synthetic_control(
     optimize_periods : iterable, optional
         Pre-periods whose outcome error ``V`` minimises (all pre-periods by default).
     augment : {None, "ridge"}
-        ``"ridge"`` for the augmented synthetic control (Ben-Michael, Feller and Rothstein 2021), with the
-        penalty chosen by rolling-origin cross-validation over the last pre-periods.
+        ``"ridge"`` for the augmented synthetic control (Ben-Michael, Feller and Rothstein 2021) on
+        unit-demeaned outcomes (augsynth's ``fixedeff = TRUE``), with the penalty chosen by rolling-origin
+        cross-validation over the last pre-periods. Weights may then be negative; they still sum to one.
     alpha : float
         1 - confidence level of the interval.
     placebos : bool
@@ -662,7 +670,7 @@ def synthetic_control(
     donors_idx = np.arange(1, len(units))
 
     main = design.fit(0, donors_idx)
-    synth_all = Y[:, donors_idx] @ main.weights
+    synth_all = Y[:, donors_idx] @ main.weights + main.intercept
     gap = Y[:, 0] - synth_all
     effect = float(gap[post_mask].mean())
     pre_rmspe = float(np.sqrt(np.mean(gap[pre_mask] ** 2)))
@@ -678,7 +686,7 @@ def synthetic_control(
         for j in progress(donors_idx, desc="placebos", disable=show):
             others = donors_idx[donors_idx != j]
             fit = design.fit(int(j), others)
-            g = Y[:, j] - Y[:, others] @ fit.weights
+            g = Y[:, j] - Y[:, others] @ fit.weights - fit.intercept
             gaps[units[j]] = g
             stats.append((units[j], float(np.sqrt(np.mean(g[pre_mask] ** 2))),
                           float(np.sqrt(np.mean(g[post_mask] ** 2))), float(g[post_mask].mean()), False))
@@ -695,10 +703,12 @@ def synthetic_control(
         lam = main.lam
 
         def refit(Y0: np.ndarray, y: np.ndarray) -> np.ndarray:
-            w = simplex_weights(Y0, y)
             if augment == "ridge":
-                w = _ridge_correction(Y0.T, y, w, lam)
-            return w
+                m0, m1 = Y0.mean(axis=0), y.mean()
+                D0, d1 = Y0 - m0, y - m1
+                w = _ridge_correction(D0.T, d1, simplex_weights(D0, d1), lam)
+                return m1 + D0 @ w
+            return Y0 @ simplex_weights(Y0, y)
 
         resid_sd = float(np.std(gap[pre_mask], ddof=1)) if pre_mask.sum() > 2 else pre_rmspe
         scale = resid_sd * math.sqrt(max(1.0, 1.0 / post_mask.sum() + 1.0))
@@ -737,8 +747,8 @@ def synthetic_control(
                 design.opt_rows = fake_pre
             fit = design.fit(0, donors_idx, pre=fake_pre)
             design.opt_rows = fake_opt
-            g = Y[:, 0] - Y[:, donors_idx] @ fit.weights
-            s_mean = float((Y[fake_post][:, donors_idx] @ fit.weights).mean())
+            g = Y[:, 0] - Y[:, donors_idx] @ fit.weights - fit.intercept
+            s_mean = float((Y[fake_post][:, donors_idx] @ fit.weights).mean() + fit.intercept)
             pre_r = float(np.sqrt(np.mean(g[fake_pre] ** 2)))
             post_r = float(np.sqrt(np.mean(g[fake_post] ** 2)))
             itp = {"start": times[k].item() if hasattr(times[k], "item") else times[k],
