@@ -47,6 +47,7 @@ validate: $(STAMP) ## Many-seed validation studies; writes tables into docs/
 	$(PY) benchmarks/validation.py
 
 bench: $(STAMP) ## Performance benchmarks (ratios against baselines); writes docs/performance.md sections
+	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/kpis.py
 	$(PY) benchmarks/lift.py
 	$(PY) benchmarks/attribution.py

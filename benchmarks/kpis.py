@@ -150,7 +150,8 @@ def render(results: list[dict], machine: str) -> str:
              f"({DAYS} days per post) in Parquet; each variant keeps each post's final snapshot within its "
              "window and sums the base quantities by campaign and creator. Each variant runs in a fresh "
              "subprocess (best wall time of the repeats, imports excluded; peak RSS of the whole process, "
-             f"Python and imports included). Machine: {machine}.", "",
+             f"Python and imports included). Machine: {machine}. Wall times on a shared 2-core machine swing "
+             "with other load and first-touch page faults; CPU time is the steadier comparison.", "",
              "Targets: engine within 1.2x of the DuckDB SQL baseline, at least 1.5x faster than pandas, "
              "peak memory under 1 GiB at 10M rows, 50M rows completing.", "",
              "| rows | variant | wall (s) | CPU (s) | peak RSS (MiB) | engine / SQL | pandas / engine |",
@@ -167,8 +168,8 @@ def write_section(text: str) -> None:
     old = DOC.read_text() if DOC.exists() else "# Performance\n\n"
     head, sep, rest = old.partition("## KPI engine")
     if sep:
-        nxt = rest.find("\n## ")
-        tail = rest[nxt + 1:] if nxt >= 0 else ""
+        ends = [i for i in (rest.find("\n## "), rest.find("\n<!--")) if i >= 0]
+        tail = rest[min(ends) + 1:] if ends else ""
         new = head + text + ("\n" + tail if tail else "")
     else:
         new = old.rstrip("\n") + "\n\n" + text
