@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -73,4 +75,4 @@ kpi_table(data, level="creator_overall").query("creator_id == @chosen")
 # the same way; `help(cr)` lists the report sections.
 
 # %% tags=["nbval-check-output"]
-print([name for name in cr.section_names()])
+print(list(cr.section_names()))

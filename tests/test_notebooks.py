@@ -160,6 +160,7 @@ def refresh_committed_outputs(processed: Path) -> None:
             cell.metadata.pop("execution", None)
             if "nbval-check-output" in cell.metadata.get("tags", []):
                 cell.outputs = by_source[cell.source].outputs
+                cell.execution_count = by_source[cell.source].execution_count
         nbformat.write(nb, str(path))
 
 

@@ -969,53 +969,52 @@ def attribution(rep: CampaignReport) -> Section:
     """"Where did the followers come from?": incremental brand followers by creator, with retention."""
 
     def body() -> Section:
-        from analysis.attribution import attribute_followers, follower_retention
+        from analysis.attribution import attribute_followers
 
-        fa = attribute_followers(rep.data, rep.campaign_id)
+        fa = attribute_followers(rep.data, rep.campaign_id, seed=rep.params.seed)
         d = fa.to_dict()
-        followers = {"incremental": d["incremental"], "ci_low": d["ci_low"], "ci_high": d["ci_high"],
-                     "by_creator": {str(k): {"incremental": v["incremental"], "ci_low": v["ci_low"],
-                                             "ci_high": v["ci_high"]} for k, v in d["by_creator"].items()},
-                     "status": "ok"}
-        for k, v in d.items():
-            followers.setdefault(k, v)
-        plotters: list[Plotter] = []
-        for name in ("plot", "plot_cumulative", "plot_creators"):
-            if hasattr(fa, name):
-                plotters.append(lambda ax, f=getattr(fa, name): f(ax=ax))
-        tables = [("Incremental followers", fa.summary())]
-        readings = [fa.reading()] if hasattr(fa, "reading") else []
+        followers = {**d, "status": "ok"}
+        plotters: list[Plotter] = [lambda ax: fa.plot(ax=ax), lambda ax: fa.plot_cumulative(ax=ax),
+                                   lambda ax: fa.plot_creators(ax=ax)]
+        shown = fa.summary()[["outcome", "incremental", "ci_low", "ci_high", "relative_to_counterfactual",
+                              "post_campaign_incremental", "kernel", "effect_half_life_days"]]
+        tables = [("Incremental brand followers", shown),
+                  ("Modelled vs TikTok-reported follows by creator", fa.comparison())]
+        readings = list(fa.reading())
+        warn = list(fa.warnings)
         try:
-            ret = follower_retention(rep.data, rep.campaign_id)
-        except NotAvailable as exc:
-            ret = None
-            readings.append(f"Retention not available: {exc}.")
-        if ret is not None:
+            from analysis.attribution import follower_retention
+        except ImportError as exc:
+            readings.append(f"Retention is not available in this installation ({exc}).")
+        else:
+            ret = follower_retention(rep.data, rep.campaign_id, followers=fa)
             plotters.append(lambda ax: ret.plot(ax=ax))
+            tables.append(("Retention of the gained followers", ret.summary()))
             followers["retention"] = ret.to_dict()
-            if hasattr(ret, "reading"):
-                readings.append(ret.reading())
-        contribution = {"followers": followers}
-        try:
+            warn += list(ret.warnings)
+        contribution: dict[str, Any] = {"followers": followers}
+        if rep.has("orders"):
             from analysis.attribution import attribute_orders
 
-            if rep.has("orders"):
-                oa = attribute_orders(rep.data, rep.campaign_id)
-                od = oa.to_dict()
-                contribution["_incremental_orders"] = {k: od.get(k) for k in ("orders", "revenue", "ci_low",
-                                                                              "ci_high")}
-                tables.append(("Incremental orders", oa.summary()))
-        except ImportError:
-            pass
+            oa = attribute_orders(rep.data, rep.campaign_id, seed=rep.params.seed)
+            contribution["_incremental_orders"] = oa.to_dict()
+            tables.append(("Orders and revenue: direct vs incremental", oa.summary()))
+            warn += list(oa.warnings)
+        fm = {c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:,.1f}") for c in (
+            "incremental", "ci_low", "ci_high", "modelled_incremental", "reported_follows",
+            "post_campaign_incremental", "effect_half_life_days")}
+        fm.update({c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.1%}") for c in (
+            "relative_to_counterfactual", "modelled_share", "reported_share", "profile_view_share")})
         return Section(key="attribution", title="Where did the followers come from?",
-                       reading=" ".join(readings), tables=tuple(tables), plotters=tuple(plotters),
-                       contribution=contribution, result=fa)
+                       reading=" ".join(readings), tables=tuple(tables), formatters=fm, plotters=tuple(plotters),
+                       contribution=contribution, result=fa, warnings=tuple(dict.fromkeys(warn)))
 
     sec = rep.run("attribution", "Where did the followers come from?", body)
     inc = sec.contribution.get("_incremental_orders")
-    if inc is not None and "conversions" in rep.sections:
+    if inc is not None and "conversions" in rep.sections and rep.sections["conversions"].ok:
         conv = dict(rep.sections["conversions"].contribution["conversions"])
-        conv["incremental"] = inc
+        conv["incremental"] = inc.get("incremental")
+        conv["attribution"] = {k: v for k, v in inc.items() if k not in ("direct", "incremental")}
         rep.sections["conversions"] = Section(**{**rep.sections["conversions"].__dict__,
                                                  "contribution": {"conversions": conv}})
     if inc is not None:

@@ -16,7 +16,7 @@ import pandas as pd
 
 __all__ = ["SafeTable", "escape_markdown", "escape_text", "frame_to_html", "markdown", "safe_table"]
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$])")
 
 
 def escape_text(value: Any) -> str:

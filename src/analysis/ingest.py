@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis import __version__, config
+from analysis import __version__, config, exports
 from analysis.progress import progress
 from analysis.schemas import (
     CUMULATIVE_COUNTS,
@@ -232,10 +232,13 @@ class Manifest:
 # --- reading ------------------------------------------------------------------------------------
 
 
-def _find_files(raw_dir: Path, col: _Collector) -> dict[str, Path]:
+def _find_files(raw_dir: Path, col: _Collector,
+                conversion: exports.Conversion | None = None) -> dict[str, Path]:
     found: dict[str, list[Path]] = defaultdict(list)
+    claimed = conversion.claimed if conversion is not None else frozenset()  # export files
     for p in sorted(raw_dir.iterdir()):
-        if p.is_file() and p.suffix.lower() in SUFFIXES and p.stem in TABLES:
+        if p.is_file() and p.suffix.lower() in SUFFIXES and p.stem in TABLES \
+                and p.name not in claimed:
             found[p.stem].append(p)
     files = {}
     for name, paths in found.items():
@@ -245,10 +248,12 @@ def _find_files(raw_dir: Path, col: _Collector) -> dict[str, Path]:
                             f"({', '.join(p.name for p in paths)}); keep one file per table"))
         files[name] = paths[0]
     for name, spec in TABLES.items():
-        if name not in files and not spec.optional:
+        if name not in files and not spec.optional and \
+                (conversion is None or name not in conversion.tables):
+            hint = conversion.missing_hint(name) if conversion is not None else ""
             col.add(Problem(f"{name}.csv", None, None,
                             f"required table '{name}' is missing (expected {name}.csv, "
-                            f"{name}.parquet or {name}.xlsx)"))
+                            f"{name}.parquet or {name}.xlsx){hint}"))
     return files
 
 
@@ -573,7 +578,7 @@ def _check_cumulative(df: pd.DataFrame, file: str, col: _Collector) -> None:
 
 
 def validate(raw_dir: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Path], list[Problem]]:
-    """Read, coerce and validate every table of ``raw_dir``.
+    """Read, coerce and validate every table of ``raw_dir`` (export files included).
 
     Parameters
     ----------
@@ -589,18 +594,32 @@ def validate(raw_dir: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Pa
     problems : list of Problem
         Every problem found (empty when the data is valid).
     """
+    tables, paths, problems, _ = _validate(raw_dir)
+    return tables, paths, problems
+
+
+def _validate(raw_dir: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Path],
+                                            list[Problem], exports.Conversion]:
     raw_dir = Path(raw_dir)
     col = _Collector()
     if not raw_dir.is_dir():
         return {}, {}, [Problem(str(raw_dir.name or raw_dir), None, None,
-                                "raw directory does not exist or is not a directory")]
-    paths = _find_files(raw_dir, col)
+                                "raw directory does not exist or is not a directory")], \
+            exports.Conversion()
+    # --- real export formats (analysis.exports): converted rows join the canonical tables -----
+    conversion = exports.detect_and_convert(raw_dir)
+    for p in conversion.problems:
+        col.add(p)
+    paths = _find_files(raw_dir, col, conversion)
     tables: dict[str, pd.DataFrame] = {}
     files = {name: p.name for name, p in paths.items()}
-    for name in progress(list(paths), desc="validating tables"):
-        df = _read(paths[name], col)
-        if df is None:
+    names = list(paths) + [n for n in TABLES if n in conversion.tables and n not in paths]
+    for name in progress(names, desc="validating tables"):
+        df = _read(paths[name], col) if name in paths else None
+        if df is None and name in paths:
             continue
+        df, files[name] = conversion.merge(name, df, files.get(name))
+        # --- end of export handling --------------------------------------------------------
         try:
             typed, reported = _coerce_table(name, df, files[name], col)
             _pandera_problems(name, typed, files[name], col, reported)
@@ -616,7 +635,7 @@ def validate(raw_dir: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Pa
             _check_cumulative(tables["post_metrics"], files["post_metrics"], col)
     except Exception as exc:  # noqa: BLE001 - never a traceback for bad input
         col.add(Problem(raw_dir.name, None, None, f"{INTERNAL}: {type(exc).__name__}: {exc}"))
-    return tables, paths, col.finish()
+    return tables, paths, conversion.locate(col.finish()), conversion
 
 
 # --- pseudonymisation ---------------------------------------------------------------------------
@@ -842,7 +861,7 @@ def ingest(raw_dir: str | Path, out_dir: str | Path) -> Manifest:
     """
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     _check_out_dir(raw_dir, out_dir)
-    tables, paths, problems = validate(raw_dir)
+    tables, paths, problems, conversion = _validate(raw_dir)
     if problems:
         raise IngestError(problems)
     processed, main_tz = normalise(tables, salt=read_salt())
@@ -854,6 +873,10 @@ def ingest(raw_dir: str | Path, out_dir: str | Path) -> Manifest:
             _write_parquet(processed[name], tmp / f"{name}.parquet")
         inputs = {p.name: {"sha256": _sha256(p), "table": name, "rows": int(len(tables[name]))}
                   for name, p in sorted(paths.items(), key=lambda kv: kv[1].name)}
+        for f, info in sorted(conversion.inputs.items()):  # export files (analysis.exports)
+            inputs[f] = {"sha256": _sha256(raw_dir / f), "table": ", ".join(info["tables"]),
+                         "rows": info["rows"], "format": info["format"],
+                         "warnings": conversion.warnings_for(f)}
         manifest = Manifest(out_dir, inputs=inputs,
                             tables={n: {"rows": int(len(df)), "columns": list(df.columns)}
                                     for n, df in sorted(processed.items())},
@@ -881,4 +904,7 @@ def cli(args) -> int:
     s = manifest.summary()
     print(f"Ingested {len(manifest.inputs)} raw files into {args.out}:")
     print(s.to_string(index=False))
+    for f, info in manifest.inputs.items():  # notes on converted export files
+        for w in info.get("warnings", []):
+            print(f"note: {f}: {w}")
     return 0

@@ -29,7 +29,8 @@ import pandas as pd
 from scipy import integrate, stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import (confint_proportions_2indep, proportion_confint,
-                                          proportions_ztest, test_proportions_2indep)
+                                          proportions_ztest)
+from statsmodels.stats.proportion import test_proportions_2indep as _wald_2indep
 
 from analysis.lift._result import LiftResult, _clean
 
@@ -192,7 +193,7 @@ def proportion_lift(*, control_successes: int, control_n: int, treatment_success
         p_pooled = p_unpooled = 1.0
     else:
         p_pooled = float(proportions_ztest([xt, xc], [nt, nc])[1])
-        p_unpooled = float(test_proportions_2indep(xt, nt, xc, nc, method="wald", compare="diff").pvalue)
+        p_unpooled = float(_wald_2indep(xt, nt, xc, nc, method="wald", compare="diff").pvalue)
         if not np.isfinite(p_unpooled):
             p_unpooled = 1.0
     ci_c = tuple(float(v) for v in proportion_confint(xc, nc, alpha=alpha, method="wilson"))
