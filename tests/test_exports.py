@@ -107,6 +107,13 @@ def test_video_id_from_link_and_time():
     assert ex.video_id_time("12345") is None
 
 
+def test_export_date_in_names():
+    assert ex._date_in_name(Path("x/Overview_20240331.csv")) == dt.date(2024, 3, 31)
+    assert ex._date_in_name(Path("studio_2024-03-31/Overview.csv")) == dt.date(2024, 3, 31)
+    # a video id is not a date
+    assert ex._date_in_name(Path("x/video_7344830874339674434.json")) is None
+
+
 # --- TikTok Studio ----------------------------------------------------------------------------
 
 
@@ -163,6 +170,19 @@ def _write_xlsx(path: Path, sheets: dict[str, list[list]]) -> None:
         for r in rows:
             ws.append(r)
     wb.save(path)
+
+
+def test_studio_files_at_the_top_of_the_raw_directory(tmp_path):
+    raw = tmp_path / "raw"
+    canonical_campaign_tables(raw, creators=())
+    for f in STUDIO.iterdir():
+        shutil.copy(f, raw / f.name)
+    conv = ex.detect_and_convert(raw)
+    assert not conv.problems
+    assert "Overview.csv" in conv.claimed and "campaigns.csv" not in conv.claimed
+    assert conv.tables["brand_account_daily"]["date"].iloc[-1] == "2025-01-02"
+    m = ingest(raw, tmp_path / "out")
+    assert m.tables["posts"]["rows"] == 2 and m.tables["brand_account_daily"]["rows"] == 4
 
 
 def test_studio_xlsx_spanish_dates_year_from_folder_name(tmp_path):
@@ -467,3 +487,40 @@ def test_conversion_result_summary_and_plot(full_raw):
     assert [t.get_text() for t in ax.get_yticklabels()][0] == "brand_account_daily"
     # canonical files and unrelated JSON are not claimed
     assert "campaigns.csv" not in conv.claimed
+
+
+# --- fuzz ---------------------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_FUZZ_FILES = ["studio_acme/Overview.csv", "studio_acme/FollowerHistory.csv",
+               "studio_acme/Content.csv", "studio_acme/FollowerGender.csv",
+               "orders_export_1.csv", "tiktok_one_report.csv"]
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(file=st.sampled_from(_FUZZ_FILES), row=st.integers(0, 10), col=st.integers(0, 30),
+       text=st.one_of(st.text(max_size=10), st.sampled_from(
+           ["undefined", "-5", "1,2,3", "February 30", "", "99%", "1e400", "@", "#1001"])))
+def test_fuzz_exports_never_crash(tmp_path_factory, capsys, file, row, col, text):
+    base = tmp_path_factory.mktemp("fuzz")
+    raw = base / "raw"
+    canonical_campaign_tables(raw)
+    shutil.copytree(STUDIO, raw / "studio_acme")
+    for name in ("orders_export_1.csv", "tiktok_one_report.csv"):
+        shutil.copy(FIXTURES / name, raw / name)
+    path = raw / file
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df.iloc[row % len(df), col % len(df.columns)] = text
+    df.to_csv(path, index=False)
+    out = base / "out"
+    status = cli(argparse.Namespace(raw=raw, out=out))
+    err = capsys.readouterr().err
+    if status == 2:
+        assert "problem" in err and "Traceback" not in err and "please report" not in err, err
+        assert not out.exists()
+    else:
+        assert status == 0 and (out / "manifest.json").exists()
+    shutil.rmtree(base)

@@ -142,3 +142,90 @@ def test_outcomes_record_timings(reports_run):
     for o in outcomes:
         assert o["seconds"] > o["cell_seconds"] > 0
         json.dumps(o)
+
+
+# ---------------------------------------------------------------- sections: parameters, absent data, real errors
+
+from analysis import campaign as cr  # noqa: E402
+
+
+def test_parameters_are_validated_with_clear_messages(sim_processed, tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="as_of must be an ISO date"):
+        cr.validate_parameters(campaign_id="C01", data_dir=str(sim_processed), out_dir="x", as_of="yesterday")
+    with pytest.raises(ValueError, match="is not a directory: run `make data`"):
+        cr.validate_parameters(campaign_id="C01", data_dir=str(tmp_path / "none"), out_dir="x")
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        cr.validate_parameters(campaign_id="C01", data_dir=str(sim_processed), out_dir="x", seed="7")
+    monkeypatch.setenv("ANALYSIS_DATA_DIR", str(sim_processed))
+    monkeypatch.setenv("ANALYSIS_OUT_DIR", str(tmp_path))
+    p = cr.validate_parameters(campaign_id="", data_dir="data/processed", out_dir="reports/notebook")
+    assert p.data_dir == Path(sim_processed).resolve() and p.out_dir == tmp_path.resolve()
+    with pytest.raises(ValueError, match="unknown campaign_id 'C99'; the data set holds: C01, C02, C03, C04"):
+        cr.open_report(campaign_id="C99", data_dir="data/processed", out_dir="reports/notebook")
+    assert cr.open_report(campaign_id="", data_dir="data/processed", out_dir="x").campaign_id == "C01"
+
+
+class _Without:
+    """A data set that hides some tables, as when optional raw files were never supplied."""
+
+    def __init__(self, ds, hidden):
+        self._ds, self._hidden = ds, set(hidden)
+
+    def has(self, name):
+        return name not in self._hidden and self._ds.has(name)
+
+    def __getitem__(self, name):
+        return None if name in self._hidden else self._ds[name]
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+
+def _report(sim_processed, hidden=()):
+    from analysis.data import load
+
+    params = cr.validate_parameters(campaign_id="C01", data_dir=str(sim_processed), out_dir="x")
+    return cr.CampaignReport(_Without(load(sim_processed), hidden), params)
+
+
+def test_absent_optional_tables_are_not_available(sim_processed):
+    rep = _report(sim_processed, hidden=("orders", "comments", "geo_assignment", "geo_sales_daily"))
+    assert cr.conversions(rep).status == "not available"
+    assert "no comments table" in cr.sentiment(rep).reason
+    lift = cr.lift(rep)
+    assert lift.status == "not available" and "geo synthetic control" in lift.reason
+    results = rep.results()
+    assert results["sections"]["conversions"]["status"] == "not available"
+    assert results["conversions"]["direct"] == {"orders": 0, "revenue": 0.0}
+    assert not [w for w in results["warnings"] if "failed" in w]
+    shown = cr.sentiment(rep).display_objects()[0]._repr_html_()
+    assert "Not available:" in shown
+
+
+def test_missing_module_is_not_available(sim_processed, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "analysis.sentiment", None)
+    rep = _report(sim_processed)
+    sec = cr.sentiment(rep)
+    assert sec.status == "not available" and "analysis.sentiment" in sec.reason
+
+
+def test_real_errors_are_recorded_shown_and_raised_in_strict_mode(sim_processed, monkeypatch):
+    import analysis.kpis
+
+    def broken(*_a, **_k):
+        raise RuntimeError("engine exploded")
+
+    monkeypatch.setattr(analysis.kpis, "kpi_table", broken)
+    monkeypatch.delenv("ANALYSIS_STRICT_SECTIONS", raising=False)
+    rep = _report(sim_processed)
+    sec = cr.kpi_tables(rep)
+    assert sec.status == "error" and "RuntimeError: engine exploded" in sec.reason
+    assert any("KPI tables" in w and "engine exploded" in w for w in rep.results()["warnings"])
+    assert "This section failed:" in sec.display_objects()[0]._repr_html_()
+    monkeypatch.setenv("ANALYSIS_STRICT_SECTIONS", "1")
+    with pytest.raises(RuntimeError, match="engine exploded"):
+        cr.kpi_tables(_report(sim_processed))

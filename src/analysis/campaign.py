@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import config
-from analysis.htmlsafe import SafeTable, escape_markdown, safe_table
+from analysis.htmlsafe import SafeTable, paragraph, safe_table
 from analysis.results import empty_results, json_safe
 
 __all__ = [
@@ -207,22 +207,18 @@ class Section:
                           "reading": self.reading, "contribution": dict(self.contribution)})
 
     def display_objects(self) -> list[Any]:
-        """What :meth:`show` displays, in order (Markdown, escaped tables, figures)."""
-        from IPython.display import Markdown
-
+        """What :meth:`show` displays, in order (escaped paragraphs and tables; figures follow)."""
         out: list[Any] = []
         if self.status == "not available":
-            out.append(Markdown(f"*Not available:* {escape_markdown(self.reason)}"))
-            return out
+            return [paragraph(self.reason, lead="Not available:")]
         if self.status == "error":
-            out.append(Markdown(f"**This section failed:** {escape_markdown(self.reason)}"))
-            return out
+            return [paragraph(self.reason, lead="This section failed:")]
         if self.reading:
-            out.append(Markdown(escape_markdown(self.reading)))
+            out.append(paragraph(self.reading))
         for title, df in self.tables:
             out.append(safe_table(df, formatters=self.formatters, index=False, caption=title))
         for note in self.warnings:
-            out.append(Markdown(f"*Note:* {escape_markdown(note)}"))
+            out.append(paragraph(note, lead="Note:"))
         return out
 
     def show(self) -> Section:

@@ -82,7 +82,7 @@ RESEARCH_KEYS = {"id", "username", "create_time"}
 
 _VIDEO_ID = re.compile(r"/(?:video|photo)/(\d{6,25})")
 _HANDLE = re.compile(r"tiktok\.com/@([A-Za-z0-9._]+)")
-_DATE_IN_NAME = re.compile(r"(20\d{2})-?(0[1-9]|1[0-2])-?(0[1-9]|[12]\d|3[01])(?!\d)")
+_DATE_IN_NAME = re.compile(r"(?<!\d)(20\d{2})-?(0[1-9]|1[0-2])-?(0[1-9]|[12]\d|3[01])(?!\d)")
 
 
 # --- dates without a year -------------------------------------------------------------------------
@@ -116,7 +116,8 @@ _VI_MONTHS = {"mot": 1, "gieng": 1, "hai": 2, "ba": 3, "tu": 4, "bon": 4, "nam":
               "chap": 12}
 _STOP = {"de", "del", "of", "the", "le", "den", "der", "st", "nd", "rd", "th", "г", "года", "e"}
 _CJK = re.compile(r"(?:(\d{4})\s*[年년]\s*)?(\d{1,2})\s*[月월]\s*(\d{1,2})\s*[日일]?")
-_VI = re.compile(r"(\d{1,2})\s+thang\s+(\d{1,2}|muoi mot|muoi hai|[a-z]+)(?:\s*(?:,|nam)?\s*(\d{4}))?")
+_VI = re.compile(r"(\d{1,2})\s+thang\s+(\d{1,2}|muoi mot|muoi hai|[a-z]+)"
+                 r"(?:\s*(?:,|nam)?\s*(\d{4}))?")
 _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T].*)?$")
 _TIME = re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?\s*(?:am|pm)?\b")
 
@@ -685,9 +686,6 @@ class _Builder:
             recs = [e[0] for e in entries]
             cols = spec.column_names + sorted({c for r in recs for c in r} - set(spec.column_names))
             df = pd.DataFrame([[r.get(c) for c in cols] for r in recs], columns=cols, dtype=object)
-            used = [c for c in cols if c not in spec.column_names or spec.column(c).required
-                    or any(r.get(c) is not None for r in recs)]
-            df = df[used]
             tables[table] = df
             prov[table] = [e[1] for e in entries]
         for f in self.inputs:
@@ -1100,7 +1098,7 @@ def _tables_or_raise(conv: Conversion) -> dict[str, pd.DataFrame]:
     return conv.tables
 
 
-# --- TikTok One / Creator Marketplace ---------------------------------------------------------------
+# --- TikTok One / Creator Marketplace -------------------------------------------------------------
 
 _T1 = {  # canonical -> accepted field names (normalised)
     "post_id": ("video_id", "item_id"),
@@ -1261,7 +1259,8 @@ def _tiktok_one(b: _Builder, label: str, records: list[dict], meta: dict, paths:
             snap = snapshot_default
         cap = get("caption")
         b.add("posts", {"post_id": vid, "creator_id": handle, "campaign_id": camp,
-                        "posted_at": _iso_ts(posted), "caption": None if _missing(cap) else str(cap),
+                        "posted_at": _iso_ts(posted),
+                        "caption": None if _missing(cap) else str(cap),
                         "duration_s": _fmt(vals["duration_s"]),
                         "disclosure_label": "paid_partnership"}, label, i, fmt)
         b.add("post_metrics", {"post_id": vid, "date": snap.isoformat(),
@@ -1441,7 +1440,7 @@ def convert_research_api(path: str | Path, *, as_of=None) -> dict[str, pd.DataFr
                                               "username, create_time)"))
 
 
-# --- Shopify ----------------------------------------------------------------------------------------
+# --- Shopify --------------------------------------------------------------------------------------
 
 _UTM_COLUMNS = ("landing site", "landing page", "landing_site", "landing page url",
                 "referring site", "referring_site", "note attributes")
@@ -1586,7 +1585,7 @@ def convert_shopify(path: str | Path) -> dict[str, pd.DataFrame]:
                                               "Created at, Total, Lineitem quantity)"))
 
 
-# --- detection ----------------------------------------------------------------------------------------
+# --- detection ------------------------------------------------------------------------------------
 
 
 def _scan(paths: list[Path], root: Path, b: _Builder) -> list[tuple[str, object]]:

@@ -14,7 +14,12 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["SafeTable", "escape_markdown", "escape_text", "frame_to_html", "markdown", "safe_table"]
+__all__ = ["NO_MATH", "SafeTable", "escape_markdown", "escape_text", "frame_to_html", "markdown", "paragraph",
+           "safe_table"]
+
+#: CSS classes that stop MathJax (in JupyterLab and in nbconvert's HTML) from reading ``$...$`` in
+#: currency amounts as mathematics.
+NO_MATH = "tex2jax_ignore mathjax_ignore"
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$])")
 
@@ -53,6 +58,22 @@ def markdown(template: str, /, **values: Any):
     return Markdown(template.format(**{k: escape_markdown(v) for k, v in values.items()}))
 
 
+def paragraph(text: Any, *, lead: str | None = None):
+    """An ``IPython.display.HTML`` paragraph showing ``text`` literally (escaped, no Markdown, no MathJax).
+
+    Parameters
+    ----------
+    text : str
+        Untrusted or mixed text (readings quote handles and captions).
+    lead : str, optional
+        Trusted bold prefix such as ``"Note:"`` (escaped as well).
+    """
+    from IPython.display import HTML
+
+    head = f"<strong>{escape_text(lead)}</strong> " if lead else ""
+    return HTML(f'<p class="{NO_MATH}">{head}{escape_text(text)}</p>')
+
+
 def frame_to_html(df: pd.DataFrame, *, formatters: Mapping[str, Callable[[Any], str]] | None = None,
                   index: bool = True, classes: str = "dataframe report-table") -> str:
     """Render ``df`` as an HTML table with every cell, header and index label escaped.
@@ -72,7 +93,7 @@ def frame_to_html(df: pd.DataFrame, *, formatters: Mapping[str, Callable[[Any], 
     for col, fmt in (formatters or {}).items():
         if col in shown.columns:
             shown[col] = shown[col].map(fmt).astype(object)
-    return shown.to_html(escape=True, index=index, classes=classes, na_rep="–", border=0)
+    return shown.to_html(escape=True, index=index, classes=f"{classes} {NO_MATH}", na_rep="–", border=0)
 
 
 class SafeTable:
@@ -100,8 +121,8 @@ class SafeTable:
     def _repr_html_(self) -> str:
         body = frame_to_html(self.frame, formatters=self.formatters, index=self.index)
         if self.caption:
-            return f"<p class='table-caption'><strong>{escape_text(self.caption)}</strong></p>{body}"
-        return body
+            body = f"<p class='table-caption'><strong>{escape_text(self.caption)}</strong></p>{body}"
+        return f'<div class="{NO_MATH}">{body}</div>'
 
     def __repr__(self) -> str:
         text = self.formatted().to_string(index=self.index)

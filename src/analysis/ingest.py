@@ -202,7 +202,12 @@ class Manifest:
 
     def summary(self) -> pd.DataFrame:
         """One row per processed table: name, rows, columns, raw file."""
-        source = {v["table"]: k for k, v in self.inputs.items()}
+        sources: dict[str, list[str]] = defaultdict(list)  # an export file may feed many tables
+        for k, v in self.inputs.items():
+            for t in str(v["table"]).split(", "):
+                sources[t].append(k)
+        source = {t: f[0] + (f" +{len(f) - 1} more" if len(f) > 1 else "")
+                  for t, f in sources.items()}
         return pd.DataFrame(
             [{"table": t, "rows": v["rows"], "columns": len(v["columns"]), "source": source.get(t)}
              for t, v in self.tables.items()],

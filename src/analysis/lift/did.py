@@ -576,6 +576,12 @@ class StaggeredResult(LiftResult):
         vary across cohorts or over time).
     control_group : str
         ``"never_treated"`` or ``"not_yet_treated"``.
+    seasonality : str
+        ``"none"`` or ``"unit_weekday"`` (the resolved option).
+    base_periods : int
+        Periods averaged in each comparison's base (1: the universal base period ``g-1``).
+    post_end : object or None
+        Last period entering the overall ATT (None: the end of the panel).
     """
 
     se: float = float("nan")
@@ -588,6 +594,9 @@ class StaggeredResult(LiftResult):
     n_units: int = 0
     n_treated_units: int = 0
     inference: str = "analytic"
+    seasonality: str = "none"
+    base_periods: int = 1
+    post_end: Any = None
 
     def summary(self) -> pd.DataFrame:
         out = super().summary()
@@ -598,8 +607,10 @@ class StaggeredResult(LiftResult):
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
+        end = self.post_end.isoformat() if hasattr(self.post_end, "isoformat") else self.post_end
         d.update(_clean({"se": self.se, "twfe_effect": self.twfe_effect, "pretrend_p": self.pretrend_p,
                          "control_group": self.control_group, "n_units": self.n_units,
+                         "seasonality": self.seasonality, "base_periods": self.base_periods, "post_end": end,
                          "event_times": self.event_times[["event_time", "estimate", "ci_low", "ci_high"]]
                          .to_dict(orient="list")}))
         return d
@@ -617,7 +628,7 @@ class StaggeredResult(LiftResult):
     def plot(self, ax=None):
         """Event-time effects with intervals (and the simultaneous band when bootstrapped)."""
         ax = _coef_plot(self.event_times, ax, title=f"Staggered DiD (Callaway-Sant'Anna): {self.metric}",
-                        reference=-1)
+                        reference=-1 if self.base_periods == 1 and self.seasonality == "none" else None)
         if "band_low" in self.event_times:
             et = self.event_times.sort_values("event_time")
             ax.fill_between(et["event_time"], et["band_low"], et["band_high"], color="grey", alpha=0.2,
@@ -652,7 +663,8 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
                   treated: str | None = None, control_group: str = "never_treated", alpha: float = 0.05,
                   inference: str = "analytic", n_boot: int = 999, seed: int | None = 0,
                   pretrend_leads: int | None = None, estimand: str = "sample",
-                  compare_twfe: bool = True) -> StaggeredResult:
+                  compare_twfe: bool = True, seasonality: str = "auto", base_periods: int | None = None,
+                  post_end=None) -> StaggeredResult:
     """Callaway-Sant'Anna staggered difference-in-differences.
 
     Estimates every group-time effect ATT(g, t) (cohort ``g`` = units adopting in period ``g``) as the
@@ -710,6 +722,10 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
     population = estimand == "population"
     if inference not in ("analytic", "bootstrap"):
         raise ValueError(f"inference must be 'analytic' or 'bootstrap', got {inference!r}.")
+    if seasonality not in ("auto", "none", "unit_weekday"):
+        raise ValueError(f"seasonality must be 'auto', 'none' or 'unit_weekday', got {seasonality!r}.")
+    if base_periods is not None and (int(base_periods) != base_periods or base_periods < 1):
+        raise ValueError(f"base_periods must be a positive whole number of periods, got {base_periods!r}.")
     _check_columns(data, outcome=outcome, unit=unit, time=time, cohort=cohort, treated=treated)
     df = data[[c for c in dict.fromkeys([unit, time, outcome, cohort or treated])]].copy()
     if df[[unit, time, outcome]].isna().any().any():
@@ -724,6 +740,18 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
     times = Y.columns.to_numpy()
     T = len(times)
     units = Y.index
+    seasonality, season = _resolve_seasonality(seasonality, times, time)
+    k_base = int(base_periods) if base_periods is not None else (28 if season is not None else 1)
+    if season is not None and k_base < 7:
+        raise ValueError(f"With seasonality='unit_weekday' the base must span at least a week "
+                         f"(base_periods >= 7), got {k_base}.")
+    if post_end is not None:
+        try:
+            end_pos = int(np.searchsorted(times, np.asarray(post_end, dtype=times.dtype), side="right")) - 1
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"post_end={post_end!r} cannot be compared with the {time!r} column.") from exc
+    else:
+        end_pos = T - 1
     n = len(units)
     Ym = Y.to_numpy(float)
     if treated is not None:
@@ -758,11 +786,41 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
     pg = {int(g): float(member[int(g)].mean()) for g in cohorts}
 
     t_idx = np.arange(T)
+    # Base of each comparison. Universal (k = 1, no season): period g-1, as in Callaway and Sant'Anna.
+    # Averaged: each unit's mean over the k periods before adoption (by weekday with seasonality), the
+    # same days for the cohort and its controls, so no post-adoption value enters any base.
+    averaged = k_base > 1 or season is not None
+    n_season = 7 if season is not None else 1
+    s_of_t = season if season is not None else np.zeros(T, dtype=int)
+
+    def base_means(lo: int, hi: int) -> np.ndarray:
+        """Each unit's mean over periods [lo, hi), by season: n x n_season (NaN for absent seasons)."""
+        out = np.full((n, n_season), np.nan)
+        s = s_of_t[lo:hi]
+        for v in np.unique(s):
+            out[:, v] = Ym[:, lo:hi][:, s == v].mean(axis=1)
+        return out
+
+    if averaged:
+        # Placebo differences for pre-adoption cells: Y_t minus the unit's base over the k periods before
+        # t (what the estimator would report had adoption been at t); they do not depend on the cohort.
+        Dpre = np.full((n, T), np.nan)
+        for t in range(k_base, T):
+            bm = base_means(t - k_base, t)
+            Dpre[:, t] = Ym[:, t] - bm[:, s_of_t[t]]
+    dropped_cohorts = []
     att_l, if_l, g_l, t_l, nt_l, nc_l = [], [], [], [], [], []
     for g in cohorts:
         b = g - 1
-        D = Ym - Ym[:, [b]]
         gi = gpos == g
+        if averaged:
+            bm = base_means(max(0, g - k_base), g)
+            if np.isnan(bm).any():
+                dropped_cohorts.append(g)
+                continue
+            D = np.where(t_idx[None, :] >= g, Ym - bm[:, s_of_t], Dpre)
+        else:
+            D = Ym - Ym[:, [b]]
         ng = gi.sum()
         if control_group == "never_treated":
             C = np.broadcast_to(never[:, None], (n, T))
@@ -771,15 +829,21 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
         nc = C.sum(axis=0)
         mg = D[gi].mean(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mc = (D * C).sum(axis=0) / nc
+            mc = (np.where(C, D, 0.0)).sum(axis=0) / nc
             IF = (n / ng) * gi[:, None] * (D - mg) - (n / nc) * C * (D - mc)
-        ok = (nc > 0) & (t_idx != b)
+        ok = (nc > 0) & (t_idx != b) if not averaged else (nc > 0) & np.isfinite(mg)
         att_l.append((mg - mc)[ok])
-        if_l.append(IF[:, ok])
+        if_l.append(np.where(np.isfinite(IF[:, ok]), IF[:, ok], 0.0))
         g_l.append(np.full(ok.sum(), g))
         t_l.append(t_idx[ok])
         nt_l.append(np.full(ok.sum(), ng))
         nc_l.append(nc[ok])
+    if dropped_cohorts:
+        if len(dropped_cohorts) == len(cohorts):
+            raise ValueError("No cohort has a complete base period: every adoption comes before each weekday "
+                             "has been observed once. Use seasonality='none' or a longer pre-period.")
+        warns.append(f"{len(dropped_cohorts)} cohort(s) adopting in the first week of the panel have no "
+                     "pre-adoption day for some weekday and were left out.")
     att = np.concatenate(att_l)
     IFm = np.column_stack(if_l)
     cg = np.concatenate(g_l)
@@ -792,9 +856,10 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
     def se_of(inf: np.ndarray) -> np.ndarray:
         return np.sqrt(ssc * (inf ** 2).sum(axis=0)) / n
 
-    post = ev >= 0
+    post = (ev >= 0) & (ct <= end_pos)
     if not post.any():
-        raise ValueError("No post-adoption period with controls available.")
+        raise ValueError("No post-adoption period with controls available"
+                         + (" on or before post_end." if post_end is not None else "."))
     est, inf_o = _aggregate(att, IFm, cg, post, pg, member, population)
     e_vals = np.unique(ev)
     e_est, e_inf = [], []
@@ -834,15 +899,18 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
     if crit_band is not None:
         et["band_low"] = e_est - crit_band * e_se
         et["band_high"] = e_est + crit_band * e_se
-    ref = {c: np.nan for c in et.columns}
-    ref.update(event_time=-1, estimate=0.0)
-    et = pd.concat([et, pd.DataFrame([ref])], ignore_index=True).sort_values("event_time", ignore_index=True)
+    if not averaged:
+        ref = {c: np.nan for c in et.columns}
+        ref.update(event_time=-1, estimate=0.0)
+        et = pd.concat([et, pd.DataFrame([ref])], ignore_index=True)
+    et = et.sort_values("event_time", ignore_index=True)
     gt = pd.DataFrame({"cohort": times[cg], "time": times[ct], "event_time": ev, "att": att,
                        "se": se_of(IFm), "n_treated": np.concatenate(nt_l), "n_control": np.concatenate(nc_l)})
 
     # joint pre-trend test on the nearest leads
     pf = pp = None
-    lead_idx = [i for i, e in enumerate(e_vals) if e <= -2][::-1]
+    # with the universal base, event time -1 is the reference (zero by construction)
+    lead_idx = [i for i, e in enumerate(e_vals) if e <= (-1 if averaged else -2)][::-1]
     k = min(len(lead_idx), max(1, n - 2), 5 if pretrend_leads is None else int(pretrend_leads))
     if k > 0:
         sel = lead_idx[:k]
@@ -866,7 +934,8 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
         warns.append(f"Only {n} units: the influence-function errors are unreliable with so few clusters.")
 
     treated_post = np.isfinite(gpos)[:, None] & (t_idx[None, :] >= gpos[:, None])
-    cf = float(Ym[treated_post].mean() - est)
+    in_window = treated_post & (t_idx[None, :] <= end_pos)
+    cf = float(Ym[in_window].mean() - est)
     rel = est / cf if cf != 0 else None
     rlo, rhi = (lo / cf, hi / cf) if rel is not None else (None, None)
     if rel is not None and cf < 0:
@@ -874,8 +943,9 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
 
     twfe = None
     if compare_twfe:
-        panel = pd.DataFrame({"u": np.repeat(np.arange(n), T), "t": np.tile(t_idx, n),
-                              "y": Ym.ravel(), "d": treated_post.ravel().astype(float)})
+        Te = end_pos + 1
+        panel = pd.DataFrame({"u": np.repeat(np.arange(n), Te), "t": np.tile(t_idx[:Te], n),
+                              "y": Ym[:, :Te].ravel(), "d": treated_post[:, :Te].ravel().astype(float)})
         fit = _fe_ols(panel["y"].to_numpy(), panel[["d"]].to_numpy(), ["treated"],
                       [panel["u"].to_numpy(), panel["t"].to_numpy()], None, intercept=False)
         twfe = float(fit.coef[0])
@@ -883,7 +953,32 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
                            p_value=pval, relative_effect=rel, alpha=alpha, relative_ci_low=rlo,
                            relative_ci_high=rhi, warnings=tuple(warns), se=se_o, group_time=gt,
                            event_times=et, pretrend_f=pf, pretrend_p=pp, twfe_effect=twfe,
-                           control_group=control_group, n_units=n, n_treated_units=n_tr, inference=inference)
+                           control_group=control_group, n_units=n, n_treated_units=n_tr, inference=inference,
+                           seasonality=seasonality, base_periods=k_base,
+                           post_end=None if post_end is None else _scalar(times[end_pos]))
+
+
+def _scalar(v: Any) -> Any:
+    """A numpy time value as a plain Python / pandas scalar."""
+    return pd.Timestamp(v) if isinstance(v, np.datetime64) else (v.item() if hasattr(v, "item") else v)
+
+
+def _resolve_seasonality(seasonality: str, times: np.ndarray, time: str) -> tuple[str, np.ndarray | None]:
+    """Resolve ``"auto"`` and return (name, weekday of every period or None)."""
+    is_dt = np.issubdtype(times.dtype, np.datetime64)
+    if seasonality == "none":
+        return "none", None
+    if not is_dt:
+        if seasonality == "unit_weekday":
+            raise ValueError(f"seasonality='unit_weekday' needs dates in {time!r}; got {times.dtype} values.")
+        return "none", None
+    idx = pd.DatetimeIndex(times)
+    daily = len(idx) > 1 and pd.Series(idx).diff().median() == pd.Timedelta(days=1)
+    if seasonality == "auto" and not daily:
+        return "none", None
+    if not daily:
+        raise ValueError("seasonality='unit_weekday' needs a daily panel (consecutive days).")
+    return "unit_weekday", idx.dayofweek.to_numpy()
 
 
 def staggered_panel(geo_sales_daily: pd.DataFrame, geo_assignment: pd.DataFrame, campaign_id: str, *,
