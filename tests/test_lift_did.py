@@ -215,6 +215,99 @@ def test_staggered_panel_from_simulator(sim):
         staggered_panel(tables["geo_sales_daily"], tables["geo_assignment"], "NOPE")
 
 
+def _staggered_in_sim(tables, truth):
+    cid, entry = next((cid, e) for cid, c in truth["campaigns"].items() for e in (c.get("lift") or [])
+                      if e["design"] == "staggered")
+    return staggered_panel(tables["geo_sales_daily"], tables["geo_assignment"], cid), entry
+
+
+@pytest.mark.parametrize("seed", [7, 104])
+def test_staggered_weekday_base_recovers_simulator_truth(sim, seed):
+    from analysis.simulate import generate
+
+    tables, truth = sim if seed == 7 else generate(seed=seed, campaigns=4, days=240, show_progress=False)
+    panel, entry = _staggered_in_sim(tables, truth)
+    end = pd.Timestamp(entry["window"]["end"])
+    r = staggered_did(panel, outcome="revenue", unit="region", time="date", cohort="cohort", post_end=end)
+    assert r.seasonality == "unit_weekday" and r.base_periods == 28  # the daily-panel default
+    assert r.ci_low <= entry["effect"] <= r.ci_high
+    assert abs(r.effect - entry["effect"]) <= 0.2 * entry["effect"]
+    assert r.post_end == end and r.to_dict()["post_end"].startswith(entry["window"]["end"])
+    if seed == 7:
+        # the universal base g-1 over the whole panel (the earlier default) misses the truth here
+        old = staggered_did(panel, outcome="revenue", unit="region", time="date", cohort="cohort",
+                            seasonality="none")
+        assert not old.ci_low <= entry["effect"] <= old.ci_high
+
+
+def _daily_weekday_panel(seed: int, effect: float = 5.0, n: int = 40, T: int = 120, tail_zero: int = 0):
+    """Daily panel: unit-specific multiplicative weekday patterns and sizes, staggered adoption."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2025-01-06", periods=T)
+    dow = dates.dayofweek.to_numpy()
+    size = rng.uniform(50, 150, n)
+    pattern = 1 + rng.uniform(0.5, 1.5, n)[:, None] * (np.array([-.1, -.12, -.08, -.03, .08, .22, .03])[dow])[None, :]
+    adopt = rng.choice([60, 67, 75, -1], size=n)
+    t = np.arange(T)
+    on = (adopt[:, None] >= 0) & (t[None, :] >= adopt[:, None]) & (t[None, :] < T - tail_zero)
+    y = size[:, None] * pattern * (1 + 0.02 * rng.standard_normal((n, T))) + effect * on
+    df = pd.DataFrame({"u": np.repeat(np.arange(n), T), "date": np.tile(dates, n), "y": y.ravel(),
+                       "cohort": np.repeat(np.where(adopt >= 0, dates[np.clip(adopt, 0, None)], pd.NaT), T)})
+    return df, dates
+
+
+def test_weekday_base_removes_unit_weekday_patterns():
+    df, _ = _daily_weekday_panel(0)
+    r = staggered_did(df, outcome="y", unit="u", time="date", cohort="cohort")
+    assert r.seasonality == "unit_weekday"
+    assert r.ci_low <= 5.0 <= r.ci_high and abs(r.effect - 5.0) < 0.5
+    assert r.pretrend_p > 0.01
+    g1 = staggered_did(df, outcome="y", unit="u", time="date", cohort="cohort", seasonality="none")
+    assert g1.se > 2 * r.se  # a single base day carries the unit's weekday noise
+    assert r.plot() is not None
+
+
+def test_weekday_base_uses_no_post_adoption_data():
+    df, dates = _daily_weekday_panel(1)
+    a = staggered_did(df, outcome="y", unit="u", time="date", cohort="cohort", compare_twfe=False)
+    # shifting every treated unit's post-adoption outcomes by a constant shifts each ATT(g, t) by exactly
+    # that constant: the bases (and the pre-adoption placebos) never see post-adoption values
+    shifted = df.assign(y=df["y"] + 100.0 * (df["date"] >= df["cohort"]))
+    b = staggered_did(shifted, outcome="y", unit="u", time="date", cohort="cohort", compare_twfe=False)
+    post = a.group_time["event_time"] >= 0
+    np.testing.assert_allclose(b.group_time["att"][post], a.group_time["att"][post] + 100.0, atol=1e-8)
+    np.testing.assert_allclose(b.group_time["att"][~post], a.group_time["att"][~post], atol=1e-8)
+    assert b.effect == pytest.approx(a.effect + 100.0, abs=1e-8)
+
+
+def test_post_end_limits_the_overall_att_to_the_window():
+    df, dates = _daily_weekday_panel(2, tail_zero=20)  # the effect stops 20 days before the panel ends
+    end = dates[-21]
+    full = staggered_did(df, outcome="y", unit="u", time="date", cohort="cohort")
+    win = staggered_did(df, outcome="y", unit="u", time="date", cohort="cohort", post_end=end)
+    assert win.ci_low <= 5.0 <= win.ci_high
+    assert full.effect < 4.0  # diluted by the days after the effect stopped
+    with pytest.raises(ValueError, match="post_end"):
+        staggered_did(df, outcome="y", unit="u", time="date", cohort="cohort", post_end=dates[10])
+
+
+def test_seasonality_options_and_errors():
+    df, _ = _panel_staggered(5)
+    a = staggered_did(df, outcome="y", unit="u", time="t", cohort="cohort")
+    assert a.seasonality == "none" and a.base_periods == 1  # integer periods: classic universal base
+    with pytest.raises(ValueError, match="needs dates"):
+        staggered_did(df, outcome="y", unit="u", time="t", cohort="cohort", seasonality="unit_weekday")
+    with pytest.raises(ValueError, match="seasonality must be"):
+        staggered_did(df, outcome="y", unit="u", time="t", cohort="cohort", seasonality="weekly")
+    d2, _ = _daily_weekday_panel(3)
+    with pytest.raises(ValueError, match="at least a week"):
+        staggered_did(d2, outcome="y", unit="u", time="date", cohort="cohort", base_periods=3)
+    # an averaged base on integer periods: pre-adoption cells become placebo comparisons
+    b = staggered_did(df, outcome="y", unit="u", time="t", cohort="cohort", base_periods=4)
+    assert b.base_periods == 4 and (b.event_times["event_time"] == -1).any()
+    assert np.isfinite(b.event_times.set_index("event_time").loc[-1, "se"])
+
+
 # ---------------------------------------------------------------- many seeds (slow)
 
 @pytest.mark.slow
@@ -241,3 +334,22 @@ def test_many_seed_validation():
         rej0.append(did(df0, outcome="y", treated="g", post="post", unit="u", time="t").p_value < 0.05)
     assert 0.92 <= np.mean(cover) <= 0.98
     assert np.mean(rej0) <= 0.06
+
+
+@pytest.mark.slow
+def test_simulator_many_seed_coverage_and_bias():
+    """``staggered_did`` (weekday base, campaign window) on 100 simulated data sets against the truth."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "validation_did.py"
+    spec = importlib.util.spec_from_file_location("validation_did", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    df = mod.simulator_study(range(100), workers=2)
+    tab = mod.simulator_table(df).set_index("variant")
+    best = tab.loc["weekday base (28 days), campaign window"]
+    assert best["rollouts"] >= 80
+    assert best["coverage"] >= 0.85
+    assert abs(best["bias_pct"]) < 10
+    assert best["rmse"] < tab.loc["universal base g-1, whole panel (old default)", "rmse"] / 2
