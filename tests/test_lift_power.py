@@ -57,7 +57,7 @@ def test_geo_power_false_positive_and_monotone():
     g = geo_power(_history(1), unit="region", time="date", outcome="revenue", treated_units=["R00", "R01", "R02"],
                   effect_sizes=[0.03, 0.1, 0.3], n_sims=200, test_days=14, alpha=0.1, seed=3)
     t = g.table.set_index("effect_size")
-    assert t.loc[0.0, "power"] <= 0.18  # nominal 0.10
+    assert 0.04 <= t.loc[0.0, "power"] <= 0.16  # nominal 0.10 (one history: overlapping windows)
     assert t.loc[0.03, "power"] <= t.loc[0.1, "power"] <= t.loc[0.3, "power"]
     assert t.loc[0.3, "power"] > 0.95
     assert t.loc[0.1, "mean_estimate"] == pytest.approx(0.1, abs=0.01)
@@ -79,12 +79,11 @@ def test_geo_power_errors():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known defect: the placebo-window test over-rejects on AR(1) histories "
-                   "(measured 14.9 % false positives at nominal 10 % over 10 histories)")
 def test_geo_power_size_many_histories():
+    # moving-block permutation test: false positives near the nominal 10 % across 40 histories
     fp = []
-    for s in range(10):
+    for s in range(40):
         g = geo_power(_history(100 + s), unit="region", time="date", outcome="revenue",
                       treated_units=["R00", "R01", "R02"], effect_sizes=[], n_sims=200, alpha=0.1, seed=s)
         fp.append(g.table.loc[g.table["effect_size"] == 0, "power"].iloc[0])
-    assert np.mean(fp) <= 0.14
+    assert 0.08 <= np.mean(fp) <= 0.125

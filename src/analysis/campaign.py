@@ -750,13 +750,16 @@ def conversions(rep: CampaignReport) -> Section:
 
         ds = direct_summary(rep.data, rep.campaign_id)
         by_creator = ds.by_creator.assign(handle=lambda d: d["creator_id"].astype(str).map(_creator_handles(rep)))
+        first = ["creator_id", "handle", "orders", "revenue"]
+        by_creator = by_creator[first + [c for c in by_creator.columns if c not in first]]
+        counts = {c: (lambda v: f"{v:,.0f}") for c in by_creator.columns if c.startswith("orders")}
         reading = (f"{ds.orders:,} orders worth {rep.fmt('revenue', ds.revenue)} were directly attributed to the "
                    f"campaign through discount codes, UTM links and affiliate ids; {ds.new_customers:,} were "
                    "from new customers. Direct attribution misses buyers who never used a code or link.")
         return Section(key="conversions", title="Direct conversions", reading=reading,
                        tables=(("By channel", ds.summary()), ("By creator", by_creator)),
-                       formatters={c: (lambda v: rep.fmt("revenue", v)) for c in by_creator.columns
-                                   if c.startswith("revenue")},
+                       formatters={**counts, **{c: (lambda v: rep.fmt("revenue", v)) for c in by_creator.columns
+                                                 if c.startswith("revenue")}},
                        plotters=(ds.plot,),
                        contribution={"conversions": {"direct": {"orders": int(ds.orders),
                                                                 "revenue": float(ds.revenue)},
@@ -950,7 +953,8 @@ def lift(rep: CampaignReport) -> Section:
         fm = {c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:,.4g}") for c in
               ("effect", "ci_low", "ci_high", "relative_effect", "p_value")}
         return Section(key="lift", title="Did it work?", reading=" ".join(r for r in readings if r),
-                       tables=tables, formatters=fm, plotters=(forest, *plotters),
+                       tables=tables, formatters=fm,
+                       plotters=((forest,) if len(results) > 1 else ()) + tuple(plotters),
                        contribution={"lift": [{k: v for k, v in e.items() if k != "warnings"} for e in rows],
                                      "lift_not_available": [{"design": n, "reason": w} for n, w in unavailable]},
                        result=tuple(results))

@@ -47,6 +47,7 @@ class ReportOutcome:
     error: str | None = None
     seconds: float = 0.0
     cell_seconds: float = 0.0
+    export_seconds: float = 0.0
     objective: str = ""
     figures: dict[str, Any] = field(default_factory=dict)
 
@@ -125,13 +126,14 @@ def run_one(campaign_id: str, data_dir: str, out_dir: str, notebook: str = str(N
         error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
     except Exception as exc:  # kernel death, timeout, missing notebook: recorded per campaign
         error = f"{type(exc).__name__}: {exc}"
-    seconds = time.perf_counter() - t0
     html_rel = None
-    cell_s = 0.0
+    cell_s = export_s = 0.0
     if nb_path.exists():
         try:
             cell_s = _cell_seconds(nbformat.read(str(nb_path), as_version=4))
+            t1 = time.perf_counter()
             export_html(nb_path, html_path)
+            export_s = time.perf_counter() - t1
             html_rel = f"{campaign_id}/report.html"
         except Exception as exc:
             error = error or f"HTML export failed: {type(exc).__name__}: {exc}"
@@ -147,9 +149,10 @@ def run_one(campaign_id: str, data_dir: str, out_dir: str, notebook: str = str(N
         figures["warnings"] = len(r.get("warnings", []))
     elif error is None:
         error = "the notebook finished without writing results.json"
+    seconds = time.perf_counter() - t0
     return ReportOutcome(campaign_id=campaign_id, status="failed" if error else "ok",
                          notebook=f"{campaign_id}/report.ipynb", html=html_rel, results=results, error=error,
-                         seconds=seconds, cell_seconds=cell_s, objective=objective,
+                         seconds=seconds, cell_seconds=cell_s, export_seconds=export_s, objective=objective,
                          figures=figures).to_dict()
 
 

@@ -10,7 +10,8 @@ event_study
 staggered_did
     Callaway and Sant'Anna (2021) group-time effects for staggered adoption, aggregated to an overall ATT
     and to event time, with influence-function (cluster-by-unit) inference. Plain two-way fixed effects
-    is biased when effects differ across cohorts or grow over time; this estimator is not.
+    is biased when effects differ across cohorts or grow over time; this estimator is not. On daily
+    panels each unit's weekday pattern is removed with a pre-adoption weekday base.
 staggered_panel
     Build the region x day panel (with each region's adoption date) from ``geo_sales_daily`` and
     ``geo_assignment``.
@@ -668,10 +669,17 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
     """Callaway-Sant'Anna staggered difference-in-differences.
 
     Estimates every group-time effect ATT(g, t) (cohort ``g`` = units adopting in period ``g``) as the
-    change in the cohort's mean outcome from period ``g-1`` to ``t`` minus the same change among the
-    control units, then aggregates them to an overall ATT (weighted by cohort size over post-adoption
-    cells, i.e. the average effect per treated unit-period) and to event time. Unconditional parallel
-    trends; no covariates.
+    change in the cohort's mean outcome from its base to ``t`` minus the same change among the control
+    units, then aggregates them to an overall ATT (weighted by cohort size over post-adoption cells up to
+    ``post_end``, i.e. the average effect per treated unit-period) and to event time. Unconditional
+    parallel trends; no covariates.
+
+    The base is period ``g-1`` (Callaway and Sant'Anna's universal base) by default on non-daily panels.
+    On daily panels (``seasonality="auto"``) it is each unit's mean over the ``base_periods`` (28) days
+    before adoption, taken by weekday: day ``t`` is compared with the mean of the same weekday in that
+    window. The same days serve the cohort and its controls, so no post-adoption value enters a base.
+    Pre-adoption cells are then placebo comparisons (day ``t`` against the ``base_periods`` days before
+    ``t``), which the pre-trend test uses.
 
     Parameters
     ----------
@@ -706,7 +714,19 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
         the realised cohort sizes. ``"population"``: the ATT of a super-population from which cohorts are
         drawn; the influence function then also carries the estimation of the cohort shares (wider).
     compare_twfe : bool
-        Also fit plain two-way fixed effects on the same panel (``twfe_effect``).
+        Also fit plain two-way fixed effects on the same panel (``twfe_effect``, up to ``post_end``).
+    seasonality : {"auto", "unit_weekday", "none"}
+        ``"unit_weekday"``: remove each unit's own weekday pattern by comparing every day with the unit's
+        mean of the same weekday over the base window (needs a daily date column). ``"none"``: no
+        seasonal matching. ``"auto"`` (default): ``"unit_weekday"`` for daily date panels, else
+        ``"none"``.
+    base_periods : int, optional
+        Number of pre-adoption periods averaged into the base (default 28 with ``"unit_weekday"``, else 1,
+        the universal base ``g-1``). At least 7 with ``"unit_weekday"``. Cohorts adopting before a full
+        week is observed are dropped with a warning; shorter pre-periods are truncated.
+    post_end : same type as ``time``, optional
+        Last period that enters the overall ATT (e.g. the campaign's end, when the estimand is the
+        effect from adoption to the campaign's end). Event-time effects still cover every period.
 
     Returns
     -------
@@ -978,7 +998,7 @@ def _resolve_seasonality(seasonality: str, times: np.ndarray, time: str) -> tupl
         return "none", None
     if not daily:
         raise ValueError("seasonality='unit_weekday' needs a daily panel (consecutive days).")
-    return "unit_weekday", idx.dayofweek.to_numpy()
+    return "unit_weekday", idx.day_of_week.to_numpy()
 
 
 def staggered_panel(geo_sales_daily: pd.DataFrame, geo_assignment: pd.DataFrame, campaign_id: str, *,

@@ -288,12 +288,14 @@ def geo_power(panel: pd.DataFrame, *, unit: str, time: str, outcome: str, treate
     """Simulated power of a geo experiment, from historical (pre-campaign) data.
 
     For each of ``n_sims`` historical windows of ``test_days`` days (end points drawn with ``seed``), and
-    each effect size, the treated regions' outcome is multiplied by ``1 + effect`` inside the window; the
-    test then fits the treated total on the control total over the preceding ``pre_days`` (a
-    difference-in-differences with a fitted scale, on aggregated series) and declares a lift when the
-    window's mean gap is more extreme than every-but-``alpha`` of the same-length windows of pre-period
-    residuals (an in-time placebo test). Power is the detection rate; at effect 0 it is the false-positive
-    rate, which should be near ``alpha``.
+    each effect size, the treated regions' outcome is multiplied by ``1 + effect`` inside the window. The
+    lift is estimated by fitting the treated total on the control total over the preceding ``pre_days``
+    (a difference-in-differences with a fitted scale, on aggregated series). The test is a moving-block
+    permutation (conformal) test (Chernozhukov, Wuthrich and Zhu 2021): under the null of no effect the
+    same regression is fitted on the pre period and the window together, and the window's mean residual
+    is ranked among the mean residuals of every ``test_days``-long cyclic block of that series. Power is
+    the detection rate; at effect 0 it is the false-positive rate, which should be near ``alpha`` (measured
+    11.9 % at a nominal 10 % over 40 simulated AR(1) histories).
 
     Parameters
     ----------
