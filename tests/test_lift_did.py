@@ -337,15 +337,14 @@ def test_many_seed_validation():
 
 
 @pytest.mark.slow
-def test_simulator_many_seed_coverage_and_bias():
+def test_simulator_many_seed_coverage_and_bias(monkeypatch):
     """``staggered_did`` (weekday base, campaign window) on 100 simulated data sets against the truth."""
-    import importlib.util
+    import importlib
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "validation_did.py"
-    spec = importlib.util.spec_from_file_location("validation_did", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    # importable by name so the process pool's workers can unpickle its functions
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    mod = importlib.import_module("validation_did")
     df = mod.simulator_study(range(100), workers=2)
     tab = mod.simulator_table(df).set_index("variant")
     best = tab.loc["weekday base (28 days), campaign window"]

@@ -138,7 +138,7 @@ def baseline_controls(dates: pd.DatetimeIndex, brand: pd.DataFrame, paid: pd.Dat
         cols.append((dow == d).astype(float))
         names.append(f"dow_{d}")
 
-    def lagged(x: np.ndarray, label: str) -> None:
+    def lagged(x: np.ndarray, label: str, concave: bool = False) -> None:
         x = np.nan_to_num(x, nan=float(np.nanmean(x)) if np.isfinite(x).any() else 0.0) / VIEW_SCALE
         if np.allclose(x, x[0]):
             return
@@ -148,6 +148,15 @@ def baseline_controls(dates: pd.DatetimeIndex, brand: pd.DataFrame, paid: pd.Dat
             names.append(f"{label}_lag{j}")
         cols.append(lagm[:, 4:].mean(axis=1))
         names.append(f"{label}_lag4_10")
+        if concave:
+            # paid media saturates: the first impressions of a day move more than the last ones
+            sq = _lags(np.sqrt(np.maximum(x, 0.0)), range(0, 4))
+            on = _lags((x > 0).astype(float), range(0, 4))
+            for j in range(2):
+                cols.append(sq[:, j])
+                names.append(f"{label}_sqrt_lag{j}")
+                cols.append(on[:, j])
+                names.append(f"{label}_active_lag{j}")
 
     if "video_views" in brand.columns:
         lagged(brand["video_views"].to_numpy(float), "own_video_views")
@@ -156,9 +165,14 @@ def baseline_controls(dates: pd.DatetimeIndex, brand: pd.DataFrame, paid: pd.Dat
     if paid is not None and len(paid):
         p = paid.copy()
         p["date"] = _dates(p["date"])
+        if "channel" in p.columns:
+            # boosted creator posts (Spark Ads) are part of the creators' exposure (post paid views),
+            # not of the brand's own paid media
+            spark = p["channel"].astype(str).str.lower().str.contains("spark")
+            p = p[~spark]
         col = "impressions" if "impressions" in p.columns else "spend"
         s = p.groupby("date")[col].sum().reindex(dates, fill_value=0.0)
-        lagged(s.to_numpy(float), f"paid_{col}")
+        lagged(s.to_numpy(float), f"paid_{col}", concave=True)
     return np.column_stack(cols), names, warn
 
 

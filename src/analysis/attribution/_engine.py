@@ -247,6 +247,11 @@ class EngineResult:
     err_daily: np.ndarray         # (n, B) errors of the daily incremental
     boot_kernel_counts: dict[str, int]
     lam: float
+    total_se: float = float("nan")          # standard error of ``total`` (HAC, kernel-averaged, calibrated)
+    unit_se: np.ndarray | None = None       # (m_t,) standard errors of ``unit_total``
+    kernel_weights: np.ndarray | None = None  # weight of every entry of ``fits``
+    calibration: float = 1.0                # placebo calibration factor applied to the standard errors
+    placebo_z: np.ndarray | None = None     # standardised placebo totals (campaign-free, shifted exposure)
 
 
 def _allocation(effect_units: np.ndarray, exposure: np.ndarray) -> np.ndarray:
@@ -258,6 +263,130 @@ def _allocation(effect_units: np.ndarray, exposure: np.ndarray) -> np.ndarray:
     return np.full(len(effect_units), 1.0 / max(len(effect_units), 1))
 
 
+def kernel_weights(cv_mse: np.ndarray, n: int) -> np.ndarray:
+    """Weights of the kernels from held-out fit: ``exp(-n/2 * log(cv_k / cv_min))``, normalised.
+
+    The Gaussian pseudo-likelihood of the blocked cross-validation error (pseudo Bayesian model
+    averaging): kernels that predict held-out days about as well as the best share the weight.
+    """
+    cv = np.asarray(cv_mse, float)
+    w = np.exp(-0.5 * n * (np.log(cv) - np.log(cv.min())))
+    w[w < 1e-4] = 0.0
+    return w / w.sum()
+
+
+def hac_cov(F: np.ndarray, r: np.ndarray, lags: int) -> np.ndarray:
+    """Newey-West covariance of the linear functionals ``F.T @ y`` given residuals ``r``.
+
+    ``sum_t sum_s F_t F_s' r_t r_s k(|t - s|)`` with Bartlett weights ``k(l) = 1 - l / (lags + 1)``:
+    the sandwich covariance of any estimate that is linear in the outcome (least squares or ridge,
+    whose functional rows are ``X (X'X + P)^-1 g``), robust to heteroskedasticity and to residual
+    autocorrelation up to ``lags`` days.
+    """
+    Fr = F * r[:, None]
+    S = Fr.T @ Fr
+    for lag in range(1, min(lags, len(r) - 1) + 1):
+        C = Fr[lag:].T @ Fr[:-lag]
+        S += (1.0 - lag / (lags + 1.0)) * (C + C.T)
+    return S
+
+
+def linear_parts(spec: Spec, kf: KernelFit, lags: int) -> dict:
+    """Point estimates of one kernel's fit and the HAC covariance of the unit and total attributions.
+
+    Every attribution is linear in the outcome for a fixed kernel and penalty: a unit's share is its
+    modelled effect ``(b_g + u_c) * w_c`` (``w_c`` the creator's adstocked views in the window) plus its
+    allocation of the window's residual, and the total is observed minus counterfactual over the window.
+    """
+    ok, W = spec.ok, spec.window
+    Xo, yo = kf.X[ok], spec.y[ok]
+    Wo = W[ok]
+    n, p = Xo.shape
+    Minv = np.linalg.inv(kf.gram.G + _penalty(kf.gram.G, kf.pen, kf.lam))
+    beta = Minv @ (Xo.T @ yo)
+    q = spec.controls.shape[1]
+    ng = len(spec.groups)
+    gt = int(np.searchsorted(spec.groups, spec.target))
+    tu = spec.tunits
+    At_w = kf.A[:, tu][W].sum(axis=0)
+    Gm = np.zeros((p, len(tu)))
+    Gm[q + gt, :] = At_w
+    if spec.pool:
+        Gm[q + ng + tu, np.arange(len(tu))] = At_w
+    unit_effect = Gm.T @ beta
+    srow = Xo[Wo].sum(axis=0)
+    wres = float(yo[Wo].sum() - srow @ beta)
+    alloc = _allocation(unit_effect, At_w)
+    aW = Wo.astype(float) - Xo @ (Minv @ srow)
+    F = Xo @ (Minv @ Gm) + aW[:, None] * alloc[None, :]
+    F = np.column_stack([F, F.sum(axis=1)])
+    r = yo - Xo @ beta
+    dof = n / max(n - float(np.trace(Minv @ kf.gram.G)), 1.0)
+    S = hac_cov(F, r, lags) * dof
+    coef = unit_coefs(spec, beta)[tu]
+    return {"beta": beta, "fitted": kf.X @ beta, "effect_daily": kf.A[:, tu] * coef[None, :],
+            "unit_total": unit_effect + alloc * wres, "total": float(unit_effect.sum() + wres),
+            "unit_var": np.diag(S)[:-1], "total_var": float(S[-1, -1]), "alloc": alloc}
+
+
+def placebo_z(spec: Spec, kf: KernelFit, lags: int, *, step: int = 7, margin: int = 7) -> np.ndarray:
+    """Standardised totals of placebo campaigns: the target's exposure shifted in time.
+
+    The target campaign's adstocked exposure is moved by multiples of ``step`` days to windows that do
+    not overlap its own (plus ``margin``), added to the model as a further exposure term, and the
+    placebo's total (observed minus counterfactual over the shifted window) divided by its HAC
+    standard error. A calibrated model gives values near standard normal; their root mean square is
+    the factor by which the standard errors under-state the error of a campaign-free window.
+    """
+    ok, W = spec.ok, spec.window
+    idx = np.nonzero(W)[0]
+    if len(idx) == 0:
+        return np.zeros(0)
+    n_all = len(W)
+    s0, e0 = int(idx[0]), int(idx[-1])
+    lw = e0 - s0 + 1
+    e = kf.A[:, spec.tunits].sum(axis=1)
+    Xo, yo = kf.X[ok], spec.y[ok]
+    pen = np.r_[kf.pen, False]
+    out = []
+    for d in range(-s0, n_all - e0, step):
+        if abs(d) < lw + margin:
+            continue
+        ep = np.zeros(n_all)
+        if d > 0:
+            ep[d:] = e[: n_all - d]
+        else:
+            ep[: n_all + d] = e[-d:]
+        Wp = np.zeros(n_all, bool)
+        Wp[s0 + d: e0 + d + 1] = True
+        Xp = np.column_stack([Xo, ep[ok]])
+        Wpo = Wp[ok]
+        if Wpo.sum() < lw // 2:
+            continue
+        G = Xp.T @ Xp
+        Minv = np.linalg.inv(G + _penalty(G, pen, kf.lam))
+        beta = Minv @ (Xp.T @ yo)
+        g = np.zeros(Xp.shape[1])
+        g[-1] = ep[ok][Wpo].sum()
+        srow = Xp[Wpo].sum(axis=0)
+        tot = float(yo[Wpo].sum() - (srow - g) @ beta)
+        a = Wpo.astype(float) - Xp @ (Minv @ (srow - g))
+        r = yo - Xp @ beta
+        dof = len(yo) / max(len(yo) - float(np.trace(Minv @ G)), 1.0)
+        v = float(hac_cov(a[:, None], r, lags)[0, 0]) * dof
+        if v > 0:
+            out.append(tot / np.sqrt(v))
+    return np.asarray(out)
+
+
+def calibration_factor(z: np.ndarray, prior: float = 2.0, cap: float = 4.0) -> float:
+    """Root mean square of the placebo z-values, shrunk towards 1 by ``prior`` pseudo-placebos; at least 1."""
+    if len(z) == 0:
+        return 1.0
+    c2 = (prior + float(np.sum(z ** 2))) / (prior + len(z))
+    return float(np.clip(np.sqrt(c2), 1.0, cap))
+
+
 def run(spec: Spec, **kwargs) -> EngineResult:
     """Fit and bootstrap (see :func:`_run`), with BLAS limited to one thread."""
     with single_threaded_blas():
@@ -265,7 +394,8 @@ def run(spec: Spec, **kwargs) -> EngineResult:
 
 
 def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000, seed: int = 0,
-        top: int = 6, boot_chunk: int = 500, lam: float | None = None) -> EngineResult:
+        top: int = 6, boot_chunk: int = 500, lam: float | None = None, hac_lags: int | None = None,
+        calibrate: bool = True) -> EngineResult:
     """Fit every kernel, pick the best by blocked CV, and bootstrap totals, units and days.
 
     Parameters
@@ -284,6 +414,14 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
         Replicates solved per matrix product (memory bound).
     lam : float, optional
         Fixed penalty of the creator deviations (default: blocked CV, one-standard-error rule).
+    hac_lags : int, optional
+        Newey-West truncation lag in days (default ``spec.block``).
+    calibrate : bool
+        Scale the standard errors by the placebo calibration factor (:func:`placebo_z`).
+
+    The total and creator attributions are averages over the kernels weighted by held-out fit
+    (:func:`kernel_weights`); their standard errors combine each kernel's HAC variance with the spread
+    between kernels. The bootstrap (re-selecting the kernel per replicate) gives the daily bands.
     """
     kernels = candidate_kernels() if kernels is None else kernels
     n_ok = int(spec.ok.sum())
@@ -367,10 +505,26 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
                 inc = res + eff_units_daily_sum
                 err_daily[:, s + np.nonzero(sel)[0]] = inc - true_daily[:, None]
         del Wo
+    # --- kernel averaging and HAC (Newey-West) inference on the linear attributions ----------
+    lags = spec.block if hac_lags is None else int(hac_lags)
+    wts = kernel_weights(np.array([f.cv_mse for f in fits]), n_ok)
+    parts = [(w, linear_parts(spec, f, lags)) for w, f in zip(wts, fits) if w > 0]
+    total = float(sum(w * p["total"] for w, p in parts))
+    unit_total = sum(w * p["unit_total"] for w, p in parts)
+    total_var = sum(w * (p["total_var"] + (p["total"] - total) ** 2) for w, p in parts)
+    unit_var = sum(w * (p["unit_var"] + (p["unit_total"] - unit_total) ** 2) for w, p in parts)
+    fitted = sum(w * p["fitted"] for w, p in parts)
+    effect_daily = sum(w * p["effect_daily"] for w, p in parts)
+    residual = np.where(spec.ok, spec.y - fitted, np.nan)
+    alloc = sum(w * p["alloc"] for w, p in parts)
+    z = placebo_z(spec, best, lags) if calibrate else np.zeros(0)
+    c = calibration_factor(z)
+    err_total, err_units, err_daily = err_total * c, err_units * c, err_daily * c
     return EngineResult(spec=spec, fits=fits, best=best, beta=beta, fitted=fitted,
                         effect_daily=effect_daily, residual=residual, total=total, unit_total=unit_total,
                         alloc=alloc, err_total=err_total, err_units=err_units, err_daily=err_daily,
-                        boot_kernel_counts=counts, lam=best.lam)
+                        boot_kernel_counts=counts, lam=best.lam, total_se=float(c * np.sqrt(total_var)),
+                        unit_se=c * np.sqrt(unit_var), kernel_weights=wts, calibration=c, placebo_z=z)
 
 
 def basic_interval(estimate: np.ndarray | float, errors: np.ndarray, alpha: float,

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from analysis.attribution import _engine as E
 from analysis.attribution._data import Panel, build_panel
@@ -266,9 +267,9 @@ def assemble(panel: Panel, res: E.EngineResult, *, y: np.ndarray, alpha: float, 
                           "ci_low": lo, "ci_high": hi, "cumulative": cum,
                           "cum_ci_low": np.where(W, clo, np.nan), "cum_ci_high": np.where(W, chi, np.nan),
                           "modelled_effect": eff, "in_window": W})
-    tlo, thi = E.basic_interval(res.total, res.err_total, alpha) if n_boot else (np.nan, np.nan)
-    ulo, uhi = E.basic_interval(res.unit_total, res.err_units, alpha, axis=0) if n_boot else \
-        (res.unit_total * np.nan, res.unit_total * np.nan)
+    zq = float(stats.norm.ppf(1 - alpha / 2))
+    tlo, thi = res.total - zq * res.total_se, res.total + zq * res.total_se
+    ulo, uhi = res.unit_total - zq * res.unit_se, res.unit_total + zq * res.unit_se
     tunits = units.iloc[tu].reset_index(drop=True)
     names = _creator_names(panel)
     total = res.total
@@ -293,7 +294,10 @@ def assemble(panel: Panel, res: E.EngineResult, *, y: np.ndarray, alpha: float, 
               "cv": pd.DataFrame({"kernel": [f.kernel.label for f in res.fits],
                                   "family": [f.kernel.family for f in res.fits],
                                   "cv_rmse": [float(np.sqrt(f.cv_mse)) for f in res.fits]}),
-              "bootstrap_choices": dict(res.boot_kernel_counts)}
+              "bootstrap_choices": dict(res.boot_kernel_counts),
+              "weights": {f.kernel.label: float(w) for f, w in zip(res.fits, res.kernel_weights) if w > 0},
+              "se": float(res.total_se), "calibration": float(res.calibration),
+              "placebos": int(len(res.placebo_z))}
     return dict(daily=daily, by=by, by_post=bp, kernel=kernel, total=total, lo=float(tlo), hi=float(thi),
                 posts=posts[["post_id", "creator_id", "posted_date"]].reset_index(drop=True))
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis.config import DEFAULT_SEED
@@ -45,11 +46,11 @@ def _check_sizes(campaigns: int, days: int) -> None:
         )
 
 
-def _stages(seed: int, campaigns: int, days: int) -> list[tuple[str, object]]:
+def _stages(seed: int, campaigns: int, days: int, effect_scale: float = 1.0) -> list[tuple[str, object]]:
     """The simulator's components, in order; each takes and returns the world."""
 
     def core(_world):
-        return build_core(seed=seed, campaigns=campaigns, days=days)
+        return build_core(seed=seed, campaigns=campaigns, days=days, effect_scale=effect_scale)
 
     def commerce(world: World) -> World:
         from analysis.simulate import commerce as _commerce
@@ -68,7 +69,8 @@ def _stages(seed: int, campaigns: int, days: int) -> list[tuple[str, object]]:
 
 
 def generate(*, seed: int = DEFAULT_SEED, campaigns: int = 10, days: int = 365,
-             show_progress: bool | None = None) -> tuple[dict[str, pd.DataFrame], dict]:
+             show_progress: bool | None = None,
+             effect_scale: float = 1.0) -> tuple[dict[str, pd.DataFrame], dict]:
     """Simulate every canonical raw table and the injected truth, in memory.
 
     Parameters
@@ -81,6 +83,10 @@ def generate(*, seed: int = DEFAULT_SEED, campaigns: int = 10, days: int = 365,
         Days of history, starting 2025-01-06 (at least ``MIN_DAYS``).
     show_progress : bool, optional
         Show a progress bar over the components (default: unless ``ANALYSIS_NO_PROGRESS`` is set).
+    effect_scale : float
+        Multiplier of the campaign-caused brand follows and orders (default 1: the calibrated
+        simulator). 0 gives null campaigns: posts with views that cause no brand follows and no
+        orders, and a truth of 0, for checking that intervals cover zero.
 
     Returns
     -------
@@ -92,9 +98,11 @@ def generate(*, seed: int = DEFAULT_SEED, campaigns: int = 10, days: int = 365,
     from analysis.progress import progress
 
     _check_sizes(campaigns, days)
+    if not (np.isfinite(effect_scale) and effect_scale >= 0):
+        raise ValueError(f"effect_scale must be a number of 0 or more (got {effect_scale}).")
     world: World | None = None
     disable = None if show_progress is None else not show_progress
-    for _name, stage in progress(_stages(int(seed), int(campaigns), int(days)), desc="simulate",
+    for _name, stage in progress(_stages(int(seed), int(campaigns), int(days), float(effect_scale)), desc="simulate",
                                  disable=disable):
         world = stage(world)
     assert world is not None

@@ -217,6 +217,9 @@ def _caused_orders(world: World, contracts: pd.DataFrame) -> pd.DataFrame:
     sessions = daily["sessions"].to_numpy()
     lam_click = sessions * daily["cr_session"].to_numpy()
     lam_view = daily["views"].to_numpy() * daily["view_through"].to_numpy()
+    scale = float(getattr(world, "effect_scale", 1.0))
+    if scale != 1.0:  # scaled (0: null) campaign effect
+        lam_click, lam_view = lam_click * scale, lam_view * scale
 
     # discretised gamma lag (shape 2) with a creator-specific mean
     k = np.arange(MAX_LAG_DAYS + 1)

@@ -714,7 +714,7 @@ def _paid_media(rng, world: World, exposure: pd.DataFrame) -> tuple[pd.DataFrame
 
 
 def _brand_account(rng, world: World, exposure: pd.DataFrame, creators: pd.DataFrame,
-                   in_feed_impressions: np.ndarray) -> tuple[pd.DataFrame, dict]:
+                   in_feed_impressions: np.ndarray, effect_scale: float = 1.0) -> tuple[pd.DataFrame, dict]:
     days = len(world.dates)
     d0 = pd.Timestamp(world.dates[0])
     f0 = int(round(rng.uniform(70_000, 130_000), -1))
@@ -725,6 +725,8 @@ def _brand_account(rng, world: World, exposure: pd.DataFrame, creators: pd.DataF
     u = cr.loc[exposure["creator_id"], "_unfollow_rate"].to_numpy()
     visits = rng.binomial(exposure["views"].to_numpy(np.int64), q)
     follows = rng.binomial(visits, f)
+    if effect_scale != 1.0:  # scaled (0: null) campaign effect; the default draws stay untouched
+        follows = np.floor(follows * effect_scale + world.rng("effect_scale").random(len(follows))).astype(np.int64)
     view_day = (exposure["date"] - d0).dt.days.to_numpy()
     lag_pmf = _lag_pmf(FOLLOW_LAG_SHAPE, FOLLOW_LAG_MEAN, FOLLOW_LAG_MAX)
     nz = np.flatnonzero(follows > 0)
@@ -842,7 +844,7 @@ def _targets(rng, sched: pd.DataFrame, con: pd.DataFrame, posts: pd.DataFrame, p
 # orchestration
 # ------------------------------------------------------------------------------------------
 
-def build_core(*, seed: int, campaigns: int = 10, days: int = 365) -> World:
+def build_core(*, seed: int, campaigns: int = 10, days: int = 365, effect_scale: float = 1.0) -> World:
     """Simulate the core tables and follower truth.
 
     Parameters
@@ -853,6 +855,9 @@ def build_core(*, seed: int, campaigns: int = 10, days: int = 365) -> World:
         Number of campaigns (at least 1).
     days : int
         Days of history from 2025-01-06 (at least ``MIN_DAYS``).
+    effect_scale : float
+        Multiplier of the campaign-caused brand follows (and, in ``commerce``, orders); 0 gives
+        null campaigns whose truth is 0. The default 1 leaves every draw unchanged.
 
     Returns
     -------
@@ -905,7 +910,9 @@ def build_core(*, seed: int, campaigns: int = 10, days: int = 365) -> World:
     posts = _posts(world.rng("posts"), world, sched, con, creators)
     pm, exposure = _post_metrics(world.rng("post_metrics"), world, posts, creators, con)
     paid, in_feed = _paid_media(world.rng("paid_media"), world, exposure)
-    brand, info = _brand_account(world.rng("brand_account"), world, exposure, creators, in_feed)
+    world.effect_scale = float(effect_scale)
+    brand, info = _brand_account(world.rng("brand_account"), world, exposure, creators, in_feed,
+                                 effect_scale=float(effect_scale))
 
     # --- truth per campaign
     arrivals = info["arrivals"]
