@@ -11,8 +11,8 @@ import pytest
 
 import analysis.config
 from analysis.lift import synthetic_control
-from analysis.lift.synth import (SynthResult, factor_panel, geo_panel, simplex_weights, simulation_study,
-                                 summarise_study)
+from analysis.lift.synth import (SynthResult, factor_panel, geo_lift, geo_panel, simplex_weights,
+                                 simulation_study, summarise_study)
 
 BASQUE = Path(analysis.config.PROJ_ROOT).parent / "shared" / "data" / "basque.csv"
 TREATED = "Basque Country (Pais Vasco)"
@@ -201,25 +201,106 @@ def test_geo_panel_sums_treatment_regions():
         geo_panel(sales, assign, "c2")
 
 
-def test_geo_holdout_on_simulator_truth():
-    import analysis.simulate as sim
+@pytest.fixture(scope="module")
+def sim7():
+    from analysis.simulate import generate
 
-    if not hasattr(sim, "generate"):
-        pytest.skip("analysis.simulate.generate is not available yet")
-    tables, truth = sim.generate(seed=7, campaigns=4, days=240)
-    camps = tables["campaigns"].set_index("campaign_id")
-    checked = 0
-    for cid, t in truth["campaigns"].items():
-        geo = [x for x in t.get("lift", []) if x["design"] == "geo"]
-        if not geo:
-            continue
-        panel = geo_panel(tables["geo_sales_daily"], tables["geo_assignment"], cid, metric=geo[0]["metric"])
-        res = synthetic_control(panel, outcome=geo[0]["metric"], unit="region", time="date",
-                                treated_unit="treated", treatment_start=pd.Timestamp(camps.loc[cid, "start_date"]),
-                                treatment_end=pd.Timestamp(camps.loc[cid, "end_date"]), progress_bar=False)
-        assert res.ci_low <= geo[0]["effect"] <= res.ci_high
-        checked += 1
-    assert checked >= 1
+    return generate(seed=7, campaigns=4, days=240, show_progress=False)
+
+
+@pytest.mark.parametrize("seed", [7, 9, 11])
+def test_geo_lift_recovers_simulator_truth(seed):
+    from analysis.lift.synth import simulator_study
+
+    study = simulator_study([seed], jobs=1, n_sims=400)
+    assert set(study["design"]) == {"synthetic_control", "causal_impact"}
+    for row in study.itertuples():
+        assert row.truth > 0
+        assert row.ci_low <= row.truth <= row.ci_high, row.design
+        assert abs(row.relative_effect - row.relative_truth) < 0.03, row.design
+        assert row.ci_low > 0, row.design          # a 5-11% lift on a third of the regions is detected
+
+
+def test_geo_lift_api_window_and_definitions(sim7):
+    tables, truth = sim7
+    sc, its = geo_lift(tables, "C01")
+    camp = tables["campaigns"].set_index("campaign_id").loc["C01"]
+    assert sc.design == "synthetic_control" and its.design == "causal_impact"
+    assert sc.method == "outcome+rescaled" and sc.metric == its.metric == "revenue"
+    # the window is the campaign's: later days (the adstock tail) are left out
+    assert sc.gap.index.max() == pd.Timestamp(camp["end_date"])
+    assert its.series.index.max() == pd.Timestamp(camp["end_date"])
+    assert its.n_post == (pd.Timestamp(camp["end_date"]) - pd.Timestamp(camp["start_date"])).days + 1
+    # rescaled fit: weights multiply the raw control series, shares of the rescaled controls sum to one
+    panel = geo_panel(tables["geo_sales_daily"], tables["geo_assignment"], "C01")
+    wide = panel.pivot(index="date", columns="region", values="revenue").loc[sc.gap.index]
+    np.testing.assert_allclose(sc.synthetic.to_numpy(), wide[sc.weights.index].to_numpy() @ sc.weights.to_numpy())
+    assert sc.scm_weights.sum() == pytest.approx(1.0) and sc.scm_weights.min() >= 0
+    pre = wide.index < pd.Timestamp(camp["start_date"])
+    ratio = wide.loc[pre, "treated"].mean() / wide.loc[pre, sc.weights.index].mean()
+    np.testing.assert_allclose(sc.weights.to_numpy(), sc.scm_weights.to_numpy() * ratio.to_numpy())
+    assert not any("convex hull" in w for w in sc.warnings)
+    assert "scm_weight" in sc.weight_table().columns
+    assert len(sc.plot_weights().patches) == len(sc.weight_table())
+    # the same reading from a processed-data-like object and an explicit window
+    class Source:
+        def __getitem__(self, name):
+            return tables[name]
+    again = geo_lift(Source(), "C01", treatment_start=camp["start_date"], treatment_end=camp["end_date"],
+                     placebos=False)
+    assert again[0].effect == pytest.approx(sc.effect) and again[1].effect == pytest.approx(its.effect)
+    json.dumps([r.to_dict() for r in (sc, its)])
+
+
+def test_geo_lift_clear_errors(sim7):
+    tables, _ = sim7
+    with pytest.raises(ValueError, match="geo_sales_daily"):
+        geo_lift({k: v for k, v in tables.items() if k != "geo_sales_daily"}, "C01")
+    with pytest.raises(ValueError, match="no geo assignment"):
+        geo_lift(tables, "C02")
+    with pytest.raises(ValueError, match="campaign window"):
+        geo_lift({k: v for k, v in tables.items() if k != "campaigns"}, "C01")
+    with pytest.raises(ValueError, match="before it starts"):
+        geo_lift(tables, "C01", treatment_start="2025-04-10", treatment_end="2025-04-01")
+
+
+def test_geo_lift_warns_about_overlapping_campaigns(sim7):
+    tables, _ = sim7
+    ga = tables["geo_assignment"]
+    other = ga[ga["campaign_id"] == "C01"].assign(campaign_id="C02")       # C02 overlaps C01's window
+    res = geo_lift({**tables, "geo_assignment": pd.concat([ga, other])}, "C01", placebos=False, n_sims=100)
+    assert all(any("Campaign C02 ran in" in w for w in r.warnings) for r in res)
+
+
+def test_rescale_requires_positive_levels_and_outcome_fit():
+    panel, truth, start = _panel(seed=2)
+    args = dict(outcome="y", unit="region", time="date", treated_unit="treated", treatment_start=start,
+                progress_bar=False, rescale=True)
+    with pytest.raises(ValueError, match="outcome-only"):
+        synthetic_control(panel, predictors=["y"], **args)
+    neg = panel.assign(y=panel["y"] - 200)
+    with pytest.raises(ValueError, match="positive pre-period mean"):
+        synthetic_control(neg, **args)
+    # a unit 10 times the donors' size is matched in shape after rescaling
+    big = panel.assign(y=np.where(panel["region"] == "treated", 10 * panel["y"], panel["y"]))
+    res = synthetic_control(big, **args)
+    plain = synthetic_control(big, **{**args, "rescale": False})
+    assert res.pre_rmspe < 0.1 * plain.pre_rmspe
+    assert res.ci_low <= 10 * truth <= res.ci_high          # the lift was scaled with the unit
+
+
+def test_placebo_pre_rmspe_cutoff():
+    panel, truth, start = _panel(seed=4, effect=0.0)
+    res = synthetic_control(panel, outcome="y", unit="region", time="date", treated_unit="treated",
+                            treatment_start=start, placebo_max_pre_rmspe_ratio=2.0, progress_bar=False)
+    tab = res.placebos
+    kept = tab[tab["in_p_value"]]
+    assert bool(tab["in_p_value"].iloc[0]) and len(kept) < len(tab)
+    assert (kept["pre_rmspe"] <= 2.0 * res.pre_rmspe + 1e-9).all()
+    assert res.p_value == pytest.approx((kept["ratio"] >= kept["ratio"].iloc[0]).sum() / len(kept))
+    with pytest.raises(ValueError, match="at least 1"):
+        synthetic_control(panel, outcome="y", unit="region", time="date", treated_unit="treated",
+                          treatment_start=start, placebo_max_pre_rmspe_ratio=0.5)
 
 
 @pytest.mark.slow
@@ -229,4 +310,41 @@ def test_many_seed_validation():
     assert 0.92 <= lifted["coverage"] <= 0.98
     assert abs(lifted["relative_bias"]) < 0.05
     assert null["rejection_rate_ci"] <= 0.06
-    assert null["rejection_rate_placebo"] <= 0.06
+
+
+def _placebo_false_positives(exchangeable: bool, n: int = 300) -> float:
+    rejects = 0
+    for i in range(n):
+        panel, _ = factor_panel(1000 + i, effect=0.0, exchangeable=exchangeable)
+        start = panel["date"].min() + pd.Timedelta(days=60)
+        r = synthetic_control(panel, outcome="y", unit="region", time="date", treated_unit="treated",
+                              treatment_start=start, in_time_placebo=None, ci_method="placebo", progress_bar=False)
+        rejects += r.p_value <= 0.05
+    return rejects / n
+
+
+@pytest.mark.slow
+def test_placebo_p_value_holds_size_when_units_exchangeable():
+    assert _placebo_false_positives(exchangeable=True) <= 0.06
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="the factor study draws the treated region from the middle of the donors' "
+                   "range, so units are not exchangeable: its small pre-period RMSPE is partly overfit and the "
+                   "RMSPE-ratio rank over-rejects (about 2x nominal at 10%); see docs/validation_lift.md")
+def test_placebo_p_value_with_treated_at_donors_centre():
+    assert _placebo_false_positives(exchangeable=False) <= 0.06
+
+
+@pytest.mark.slow
+def test_geo_designs_on_simulator_many_seeds():
+    from analysis.lift.synth import simulator_study, summarise_simulator_study
+
+    seeds = range(10_000, 10_300)
+    lifted = summarise_simulator_study(simulator_study(seeds, jobs=2)).set_index("design")
+    null = summarise_simulator_study(simulator_study(seeds, null=True, jobs=2)).set_index("design")
+    for design in ("synthetic_control", "causal_impact"):
+        assert lifted.loc[design, "campaigns"] >= 300
+        assert 0.92 <= lifted.loc[design, "coverage_95"] <= 0.98, design
+        assert abs(lifted.loc[design, "relative_bias"]) < 0.05, design
+        assert null.loc[design, "rejects_zero_ci"] <= 0.06, design

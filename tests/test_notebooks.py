@@ -5,7 +5,6 @@ The campaign notebook's results come from the session's shared report run (``tes
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

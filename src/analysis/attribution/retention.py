@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import warnings as warnings_module
+
 import numpy as np
 import pandas as pd
 
@@ -52,8 +54,16 @@ class RetentionResult:
                 "warnings": list(self.warnings)}
 
 
+def _trailing(x: np.ndarray, days: int) -> np.ndarray:
+    """Sum of ``x`` over the ``days`` days before each day (excluding the day itself)."""
+    c = np.concatenate(([0.0], np.cumsum(x)))
+    i = np.arange(len(x))
+    return c[i] - c[np.maximum(i - days, 0)]
+
+
 def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...] = (30, 60, 90),
-                       followers: FollowerAttribution | None = None) -> RetentionResult:
+                       followers: FollowerAttribution | None = None,
+                       unfollow_days: int = 60) -> RetentionResult:
     """Lost-follower rate of the campaign's cohort over ``horizons`` days against baseline churn.
 
     Parameters
@@ -64,6 +74,9 @@ def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...]
         Days after the campaign's start.
     followers : FollowerAttribution, optional
         A finished follower attribution to reuse (else one is run without bootstrap).
+    unfollow_days : int
+        Days after a follow within which its unfollows are sought: excess unfollows beyond baseline
+        churn are shared between campaigns by the followers each brought in that many days before.
     """
     import statsmodels.api as sm
 
@@ -85,11 +98,35 @@ def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...]
     if ok.sum() < 30:
         warnings.append("fewer than 30 days without campaigns: baseline churn fitted on all days")
         ok = np.isfinite(lost) & np.isfinite(stock)
-    fit = sm.GLM(lost[ok], X[ok], family=sm.families.Poisson(link=sm.families.links.Identity())).fit()
-    expected = X @ fit.params
+    with warnings_module.catch_warnings():
+        warnings_module.simplefilter("ignore")  # identity link: fitted rates are checked below
+        fit = sm.GLM(lost[ok], X[ok], family=sm.families.Poisson(link=sm.families.links.Identity())).fit()
+    expected = np.maximum(X @ fit.params, 0.0)
     rate = float(np.sum(expected[ok]) / np.sum(stock[ok]))
     excess = np.nan_to_num(lost - expected)
     inc = fa.daily.set_index("date")["incremental"].reindex(panel.dates).fillna(0.0).to_numpy()
+    inc = np.where(fa.daily["in_window"].to_numpy(), inc, 0.0)
+    # unfollows come 1-60 days after the follow: excess unfollows on a day are shared between the
+    # campaigns in proportion to the followers each brought in the 60 days before (overlapping
+    # campaigns would otherwise be charged each other's losses)
+    recent = _trailing(np.maximum(inc, 0.0), unfollow_days)
+    all_recent = recent.copy()
+    for other in panel.campaigns.index:
+        if other == panel.campaign_id:
+            continue
+        row = panel.campaigns.loc[other]
+        if row["window_end"] + pd.Timedelta(days=unfollow_days) < panel.start or \
+                row["start_date"] > panel.start + pd.Timedelta(days=max(horizons)):
+            continue
+        try:
+            fo = attribute_followers(data, other, n_boot=0)
+        except ValueError:
+            continue
+        io = fo.daily.set_index("date")["incremental"].reindex(panel.dates).fillna(0.0).to_numpy()
+        io = np.where(fo.daily["in_window"].to_numpy(), io, 0.0)
+        all_recent += _trailing(np.maximum(io, 0.0), unfollow_days)
+    share = np.divide(recent, all_recent, out=np.zeros_like(recent), where=all_recent > 0)
+    excess = excess * share
     start = panel.start
     rows = []
     for h in horizons:

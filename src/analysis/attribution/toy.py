@@ -95,7 +95,7 @@ def make_toy_data(*, seed: int = 0, days: int = 365, creators: int = 25, posts: 
         flights[f0:f0 + 14] = 1.0
     impressions = flights * rng.uniform(50_000, 150_000, days)
     # baseline new followers
-    dow = np.array([1.0, 0.95, 0.95, 1.0, 1.05, 1.2, 1.15])[dates.dayofweek]
+    dow = np.array([1.0, 0.95, 0.95, 1.0, 1.05, 1.2, 1.15])[dates.day_of_week]
     ar = np.zeros(days)
     for i in range(1, days):
         ar[i] = 0.6 * ar[i - 1] + rng.normal(0, 0.05)

@@ -29,7 +29,8 @@ from scipy import optimize
 from analysis.lift._result import LiftResult, _clean
 from analysis.progress import progress
 
-__all__ = ["SynthResult", "synthetic_control", "geo_panel", "factor_panel", "simulation_study", "summarise_study"]
+__all__ = ["SynthResult", "synthetic_control", "geo_panel", "geo_lift", "factor_panel", "simulation_study",
+           "simulator_study", "summarise_simulator_study", "summarise_study"]
 
 _AGGS: dict[str, Callable[[np.ndarray], float]] = {
     "mean": lambda a: float(np.nanmean(a)),
@@ -126,7 +127,9 @@ class _Design:
     """Everything a fit needs for one treated unit and its donors (arrays, no pandas)."""
 
     def __init__(self, Y: np.ndarray, pre: np.ndarray, opt_rows: np.ndarray,
-                 X: np.ndarray | None, augment: str | None, v_starts: int, maxiter: int):
+                 X: np.ndarray | None, augment: str | None, v_starts: int, maxiter: int,
+                 rescale: bool = False):
+        self.rescale = rescale    # donors rescaled to the treated unit's pre-period mean
         self.Y = Y                # T x N outcomes (all units)
         self.pre = pre            # boolean T
         self.opt_rows = opt_rows  # boolean T: periods whose error V minimises
@@ -140,6 +143,17 @@ class _Design:
         pre = self.pre if pre is None else pre
         Y0pre = self.Y[pre][:, donors]
         y1pre = self.Y[pre, treated]
+        ratio = _rescale_ratios(Y0pre, y1pre) if self.rescale else None
+        if ratio is not None:
+            Y0pre = Y0pre * ratio
+        fit = self._fit(treated, donors, pre, Y0pre, y1pre, lam)
+        if ratio is not None:
+            # weights on the rescaled donors -> multipliers of the raw donor series
+            fit.weights = fit.weights * ratio
+        return fit
+
+    def _fit(self, treated: int, donors: np.ndarray, pre: np.ndarray, Y0pre: np.ndarray, y1pre: np.ndarray,
+             lam: float | None) -> _Fit:
         v = None
         if self.X is None:
             w = simplex_weights(Y0pre, y1pre)
@@ -159,6 +173,15 @@ class _Design:
             wa = _ridge_correction(D0.T, d1, w, lam)
             return _Fit(wa, w, v, lam, float(m1 - m0 @ wa))
         return _Fit(w, w, v, None)
+
+
+def _rescale_ratios(Y0: np.ndarray, y1: np.ndarray) -> np.ndarray:
+    """Per-donor factors ``mean(y1) / mean(Y0_j)`` that bring every donor to the treated unit's level."""
+    m0, m1 = Y0.mean(axis=0), float(y1.mean())
+    if m1 <= 0 or np.any(m0 <= 0):
+        raise ValueError("rescale=True needs a positive pre-period mean outcome for every unit "
+                         "(it compares units by their shape relative to their own level).")
+    return m1 / m0
 
 
 def _fit_v(X0: np.ndarray, x1: np.ndarray, Z0: np.ndarray, z1: np.ndarray, *, starts: int,
@@ -281,7 +304,8 @@ class SynthResult(LiftResult):
         Root mean squared prediction error before and after treatment.
     placebos : pd.DataFrame
         One row per unit (treated first): ``pre_rmspe``, ``post_rmspe``, ``ratio``, ``effect``,
-        ``treated``.
+        ``treated``, ``in_p_value`` (whether the unit counts in the p-value; see
+        ``placebo_max_pre_rmspe_ratio``).
     placebo_gaps : pd.DataFrame
         Gaps over time, one column per unit (the treated unit included).
     in_time_placebo : dict
@@ -290,7 +314,8 @@ class SynthResult(LiftResult):
     predictor_balance : pd.DataFrame or None
         Treated, synthetic and donor-average predictor values (covariate fit only).
     method : str
-        ``"outcome"``, ``"predictors"``; suffixed ``"+ridge"`` when augmented.
+        ``"outcome"``, ``"predictors"``; suffixed ``"+ridge"`` when augmented and ``"+rescaled"`` with
+        ``rescale=True``.
     ci_method : str
         How the interval was built.
     ridge_lambda : float or None
@@ -331,7 +356,7 @@ class SynthResult(LiftResult):
         """Donor weights, largest first, dropping those below ``min_weight`` in absolute value."""
         assert self.weights is not None
         tab = pd.DataFrame({"weight": self.weights})
-        if self.scm_weights is not None and self.method.endswith("ridge"):
+        if self.scm_weights is not None and ("ridge" in self.method or "rescaled" in self.method):
             tab["scm_weight"] = self.scm_weights
         tab = tab[tab["weight"].abs() >= min_weight]
         return tab.sort_values("weight", ascending=False, key=np.abs)
@@ -451,11 +476,14 @@ class SynthResult(LiftResult):
         """Horizontal bar chart of the donor weights above 0.001."""
         import matplotlib.pyplot as plt
 
-        tab = self.weight_table().iloc[::-1]
+        col = "weight"
+        if "rescaled" in self.method and "ridge" not in self.method:
+            col = "scm_weight"     # shares of the rescaled donors read better than raw multipliers
+        tab = self.weight_table().sort_values(col, key=np.abs)      # largest drawn at the top
         if ax is None:
             _, ax = plt.subplots(figsize=(6, max(2.0, 0.3 * len(tab) + 1)))
-        ax.barh([str(i) for i in tab.index], tab["weight"].to_numpy(), color="tab:blue")
-        ax.set_xlabel("weight")
+        ax.barh([str(i) for i in tab.index], tab[col].to_numpy(), color="tab:blue")
+        ax.set_xlabel("weight" if col == "weight" else "share of the rescaled donors")
         return ax
 
 
@@ -535,6 +563,8 @@ def synthetic_control(
     ci_method: str = "conformal",
     v_starts: int = 1,
     maxiter: int = 1000,
+    rescale: bool = False,
+    placebo_max_pre_rmspe_ratio: float | None = None,
     progress_bar: bool | None = None,
 ) -> SynthResult:
     """Estimate a treatment effect with a synthetic control on a long panel.
@@ -585,6 +615,18 @@ def synthetic_control(
         search is non-convex: more starts can find a lower pre-period error with different weights.
     maxiter : int
         Iteration cap of each Nelder-Mead ``V`` search.
+    rescale : bool
+        Multiply every donor's series by (treated pre-period mean / donor pre-period mean) before
+        fitting, so the synthetic control matches the treated unit's shape whatever its size (a sum
+        of regions against single regions, a large market against small ones). ``weights`` are then
+        the multipliers of the raw donor series (``synthetic = sum_j weights_j * donor_j``; they do
+        not sum to one) and ``scm_weights`` the simplex shares of the rescaled donors. Placebos and
+        the conformal interval rescale the same way. Outcome-only and ridge fits only; every unit's
+        pre-period mean must be positive.
+    placebo_max_pre_rmspe_ratio : float, optional
+        Abadie, Diamond and Hainmueller (2010): leave out of the placebo p-value the placebos whose
+        pre-period RMSPE exceeds this multiple of the treated unit's (they used 20, 5 and 2). ``None``
+        (default) ranks the treated unit among all units, as the contract defines the p-value.
     progress_bar : bool, optional
         Show a progress bar over placebos (default: on unless ``ANALYSIS_NO_PROGRESS`` is set).
 
@@ -612,6 +654,11 @@ def synthetic_control(
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}.")
     if augment not in (None, "ridge"):
         raise ValueError(f"augment must be None or 'ridge', got {augment!r}.")
+    if rescale and predictors:
+        raise ValueError("rescale=True works with the outcome-only and ridge fits; drop predictors or "
+                         "rescale the predictors yourself.")
+    if placebo_max_pre_rmspe_ratio is not None and not placebo_max_pre_rmspe_ratio >= 1:
+        raise ValueError(f"placebo_max_pre_rmspe_ratio must be at least 1, got {placebo_max_pre_rmspe_ratio}.")
     if ci_method not in ("conformal", "placebo"):
         raise ValueError(f"ci_method must be 'conformal' or 'placebo', got {ci_method!r}.")
     _require(data, [outcome, unit, time])
@@ -666,7 +713,7 @@ def synthetic_control(
         sd = X_raw.std(axis=1, ddof=1)
         sd[sd == 0] = 1.0
         X = X_raw / sd[:, None]
-    design = _Design(Y, pre_mask, opt_rows, X, augment, v_starts, maxiter)
+    design = _Design(Y, pre_mask, opt_rows, X, augment, v_starts, maxiter, rescale=rescale)
     donors_idx = np.arange(1, len(units))
 
     main = design.fit(0, donors_idx)
@@ -694,7 +741,12 @@ def synthetic_control(
     placebo_tab["ratio"] = placebo_tab["post_rmspe"] / placebo_tab["pre_rmspe"].clip(lower=1e-12)
     placebo_tab = placebo_tab.set_index("unit")
     treated_ratio = placebo_tab["ratio"].iloc[0]
-    p_value = float((placebo_tab["ratio"] >= treated_ratio * (1 - 1e-12)).sum() / len(placebo_tab)) \
+    ranked = placebo_tab
+    if placebo_max_pre_rmspe_ratio is not None:
+        ranked = placebo_tab[placebo_tab["treated"]
+                             | (placebo_tab["pre_rmspe"] <= placebo_max_pre_rmspe_ratio * max(pre_rmspe, 1e-12))]
+    placebo_tab["in_p_value"] = placebo_tab.index.isin(ranked.index)
+    p_value = float((ranked["ratio"] >= treated_ratio * (1 - 1e-12)).sum() / len(ranked)) \
         if placebos else None
 
     # interval of the average effect
@@ -703,6 +755,8 @@ def synthetic_control(
         lam = main.lam
 
         def refit(Y0: np.ndarray, y: np.ndarray) -> np.ndarray:
+            if rescale:
+                Y0 = Y0 * _rescale_ratios(Y0, y)
             if augment == "ridge":
                 m0, m1 = Y0.mean(axis=0), y.mean()
                 D0, d1 = Y0 - m0, y - m1
@@ -764,7 +818,10 @@ def synthetic_control(
         warnings.append(f"Poor pre-period fit: RMSPE {pre_rmspe:,.3g} is {pre_rmspe / level:.0%} of the "
                         "treated unit's average level; the synthetic control may not track the "
                         "counterfactual.")
-    lo_env, hi_env = Y[pre_mask][:, donors_idx].min(axis=1), Y[pre_mask][:, donors_idx].max(axis=1)
+    env = Y[pre_mask][:, donors_idx]
+    if rescale:
+        env = env * _rescale_ratios(env, Y[pre_mask, 0])
+    lo_env, hi_env = env.min(axis=1), env.max(axis=1)
     outside = float(np.mean((Y[pre_mask, 0] > hi_env) | (Y[pre_mask, 0] < lo_env)))
     if outside > 0.5 and augment is None:
         warnings.append(f"The treated unit lies outside the donors' range in {outside:.0%} of pre-periods "
@@ -783,7 +840,8 @@ def synthetic_control(
         v_series = pd.Series(main.v, index=pred_names, name="v")
         balance = pd.DataFrame({"treated": X_raw[:, 0], "synthetic": X_raw[:, 1:] @ main.scm_weights,
                                 "donor_mean": X_raw[:, 1:].mean(axis=1), "v": main.v}, index=pred_names)
-    method = ("predictors" if predictors else "outcome") + ("+ridge" if augment == "ridge" else "")
+    method = (("predictors" if predictors else "outcome") + ("+ridge" if augment == "ridge" else "")
+              + ("+rescaled" if rescale else ""))
     return SynthResult(
         design="synthetic_control", metric=outcome, effect=effect, ci_low=float(ci_low),
         ci_high=float(ci_high), p_value=p_value, relative_effect=relative, alpha=alpha,
@@ -851,18 +909,161 @@ def geo_panel(geo_sales_daily: pd.DataFrame, geo_assignment: pd.DataFrame, campa
     return long[["region", "date", metric]]
 
 
+def _get_table(source: Any, name: str) -> pd.DataFrame | None:
+    """A table from a mapping of DataFrames or an :class:`analysis.data.Dataset` (None when absent)."""
+    try:
+        table = source[name]
+    except (KeyError, TypeError):
+        table = getattr(source, name, None) if not isinstance(source, dict) else None
+    return table if isinstance(table, pd.DataFrame) else None
+
+
+def geo_lift(
+    data_or_tables: Any,
+    campaign_id: str,
+    *,
+    metric: str = "revenue",
+    alpha: float = 0.05,
+    treatment_start: Any = None,
+    treatment_end: Any = None,
+    placebos: bool = True,
+    n_sims: int = 1000,
+    seed: int = 0,
+) -> list[LiftResult]:
+    """Read a geo holdout with every design it supports: synthetic control and structural time series.
+
+    The campaign's treatment regions are summed into one unit (:func:`geo_panel`) and compared over the
+    campaign window (``start_date`` to ``end_date`` of the ``campaigns`` table; later days, which may
+    still carry the campaign's after-effects, are dropped) with
+
+    1. :func:`synthetic_control` with ``rescale=True``: every control region is scaled to the treated
+       total's pre-period level, so the simplex weights match the total's shape although it is many
+       times any single region; in-space placebos and the conformal interval as usual;
+    2. :func:`analysis.lift.its.causal_impact` with each control region as a separate regressor (its
+       coefficient a state with a diffuse prior). On the simulator this covered the truth at the
+       nominal rate, while the summed controls under-covered (see ``docs/validation_lift.md``).
+
+    A staggered roll-out recorded in ``geo_assignment`` (treatment regions with different
+    ``start_date``) is read the same way, from the campaign start: the effect is then diluted over the
+    days before each region adopts, which is what the geo reading measures.
+
+    Parameters
+    ----------
+    data_or_tables : Dataset or mapping of str to pd.DataFrame
+        Needs ``geo_sales_daily`` and ``geo_assignment``; ``campaigns`` for the window unless
+        ``treatment_start`` and ``treatment_end`` are given. An :class:`analysis.data.Dataset` (processed
+        data) or the dict of tables of :func:`analysis.simulate.generate` both work.
+    campaign_id : str
+        The campaign.
+    metric : str
+        Column of ``geo_sales_daily`` to analyse (``"revenue"`` or ``"orders"``).
+    alpha : float
+        1 - level of the intervals.
+    treatment_start, treatment_end : date-like, optional
+        Override the campaign window (both ends inclusive).
+    placebos : bool
+        Run the synthetic control's in-space placebos (the p-value needs them).
+    n_sims, seed : int
+        Simulated counterfactual paths of the structural model and their seed.
+
+    Returns
+    -------
+    list of LiftResult
+        ``[SynthResult, ImpactResult]``; ``effect`` in both is the average per-day difference of the
+        treated regions' total over the window, as the simulator's ``geo`` truth is defined.
+
+    Examples
+    --------
+    >>> from analysis.simulate import generate
+    >>> tables, truth = generate(seed=7, campaigns=4, days=240, show_progress=False)
+    >>> sc, its = geo_lift(tables, "C01")
+    >>> [r.design for r in (sc, its)]
+    ['synthetic_control', 'causal_impact']
+    """
+    from analysis.lift.its import causal_impact
+
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}.")
+    sales, assign = _get_table(data_or_tables, "geo_sales_daily"), _get_table(data_or_tables, "geo_assignment")
+    absent = [n for n, t in (("geo_sales_daily", sales), ("geo_assignment", assign)) if t is None]
+    if absent:
+        raise ValueError(f"A geo lift needs the table(s) {absent}, which this data set does not have.")
+    assert sales is not None and assign is not None
+    start, end = treatment_start, treatment_end
+    if start is None or end is None:
+        camps = _get_table(data_or_tables, "campaigns")
+        if camps is None:
+            raise ValueError("No campaigns table to read the campaign window from; pass treatment_start and "
+                             "treatment_end.")
+        row = camps[camps["campaign_id"].astype(str) == str(campaign_id)]
+        if row.empty:
+            raise ValueError(f"Campaign {campaign_id!r} is not in the campaigns table.")
+        start = row["start_date"].iloc[0] if start is None else start
+        end = row["end_date"].iloc[0] if end is None else end
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    if end < start:
+        raise ValueError(f"The window ends ({end.date()}) before it starts ({start.date()}).")
+    panel = geo_panel(sales, assign, campaign_id, metric=metric)
+    panel = panel[panel["date"] <= end]
+    notes = _geo_overlap_warnings(assign, _get_table(data_or_tables, "campaigns"), campaign_id,
+                                  panel["date"].min(), start, end)
+    sc = synthetic_control(panel, outcome=metric, unit="region", time="date", treated_unit="treated",
+                           treatment_start=start, treatment_end=end, alpha=alpha, rescale=True,
+                           placebos=placebos, progress_bar=False)
+    wide = panel.pivot(index="date", columns="region", values=metric).sort_index()
+    controls = [c for c in wide.columns if c != "treated"]
+    outcome = metric if metric not in controls else f"{metric} (treated)"
+    wide = wide.rename(columns={"treated": outcome})
+    its = causal_impact(wide, outcome=outcome, controls=controls, treatment_start=start, alpha=alpha,
+                        n_sims=n_sims, seed=seed)
+    if notes:
+        sc = _with_warnings(sc, notes)
+        its = _with_warnings(its, notes)
+    return [sc, its]
+
+
+def _with_warnings(result: LiftResult, extra: list[str]) -> LiftResult:
+    import dataclasses
+
+    return dataclasses.replace(result, warnings=tuple(result.warnings) + tuple(extra))
+
+
+def _geo_overlap_warnings(assign: pd.DataFrame, camps: pd.DataFrame | None, campaign_id: str,
+                          first: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
+    """Warn when another geo campaign ran in this campaign's regions during its pre- or test period."""
+    if camps is None or not {"campaign_id", "start_date", "end_date"} <= set(camps.columns):
+        return []
+    mine = set(assign.loc[assign["campaign_id"].astype(str) == str(campaign_id), "region"].astype(str))
+    out = []
+    for cid, g in assign.groupby(assign["campaign_id"].astype(str)):
+        if cid == str(campaign_id):
+            continue
+        row = camps[camps["campaign_id"].astype(str) == cid]
+        if row.empty:
+            continue
+        s, e = pd.Timestamp(row["start_date"].iloc[0]), pd.Timestamp(row["end_date"].iloc[0])
+        treated = set(g.loc[g["group"].astype(str) == "treatment", "region"].astype(str)) & mine
+        if treated and s <= end and e >= first:
+            when = "test window" if e >= start else "pre-period"
+            out.append(f"Campaign {cid} ran in {len(treated)} of these regions from {s.date()} to {e.date()}, "
+                       f"overlapping this campaign's {when}: its effect can bias this reading.")
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # simulation: a data-generating process that is not the estimator's model
 # --------------------------------------------------------------------------------------------------
 def factor_panel(seed: int, *, n_donors: int = 20, n_pre: int = 60, n_post: int = 20, n_factors: int = 3,
                  effect: float = 5.0, noise_ar: float = 0.5, noise_sd: float = 2.0,
-                 start: str = "2024-01-01") -> tuple[pd.DataFrame, float]:
+                 start: str = "2024-01-01", exchangeable: bool = False) -> tuple[pd.DataFrame, float]:
     """Simulated regions from an interactive fixed-effects (factor) model with AR(1) noise.
 
     ``y_it = 100 + 10 * lambda_i' f_t + e_it`` with AR(0.8) factors, loadings drawn per region (the treated
     region's from the middle of the donors' range), AR(``noise_ar``) idiosyncratic noise, and a lift
     on the treated region that ramps linearly over the post-period and averages ``effect``. Neither the
-    synthetic control nor the structural time-series model is this process.
+    synthetic control nor the structural time-series model is this process. With ``exchangeable=True``
+    the treated region's loadings come from the donors' distribution instead, so before the lift every
+    region is a draw from the same process (the premise of the in-space placebo test).
 
     Returns
     -------
@@ -876,7 +1077,9 @@ def factor_panel(seed: int, *, n_donors: int = 20, n_pre: int = 60, n_post: int 
     shocks = rng.normal(size=(T, n_factors))
     for t in range(T):
         f[t] = (0.8 * f[t - 1] if t else 0.0) + shocks[t]
-    lam = np.vstack([rng.uniform(0.8, 1.2, n_factors), rng.uniform(0.3, 1.7, (n_donors, n_factors))])
+    lam_treated = rng.uniform(0.8, 1.2, n_factors)
+    lam = np.vstack([rng.uniform(0.3, 1.7, n_factors) if exchangeable else lam_treated,
+                     rng.uniform(0.3, 1.7, (n_donors, n_factors))])
     e = np.zeros((T, n_donors + 1))
     eps = rng.normal(0, noise_sd * np.sqrt(1 - noise_ar ** 2), size=(T, n_donors + 1))
     for t in range(T):
@@ -925,3 +1128,126 @@ def summarise_study(study: pd.DataFrame) -> dict[str, float]:
     out["bias"] = out["mean_effect"] - truth
     out["relative_bias"] = out["bias"] / truth if truth else float("nan")
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# validation on the simulator: geo holdouts with known truth
+# --------------------------------------------------------------------------------------------------
+def _simulator_rows(seed: int, null: bool, campaigns: int, days: int, n_sims: int) -> list[dict[str, Any]]:
+    """Both geo designs on every geo campaign of one simulated data set (one row per design)."""
+    import inspect
+    import warnings as _w
+
+    from analysis.simulate import generate
+
+    kwargs: dict[str, Any] = {}
+    scaled_null = null and "effect_scale" in inspect.signature(generate).parameters
+    if scaled_null:
+        kwargs["effect_scale"] = 0.0
+    with _w.catch_warnings():
+        _w.simplefilter("ignore")
+        tables, truth = generate(seed=seed, campaigns=campaigns, days=days, show_progress=False, **kwargs)
+    rows = []
+    for cid, t in truth["campaigns"].items():
+        for entry in t.get("lift", []):
+            if entry.get("design") != "geo":
+                continue
+            start = pd.Timestamp(entry["window"]["start"])
+            end = pd.Timestamp(entry["window"]["end"])
+            target, rel_target = float(entry["effect"]), float(entry["relative_effect"])
+            if null:
+                # with effect_scale=0 the truth says whether the simulator injected nothing into regional
+                # sales; where it still did (or has no switch), read a window without a campaign
+                injected = not scaled_null or abs(target) > 0
+                target, rel_target = 0.0, 0.0
+                if injected:
+                    # no effect-free switch: a window of the same length just before the campaign,
+                    # with the campaign's own days cut off (the simulator injects nothing earlier)
+                    length = end - start
+                    end = start - pd.Timedelta(days=1)
+                    start = end - length
+            with _w.catch_warnings():
+                _w.simplefilter("ignore")
+                results = geo_lift(tables, cid, metric=entry["metric"], treatment_start=start,
+                                   treatment_end=end, n_sims=n_sims, seed=seed)
+            for r in results:
+                rows.append({
+                    "seed": seed, "campaign_id": cid, "design": r.design, "null": null,
+                    "window_days": int((end - start).days) + 1, "truth": target, "effect": r.effect,
+                    "ci_low": r.ci_low, "ci_high": r.ci_high, "covered": r.ci_low <= target <= r.ci_high,
+                    "relative_truth": rel_target, "relative_effect": r.relative_effect,
+                    "p_value": r.p_value, "significant": r.significant,
+                    "placebo_reject": (r.p_value is not None and r.p_value <= 0.05)
+                    if r.design == "synthetic_control" else None,
+                })
+    return rows
+
+
+def _simulator_task(args: tuple[int, bool, int, int, int]) -> list[dict[str, Any]]:
+    return _simulator_rows(*args)
+
+
+def simulator_study(seeds: Iterable[int], *, null: bool = False, campaigns: int = 4, days: int = 240,
+                    n_sims: int = 500, jobs: int = 2, progress_bar: bool | None = None) -> pd.DataFrame:
+    """Run :func:`geo_lift` on every geo campaign of simulated data sets with known truth.
+
+    Parameters
+    ----------
+    seeds : iterable of int
+        Simulator seeds; each data set has at least one geo campaign with ``campaigns=4, days=240``.
+    null : bool
+        Measure false positives: with the simulator's ``effect_scale=0`` where that switch removes the geo
+        effect (its truth then records zero), otherwise on a window of the campaign's length just before
+        it starts (the simulator injects no regional effect before a geo campaign's start).
+    campaigns, days : int
+        Simulator size.
+    n_sims : int
+        Counterfactual paths of the structural model.
+    jobs : int
+        Worker processes (1 runs in this process).
+    progress_bar : bool, optional
+        Show progress over seeds.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per seed, geo campaign and design: ``seed``, ``campaign_id``, ``design``, ``null``,
+        ``window_days``, ``truth`` (the injected average per-day revenue of the treated regions),
+        ``effect``, ``ci_low``, ``ci_high``, ``covered``, ``relative_truth``, ``relative_effect``,
+        ``p_value``, ``significant`` (interval excludes zero), ``placebo_reject`` (synthetic control's
+        placebo p-value at most 0.05).
+    """
+    tasks = [(int(s), bool(null), int(campaigns), int(days), int(n_sims)) for s in seeds]
+    show = None if progress_bar is None else not progress_bar
+    rows: list[dict[str, Any]] = []
+    if jobs <= 1:
+        for task in progress(tasks, desc="geo study", disable=show):
+            rows += _simulator_task(task)
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for out in progress(pool.map(_simulator_task, tasks), desc="geo study", total=len(tasks),
+                                disable=show):
+                rows += out
+    return pd.DataFrame(rows)
+
+
+def summarise_simulator_study(study: pd.DataFrame) -> pd.DataFrame:
+    """Per design: campaigns, coverage, bias relative to the mean true effect, mean relative error of the
+    relative effect, interval width, and the rate of intervals (and placebo p-values) rejecting zero."""
+    out = []
+    for design, g in study.groupby("design", sort=False):
+        mean_truth = float(g["truth"].mean())
+        bias = float((g["effect"] - g["truth"]).mean())
+        row = {"design": design, "scenario": "no effect" if bool(g["null"].iloc[0]) else "campaign lift",
+               "campaigns": len(g), "coverage_95": float(g["covered"].mean()), "bias": bias,
+               "relative_bias": bias / mean_truth if mean_truth else float("nan"),
+               "mean_abs_error_relative_effect":
+                   float((g["relative_effect"].astype(float) - g["relative_truth"]).abs().mean()),
+               "mean_ci_width": float((g["ci_high"] - g["ci_low"]).mean()),
+               "rejects_zero_ci": float(g["significant"].mean())}
+        pr = g["placebo_reject"].dropna()
+        row["placebo_p_le_0.05"] = float(pr.astype(bool).mean()) if len(pr) else float("nan")
+        out.append(row)
+    return pd.DataFrame(out)
