@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -98,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit status."""
+    # pandera imports PySpark's pandas layer when PySpark is installed; its pandas-3 notice is noise here.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     args = build_parser().parse_args(argv)
     if args._target is None:
         print(f"`{args._name}` is not available in this release of the toolkit.", file=sys.stderr)

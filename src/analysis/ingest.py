@@ -820,12 +820,19 @@ def _check_out_dir(raw_dir: Path, out_dir: Path) -> None:
                          "(raw data are never overwritten).")
     if o.exists() and not o.is_dir():
         raise ValueError(f"The output path {out_dir} exists and is not a directory.")
-    if o.is_dir() and any(o.iterdir()) and not (o / MANIFEST).exists():
+    if o.is_dir() and any(p.name not in _PLACEHOLDERS for p in o.iterdir()) and not (o / MANIFEST).exists():
         raise ValueError(f"The output directory {out_dir} is not empty and holds no {MANIFEST}: "
                          "refusing to replace a directory that ingest did not write.")
 
 
+#: Files a fresh project keeps in an otherwise empty processed directory (kept across re-runs).
+_PLACEHOLDERS = (".gitkeep",)
+
+
 def _replace_dir(tmp: Path, out_dir: Path) -> None:
+    for name in _PLACEHOLDERS:
+        if (out_dir / name).exists():
+            shutil.copy2(out_dir / name, tmp / name)
     if out_dir.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
         old.rmdir()

@@ -398,12 +398,22 @@ class SurveyLiftResult:
     def reading(self) -> str:
         """One plain-language sentence."""
         sig = self.table[self.table["p_value_adjusted"] < self.alpha]
-        if sig.empty:
+        up, down = sig[sig["effect"] > 0], sig[sig["effect"] < 0]
+        if up.empty and down.empty:
             return (f"None of the {len(self.table)} questions shows a lift that survives the "
                     f"{self.correction} correction.")
-        best = sig.sort_values("effect", ascending=False).iloc[0]
-        return (f"{len(sig)} of {len(self.table)} questions show a lift after the {self.correction} correction; "
-                f"the largest is {best['question']} ({100 * best['effect']:+.1f} points).")
+        parts = []
+        if not up.empty:
+            best = up.sort_values("effect", ascending=False).iloc[0]
+            parts.append(f"{len(up)} of {len(self.table)} questions show a lift after the {self.correction} "
+                         f"correction; the largest is {best['question']} ({best['effect'] * 100:+.1f} points)")
+        else:
+            parts.append(f"No question shows a lift after the {self.correction} correction")
+        if not down.empty:
+            worst = down.sort_values("effect").iloc[0]
+            parts.append(f"{len(down)} show a significant drop ({worst['question']} "
+                         f"{worst['effect'] * 100:+.1f} points), which deserves a look at the survey's design")
+        return "; ".join(parts) + "."
 
     def plot(self, ax=None):
         """Forest plot of the per-question lifts (percentage points)."""
