@@ -839,23 +839,20 @@ def _lift_designs(rep: CampaignReport) -> list[tuple[str, Callable[[], Any]]]:
         n_treated = int(ga.loc[ga["group"].astype(str) == "treatment", "region"].nunique())
         return gsd, ga, n_treated
 
-    def geo_panel_():
-        gsd, ga, n_treated = geo_parts()
-        from analysis.lift.synth import geo_panel
+    geo_cache: dict[str, Any] = {}
 
-        panel = geo_panel(gsd, ga, rep.campaign_id, metric=metric)
-        panel = panel.loc[pd.to_datetime(panel["date"]) <= rep.end].copy()
-        # the average treated region (inside the donors' range), scaled back to the total afterwards
-        panel.loc[panel["region"] == "treated", metric] /= max(n_treated, 1)
-        return panel, n_treated
+    def geo_results():
+        """Synthetic control and structural time series on the summed treated regions (validated route)."""
+        if "results" not in geo_cache:
+            geo_parts()
+            from analysis.lift.synth import geo_lift
+
+            geo_cache["results"] = geo_lift(rep.data, rep.campaign_id, metric=metric, treatment_start=rep.start,
+                                            treatment_end=rep.end, seed=rep.params.seed)
+        return geo_cache["results"]
 
     def geo_synth():
-        panel, n_treated = geo_panel_()
-        from analysis.lift.synth import synthetic_control
-
-        res = synthetic_control(panel, outcome=metric, unit="region", time="date", treated_unit="treated",
-                                treatment_start=rep.start, progress_bar=False)
-        return ScaledLift(res, n_treated, "geo synthetic control")
+        return geo_results()[0]
 
     def geo_did():
         gsd, ga, n_treated = geo_parts()
@@ -869,14 +866,7 @@ def _lift_designs(rep: CampaignReport) -> list[tuple[str, Callable[[], Any]]]:
         return ScaledLift(res, n_treated, "geo difference-in-differences")
 
     def geo_its():
-        panel, n_treated = geo_panel_()
-        from analysis.lift.its import causal_impact
-
-        wide = panel.pivot_table(index="date", columns="region", values=metric).sort_index()
-        controls = [c for c in wide.columns if c != "treated"]
-        wide = wide.rename(columns={"treated": metric})
-        res = causal_impact(wide, outcome=metric, controls=controls, treatment_start=rep.start)
-        return ScaledLift(res, n_treated, "geo structural time series")
+        return geo_results()[1]
 
     def staggered():
         gsd, ga = _geo_tables(rep)
@@ -887,7 +877,7 @@ def _lift_designs(rep: CampaignReport) -> list[tuple[str, Callable[[], Any]]]:
         panel = staggered_panel(gsd, ga, rep.campaign_id, metric=metric)
         panel = panel.loc[pd.to_datetime(panel["date"]) <= rep.end]
         return staggered_did(panel, outcome=metric, unit="region", time="date", cohort="cohort",
-                             seed=rep.params.seed)
+                             seed=rep.params.seed, post_end=rep.end)
 
     def survey():
         if not rep.has("brand_lift_survey"):

@@ -26,10 +26,13 @@ from analysis.lift._result import LiftResult
 
 _EXPORTS = {
     "synthetic_control": "synth",
+    "geo_panel": "synth",
+    "geo_lift": "synth",
     "causal_impact": "its",
     "did": "did",
     "event_study": "did",
     "staggered_did": "did",
+    "staggered_panel": "did",
     "proportion_lift": "survey",
     "bayes_uplift": "survey",
     "adjust_pvalues": "survey",
