@@ -71,7 +71,7 @@ def main() -> int:
         rows = {}
         for jobs in (1, 2):
             rows[jobs] = _run(data, tmp / f"jobs{jobs}", jobs)
-        (w1, o1, l1), (w2, o2, l2) = rows[1], rows[2]
+        (w1, o1, l1), (w2, _, l2) = rows[1], rows[2]
         n = len(o1)
         overhead = [o["seconds"] - o["cell_seconds"] for o in o1]
         cells = [o["cell_seconds"] for o in o1]

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 
 def _clean(value: Any) -> Any:
-    """Turn numpy scalars, NaN and infinities into JSON-safe plain values."""
-    if isinstance(value, (np.floating, float)):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
+    """Turn numpy scalars, NaN and infinities into JSON-safe plain values (see ``analysis.results``)."""
+    from analysis.results import json_safe
+
+    return json_safe(value)
 
 
 @dataclass(frozen=True)

@@ -828,46 +828,72 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
         for t in range(k_base, T):
             bm = base_means(t - k_base, t)
             Dpre[:, t] = Ym[:, t] - bm[:, s_of_t[t]]
-    dropped_cohorts = []
-    att_l, if_l, g_l, t_l, nt_l, nc_l = [], [], [], [], [], []
-    for g in cohorts:
-        b = g - 1
-        gi = gpos == g
-        if averaged:
-            bm = base_means(max(0, g - k_base), g)
-            if np.isnan(bm).any():
-                dropped_cohorts.append(g)
+    def group_time(gp: np.ndarray, coh_list, t_hi: int, post_only: bool) -> dict:
+        """Every ATT(g, t) for cohorts ``coh_list`` of the adoption positions ``gp``, t <= t_hi.
+
+        Returns the cell estimates and, per unit and cell, the treated part of the influence function
+        before centring (``TD``: n/ng * (D - mc) on the cohort's units), the cohort indicator scaled
+        the same way (``TM``) and the control part (``CI``); the cohort-centred influence function is
+        ``TD - TM * att + CI``.
+        """
+        out = {k: [] for k in ("att", "TD", "TM", "CI", "g", "t", "nt", "nc")}
+        dropped = []
+        for g in coh_list:
+            b = g - 1
+            gi = gp == g
+            hi = t_hi + 1
+            lo = g if post_only else 0
+            if lo >= hi:
                 continue
-            D = np.where(t_idx[None, :] >= g, Ym - bm[:, s_of_t], Dpre)
-        else:
-            D = Ym - Ym[:, [b]]
-        ng = gi.sum()
-        if control_group == "never_treated":
-            C = np.broadcast_to(never[:, None], (n, T))
-        else:
-            C = (gpos[:, None] > np.maximum(t_idx, b)[None, :]) & ~gi[:, None]
-        nc = C.sum(axis=0)
-        mg = D[gi].mean(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mc = (np.where(C, D, 0.0)).sum(axis=0) / nc
-            IF = (n / ng) * gi[:, None] * (D - mg) - (n / nc) * C * (D - mc)
-        ok = (nc > 0) & (t_idx != b) if not averaged else (nc > 0) & np.isfinite(mg)
-        att_l.append((mg - mc)[ok])
-        if_l.append(np.where(np.isfinite(IF[:, ok]), IF[:, ok], 0.0))
-        g_l.append(np.full(ok.sum(), g))
-        t_l.append(t_idx[ok])
-        nt_l.append(np.full(ok.sum(), ng))
-        nc_l.append(nc[ok])
+            tt = t_idx[lo:hi]
+            if averaged:
+                bm = base_means(max(0, g - k_base), g)
+                if np.isnan(bm).any():
+                    dropped.append(g)
+                    continue
+                D = Ym[:, lo:hi] - bm[:, s_of_t[lo:hi]]
+                if not post_only:
+                    D = np.where(tt[None, :] >= g, D, Dpre[:, lo:hi])
+            else:
+                D = Ym[:, lo:hi] - Ym[:, [b]]
+            ng = gi.sum()
+            if control_group == "never_treated":
+                C = np.broadcast_to((~np.isfinite(gp))[:, None], D.shape)
+            else:
+                C = (gp[:, None] > np.maximum(tt, b)[None, :]) & ~gi[:, None]
+            nc = C.sum(axis=0)
+            mg = D[gi].mean(axis=0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mc = (np.where(C, D, 0.0)).sum(axis=0) / nc
+                TD = (n / ng) * gi[:, None] * (D - mc)
+                CI = -(n / nc) * C * (D - mc)
+            ok = (nc > 0) & (tt != b) if not averaged else (nc > 0) & np.isfinite(mg)
+            out["att"].append((mg - mc)[ok])
+            out["TD"].append(np.where(np.isfinite(TD[:, ok]), TD[:, ok], 0.0))
+            out["TM"].append(np.broadcast_to((n / ng) * gi[:, None], (n, int(ok.sum()))))
+            out["CI"].append(np.where(np.isfinite(CI[:, ok]), CI[:, ok], 0.0))
+            out["g"].append(np.full(ok.sum(), g))
+            out["t"].append(tt[ok])
+            out["nt"].append(np.full(ok.sum(), ng))
+            out["nc"].append(nc[ok])
+        res = {k: (np.column_stack(v) if k in ("TD", "TM", "CI") else np.concatenate(v)) if v else None
+               for k, v in out.items()}
+        res["dropped"] = dropped
+        return res
+
+    gt_all = group_time(gpos, cohorts, T - 1, post_only=False)
+    dropped_cohorts = gt_all["dropped"]
     if dropped_cohorts:
         if len(dropped_cohorts) == len(cohorts):
             raise ValueError("No cohort has a complete base period: every adoption comes before each weekday "
                              "has been observed once. Use seasonality='none' or a longer pre-period.")
         warns.append(f"{len(dropped_cohorts)} cohort(s) adopting in the first week of the panel have no "
                      "pre-adoption day for some weekday and were left out.")
-    att = np.concatenate(att_l)
-    IFm = np.column_stack(if_l)
-    cg = np.concatenate(g_l)
-    ct = np.concatenate(t_l)
+    att = gt_all["att"]
+    TD, TM, CI = gt_all["TD"], gt_all["TM"], gt_all["CI"]
+    IFm = TD - TM * att[None, :] + CI
+    cg = gt_all["g"]
+    ct = gt_all["t"]
     ev = ct - cg
     G = n
     df_t = G - 1
@@ -880,11 +906,95 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
     if not post.any():
         raise ValueError("No post-adoption period with controls available"
                          + (" on or before post_end." if post_end is not None else "."))
+
+    # which treated-side variance: within cohorts, or pooled across the treated units
+    used_cohorts = np.array([g for g in cohorts if g not in set(dropped_cohorts)])
+    sizes = np.array([int((gpos == g).sum()) for g in used_cohorts])
+    tv = treated_variance
+    if tv == "auto":
+        tv = "cohort" if sizes.min() >= _MIN_COHORT else "placebo"
+    treated_units = np.isin(gpos, used_cohorts)
+    n_t = int(treated_units.sum())
+    if tv != "cohort" and n_t < 2:
+        warns.append("Only one treated unit: its noise cannot be told from its effect; the interval "
+                     "uses the within-cohort (control-only) variance and is too narrow.")
+        tv = "cohort"
+    ctrl_units = np.abs(CI).sum(axis=1) > 0
+    n_c = max(int(ctrl_units.sum()), 2)
+    f_t, f_c = n_t / max(n_t - 1, 1), n_c / (n_c - 1)
+
+    def pooled_parts(est_v: float, sel: np.ndarray, TDx, TMx, CIx, attx, gx) -> tuple:
+        """Treated (pooled-centred) and control influence functions of one aggregate."""
+        idx = np.flatnonzero(sel)
+        p = np.array([pg[int(gx[k])] for k in idx])
+        w = p / p.sum()
+        return TDx[:, idx] @ w - est_v * (TMx[:, idx] @ w), CIx[:, idx] @ w
+
     est, inf_o = _aggregate(att, IFm, cg, post, pg, member, population)
+    share_o = inf_o - _aggregate(att, IFm, cg, post, pg, member, False)[1]
+    n_placebo = 0
+    df_o = float(df_t)
+    if tv == "cohort":
+        inf_use = inf_o
+    else:
+        it_real, ic_real = pooled_parts(est, post, TD, TM, CI, att, cg)
+        vt_unit = f_t * it_real ** 2  # pooled on the real window: noise plus effect heterogeneity
+        vc = f_c * (ic_real ** 2).sum()
+        if tv == "placebo":
+            # placebo windows: the whole adoption schedule moved back by k periods, so that every
+            # placebo cell lies before the first real adoption and every base inside the panel
+            g_min = int(used_cohorts.min())
+            base_need = k_base if averaged else 1
+            ks = [k for k in range(end_pos - g_min + 1, g_min - base_need + 1) if k > 0]
+            acc_t = np.zeros(n)
+            acc_c = 0.0
+            for k in ks:
+                gp_k = np.where(treated_units, gpos - k, np.inf) if control_group == "never_treated" \
+                    else np.where(np.isfinite(gpos), gpos - k, np.inf)
+                res_k = group_time(gp_k, [int(g) - k for g in used_cohorts], end_pos - k, post_only=True)
+                if res_k["att"] is None or len(res_k["dropped"]):
+                    continue
+                sel_k = res_k["t"] >= res_k["g"]
+                pg_k = {int(g) - k: pg[int(g)] for g in used_cohorts}
+                idx = np.flatnonzero(sel_k)
+                pk = np.array([pg_k[int(res_k["g"][j])] for j in idx])
+                wk = pk / pk.sum()
+                est_k = float(wk @ res_k["att"][idx])
+                it_k = res_k["TD"][:, idx] @ wk - est_k * (res_k["TM"][:, idx] @ wk)
+                ic_k = res_k["CI"][:, idx] @ wk
+                acc_t += it_k ** 2
+                acc_c += f_c * float((ic_k ** 2).sum())
+                n_placebo += 1
+            if n_placebo >= _MIN_PLACEBOS:
+                # treated units' dispersion in effect-free windows, rescaled by the change in the
+                # controls' dispersion between those windows and the real one
+                scale = vc / (acc_c / n_placebo) if acc_c > 0 else 1.0
+                vt_unit = f_t * acc_t / n_placebo * scale
+            else:
+                warns.append(f"Only {n_placebo} placebo window(s) fit before the first adoption: the "
+                             "treated-side variance uses the spread of the treated units' effects "
+                             "(conservative when effects differ between units).")
+                tv = "pooled"
+        vt = float(vt_unit.sum())
+        vs = ssc * float((share_o ** 2).sum())
+        # per-unit magnitudes whose squares add up to the variance (used by the bootstrap)
+        inf_use = np.where(treated_units, np.sqrt(vt_unit), 0.0) + np.where(
+            treated_units, 0.0, np.sqrt(f_c) * ic_real) + np.sqrt(ssc) * share_o
+        V = vt + vc + vs
+        # Welch-Satterthwaite degrees of freedom for the two independent parts
+        denom = vt ** 2 / max(n_t - 1, 1) + vc ** 2 / max(n_c - 1, 1)
+        df_o = float(min(G - 1, V ** 2 / denom)) if denom > 0 else float(G - 1)
     e_vals = np.unique(ev)
     e_est, e_inf = [], []
     for e in e_vals:
-        v, f = _aggregate(att, IFm, cg, ev == e, pg, member, population)
+        sel_e = ev == e
+        v, f = _aggregate(att, IFm, cg, sel_e, pg, member, population)
+        if tv != "cohort":
+            # event-time effects: treated units centred on the pooled effect (exact for the
+            # effect-free pre-adoption placebos; conservative after adoption when effects vary)
+            it_e, ic_e = pooled_parts(v, sel_e, TD, TM, CI, att, cg)
+            share_e = f - _aggregate(att, IFm, cg, sel_e, pg, member, False)[1]
+            f = np.sqrt(f_t / ssc) * it_e + np.sqrt(f_c / ssc) * ic_e + share_e
         e_est.append(v)
         e_inf.append(f)
     e_est = np.array(e_est)
@@ -892,27 +1002,27 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
 
     q = stats.t.ppf(1 - alpha / 2, df_t)
     if inference == "analytic":
-        se_o = float(se_of(inf_o[:, None])[0])
+        se_o = float(se_of(inf_o[:, None])[0]) if tv == "cohort" else float(np.sqrt(V) / n)
         e_se = se_of(E_inf)
         crit_band = None
     else:
         rng = np.random.default_rng(seed)
         s5 = np.sqrt(5.0)
         pr = (s5 + 1) / (2 * s5)
-        V = np.where(rng.random((n_boot, n)) < pr, (1 - s5) / 2, (1 + s5) / 2)
-        boot_o = V @ inf_o / n
-        boot_e = V @ E_inf / n
+        Vb = np.where(rng.random((n_boot, n)) < pr, (1 - s5) / 2, (1 + s5) / 2)
+        boot_o = Vb @ inf_use / n
+        boot_e = Vb @ E_inf / n
         iqr = stats.norm.ppf(0.75) - stats.norm.ppf(0.25)
 
         def bse(b: np.ndarray) -> np.ndarray:
             return (np.quantile(b, 0.75, axis=0) - np.quantile(b, 0.25, axis=0)) / iqr
 
-        se_o = float(bse(boot_o[:, None])[0]) * np.sqrt(ssc)
+        se_o = float(bse(boot_o[:, None])[0]) * (np.sqrt(ssc) if tv == "cohort" else 1.0)
         e_se = bse(boot_e) * np.sqrt(ssc)
         with np.errstate(invalid="ignore", divide="ignore"):
             tmax = np.nanmax(np.abs(boot_e) / np.where(e_se > 0, e_se, np.nan), axis=1)
         crit_band = float(np.quantile(tmax, 1 - alpha))
-    lo, hi, pval = _t_summary(est, se_o, df_t, alpha)
+    lo, hi, pval = _t_summary(est, se_o, df_o, alpha)
     et = pd.DataFrame({"event_time": e_vals.astype(int), "estimate": e_est, "se": e_se,
                        "ci_low": e_est - q * e_se, "ci_high": e_est + q * e_se,
                        "p_value": 2 * stats.t.sf(np.abs(e_est / np.where(e_se > 0, e_se, np.nan)), df_t)})
@@ -925,7 +1035,7 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
         et = pd.concat([et, pd.DataFrame([ref])], ignore_index=True)
     et = et.sort_values("event_time", ignore_index=True)
     gt = pd.DataFrame({"cohort": times[cg], "time": times[ct], "event_time": ev, "att": att,
-                       "se": se_of(IFm), "n_treated": np.concatenate(nt_l), "n_control": np.concatenate(nc_l)})
+                       "se": se_of(IFm), "n_treated": gt_all["nt"], "n_control": gt_all["nc"]})
 
     # joint pre-trend test on the nearest leads
     pf = pp = None
@@ -943,7 +1053,7 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
             if G - rank > 0:
                 pf = float(b @ Vinv @ b / rank * (G - rank) / (G - 1))
                 pp = float(stats.f.sf(pf, rank, G - rank))
-            if pp < alpha:
+            if pp is not None and pp < alpha:
                 warns.append(f"Pre-trend test fails (F = {pf:.3g}, p = {pp:.3g} over {k} pre-adoption "
                              "periods): adopters were already diverging from the controls, so parallel "
                              "trends is doubtful.")
