@@ -38,6 +38,10 @@ __all__ = ["DidResult", "EventStudyResult", "StaggeredResult", "did", "event_stu
 
 _FEW_CLUSTERS = 10
 _FEW_TREATED = 5
+#: Smallest cohort for which within-cohort deviations estimate the treated units' noise ("auto").
+_MIN_COHORT = 5
+#: Fewest placebo windows for the placebo-calibrated treated-side variance.
+_MIN_PLACEBOS = 5
 
 
 # --------------------------------------------------------------------------------------------------
@@ -598,6 +602,9 @@ class StaggeredResult(LiftResult):
     seasonality: str = "none"
     base_periods: int = 1
     post_end: Any = None
+    treated_variance: str = "cohort"
+    n_placebo_windows: int = 0
+    df: float = float("nan")
 
     def summary(self) -> pd.DataFrame:
         out = super().summary()
@@ -612,6 +619,7 @@ class StaggeredResult(LiftResult):
         d.update(_clean({"se": self.se, "twfe_effect": self.twfe_effect, "pretrend_p": self.pretrend_p,
                          "control_group": self.control_group, "n_units": self.n_units,
                          "seasonality": self.seasonality, "base_periods": self.base_periods, "post_end": end,
+                         "treated_variance": self.treated_variance, "df": self.df,
                          "event_times": self.event_times[["event_time", "estimate", "ci_low", "ci_high"]]
                          .to_dict(orient="list")}))
         return d
@@ -665,7 +673,7 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
                   inference: str = "analytic", n_boot: int = 999, seed: int | None = 0,
                   pretrend_leads: int | None = None, estimand: str = "sample",
                   compare_twfe: bool = True, seasonality: str = "auto", base_periods: int | None = None,
-                  post_end=None) -> StaggeredResult:
+                  post_end=None, treated_variance: str = "auto") -> StaggeredResult:
     """Callaway-Sant'Anna staggered difference-in-differences.
 
     Estimates every group-time effect ATT(g, t) (cohort ``g`` = units adopting in period ``g``) as the
@@ -742,6 +750,9 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
     population = estimand == "population"
     if inference not in ("analytic", "bootstrap"):
         raise ValueError(f"inference must be 'analytic' or 'bootstrap', got {inference!r}.")
+    if treated_variance not in ("auto", "cohort", "placebo", "pooled"):
+        raise ValueError("treated_variance must be 'auto', 'cohort', 'placebo' or 'pooled', "
+                         f"got {treated_variance!r}.")
     if seasonality not in ("auto", "none", "unit_weekday"):
         raise ValueError(f"seasonality must be 'auto', 'none' or 'unit_weekday', got {seasonality!r}.")
     if base_periods is not None and (int(base_periods) != base_periods or base_periods < 1):
@@ -949,8 +960,7 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
             acc_t = np.zeros(n)
             acc_c = 0.0
             for k in ks:
-                gp_k = np.where(treated_units, gpos - k, np.inf) if control_group == "never_treated" \
-                    else np.where(np.isfinite(gpos), gpos - k, np.inf)
+                gp_k = np.where(np.isfinite(gpos), gpos - k, np.inf)
                 res_k = group_time(gp_k, [int(g) - k for g in used_cohorts], end_pos - k, post_only=True)
                 if res_k["att"] is None or len(res_k["dropped"]):
                     continue
@@ -1084,7 +1094,8 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
                            relative_ci_high=rhi, warnings=tuple(warns), se=se_o, group_time=gt,
                            event_times=et, pretrend_f=pf, pretrend_p=pp, twfe_effect=twfe,
                            control_group=control_group, n_units=n, n_treated_units=n_tr, inference=inference,
-                           seasonality=seasonality, base_periods=k_base,
+                           seasonality=seasonality, base_periods=k_base, treated_variance=tv,
+                           n_placebo_windows=n_placebo, df=df_o,
                            post_end=None if post_end is None else _scalar(times[end_pos]))
 
 
