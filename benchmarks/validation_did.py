@@ -167,17 +167,36 @@ def twfe_vs_cs(n_sims: int) -> dict:
 
 # ---------------------------------------------------------------------------- simulator study
 
-#: Estimator settings compared on the simulator: the recommended one first.
+#: Estimator settings compared on the simulator: the recommended one (the defaults) first.
 SIM_VARIANTS = {
     "weekday base (28 days), campaign window": dict(post_end="window"),
+    "same, within-cohort variance (previous interval)": dict(post_end="window", treated_variance="cohort"),
     "weekday base (28 days), whole panel": dict(),
     "universal base g-1, campaign window": dict(seasonality="none", post_end="window"),
     "universal base g-1, whole panel (old default)": dict(seasonality="none"),
 }
 
+#: Variants also run on a fake adoption placed before the real one (false-positive rate).
+NULL_VARIANTS = ("weekday base (28 days), campaign window", "same, within-cohort variance (previous interval)")
+
+
+def fake_adoption_panel(panel: pd.DataFrame, end: pd.Timestamp) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """Effect-free copy of a rollout: the adoption schedule moved back so that its window ends the day
+    before the first real adoption, on the days before that adoption only (no injected revenue of this
+    campaign enters; other campaigns' earlier tests may)."""
+    first = panel["cohort"].min()
+    shift = (end - first) + pd.Timedelta(days=1)
+    pre = panel[panel["date"] < first].copy()
+    pre["cohort"] = pre["cohort"] - shift
+    pre["treated"] = (pre["cohort"].notna() & (pre["date"] >= pre["cohort"])).astype(int)
+    return pre, end - shift
+
 
 def simulator_seed(seed: int) -> list[dict]:
-    """Every staggered rollout of one simulated data set: truth and each variant's estimate."""
+    """Every staggered rollout of one simulated data set: truth and each variant's estimate, and the
+    estimate on a fake, effect-free adoption (``null`` rows, truth 0)."""
+    import warnings
+
     from analysis.simulate import generate
 
     tables, truth = generate(seed=seed, campaigns=4, days=240, show_progress=False)
@@ -188,13 +207,21 @@ def simulator_seed(seed: int) -> list[dict]:
                 continue
             panel = staggered_panel(tables["geo_sales_daily"], tables["geo_assignment"], cid)
             end = pd.Timestamp(entry["window"]["end"])
+            null_panel, null_end = fake_adoption_panel(panel, end)
             for name, kw in SIM_VARIANTS.items():
-                kw = {**kw, **({"post_end": end} if kw.get("post_end") == "window" else {})}
-                r = staggered_did(panel, outcome="revenue", unit="region", time="date", cohort="cohort",
-                                  compare_twfe=False, **kw)
-                rows.append({"seed": seed, "campaign_id": cid, "variant": name, "truth": entry["effect"],
-                             "estimate": r.effect, "ci_low": r.ci_low, "ci_high": r.ci_high,
-                             "pretrend_p": r.pretrend_p})
+                runs = [(False, panel, end, entry["effect"])]
+                if name in NULL_VARIANTS:
+                    runs.append((True, null_panel, null_end, 0.0))
+                for null, pan, e_end, tr in runs:
+                    kw2 = {**kw, **({"post_end": e_end} if kw.get("post_end") == "window" else {})}
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        r = staggered_did(pan, outcome="revenue", unit="region", time="date", cohort="cohort",
+                                          compare_twfe=False, **kw2)
+                    rows.append({"seed": seed, "campaign_id": cid, "variant": name, "null": null, "truth": tr,
+                                 "estimate": r.effect, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                                 "p_value": r.p_value, "pretrend_p": r.pretrend_p,
+                                 "treated_variance": r.treated_variance})
     return rows
 
 
@@ -209,18 +236,23 @@ def simulator_study(seeds, workers: int = 2) -> pd.DataFrame:
 
 
 def simulator_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Coverage, bias, error and pre-trend rejections per variant."""
+    """Coverage, bias, error and pre-trend rejections per variant; false positives on fake adoptions."""
+    null = df[df["null"]] if "null" in df else df.iloc[:0]
+    df = df[~df["null"]] if "null" in df else df
     d = df.assign(cover=(df["ci_low"] <= df["truth"]) & (df["truth"] <= df["ci_high"]),
                   err=df["estimate"] - df["truth"], width=df["ci_high"] - df["ci_low"],
                   pre_reject=df["pretrend_p"] < 0.05)
     g = d.groupby("variant", sort=False)
-    return pd.DataFrame({
+    tab = pd.DataFrame({
         "rollouts": g.size(), "mean_truth": g["truth"].mean(), "coverage": g["cover"].mean(),
         "bias_pct": 100 * g["err"].mean() / g["truth"].mean(),
         "median_abs_err_pct": 100 * g["err"].apply(lambda e: e.abs().median()) / g["truth"].mean(),
         "rmse": g["err"].apply(lambda e: float(np.sqrt(np.mean(e ** 2)))),
         "mean_ci_width": g["width"].mean(), "pretrend_reject": g["pre_reject"].mean(),
-    }).reset_index()
+    })
+    fp = (null["p_value"] < 0.05).groupby(null["variant"], sort=False).mean()
+    tab["false_positive"] = fp.reindex(tab.index)
+    return tab.reset_index()
 
 
 def simulator_markdown(tab: pd.DataFrame, n_seeds: int, elapsed: float, workers: int) -> str:
@@ -234,16 +266,22 @@ def simulator_markdown(tab: pd.DataFrame, n_seeds: int, elapsed: float, workers:
         "never-treated controls and compared with the injected ATT per treated region-day from adoption to "
         "the campaign's end (`truth[...]['lift']`, design `staggered`). The simulator's regions have their "
         "own multiplicative weekday patterns, sizes, national factors with region-specific loadings and "
-        "shocks, so parallel trends in revenue levels holds only approximately.",
+        "shocks, so parallel trends in revenue levels holds only approximately. Most regions adopt on a "
+        "day of their own (single-region cohorts). False positives: the same estimator on a fake adoption, "
+        "the rollout's schedule moved back so that its window ends the day before the first real adoption, "
+        "on the days before it (no injected revenue of this campaign; the simulator's `effect_scale=0` does "
+        "not yet remove regional sales effects).",
         "",
         "| estimator | rollouts | mean true ATT | coverage of 95 % CI | bias (% of ATT) | "
-        "median abs. error (% of ATT) | RMSE | mean CI width | pre-trend test rejects (5 %) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "median abs. error (% of ATT) | RMSE | mean CI width | pre-trend test rejects (5 %) | "
+        "false positives (fake adoption, 5 %) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in tab.itertuples():
         lines.append(f"| {r.variant} | {r.rollouts} | {r.mean_truth:.4g} | {r.coverage:.1%} | "
                      f"{r.bias_pct:+.1f} % | {r.median_abs_err_pct:.1f} % | {r.rmse:.4g} | "
-                     f"{r.mean_ci_width:.4g} | {r.pretrend_reject:.0%} |")
+                     f"{r.mean_ci_width:.4g} | {r.pretrend_reject:.1%} | "
+                     + ("" if pd.isna(r.false_positive) else f"{r.false_positive:.1%}") + " |")
     lines += ["<!-- simulator:end -->", ""]
     return "\n".join(lines)
 

@@ -192,12 +192,18 @@ def test_hac_covariance_matches_statsmodels_newey_west():
 
 
 def test_kernel_weights_favour_the_better_held_out_fit():
+    from scipy import stats
+
     w = E.kernel_weights(np.array([1.00, 1.001, 1.2]), n=300)
     assert w.sum() == pytest.approx(1.0)
     assert w[0] > w[1] > w[2] and w[2] == 0.0
     assert E.calibration_factor(np.zeros(0)) == 1.0
-    assert E.calibration_factor(np.array([3.0, -3.0, 3.0])) > 2.0
+    assert E.calibration_factor(np.array([3.0, -3.0, 3.0])) == pytest.approx(3.0 / stats.norm.ppf(0.975))
     assert E.calibration_factor(np.array([0.1, -0.2])) == 1.0
+    # conformal rank rule: with 39 placebos the 38th smallest |z| sets the 95% interval
+    z = np.arange(1, 40) / 10.0
+    assert E.calibration_factor(z, alpha=0.05) == pytest.approx(3.8 / stats.norm.ppf(0.975))
+    assert E.calibration_factor(z, alpha=0.5) == 1.0
 
 
 def test_every_kernel_family_interval_covers_the_truth_where_the_split_is_fragile():
@@ -214,6 +220,36 @@ def test_every_kernel_family_interval_covers_the_truth_where_the_split_is_fragil
         assert fa.ci_low <= t <= fa.ci_high
     assert min(g.incremental, w.incremental) - 1 <= both.incremental <= max(g.incremental, w.incremental) + 1
     assert abs(sum(both.kernel["weights"].values()) - 1) < 1e-9
+
+
+def test_order_exposure_is_each_creators_tagged_sessions(sim_seed2):
+    from analysis.attribution._data import build_panel
+    from analysis.attribution.conversions import click_exposure
+
+    tables, _ = sim_seed2
+    panel = build_panel(tables, "C01")
+    X, basis = click_exposure(tables, panel)
+    assert basis == "sessions" and X.shape == panel.views.shape and (X >= 0).all()
+    web, con = tables["web_sessions_daily"], tables["contracts"]
+    k = con[(con["campaign_id"] == "C01")].iloc[0]
+    want = web.loc[(web["utm_content"] == k["utm_content"]) & (web["utm_campaign"] == "C01"), "sessions"].sum()
+    j = int(np.nonzero(((panel.units["campaign_id"] == "C01") & (panel.units["creator_id"] == str(k["creator_id"])))
+                       .to_numpy())[0][0])
+    assert X[:, j].sum() == pytest.approx(want)
+
+
+def test_visit_weights_are_bounded_and_follow_profile_views(sim_seed2):
+    from analysis.attribution._data import build_panel
+    from analysis.attribution.followers import visit_weights
+
+    tables, _ = sim_seed2
+    panel = build_panel(tables, "C02")
+    w, info = visit_weights(panel)
+    assert info["used"] and len(w) == panel.views.shape[1]
+    assert ((w >= 0.2) & (w <= 5.0)).all() and np.isfinite(w).all()
+    flat = {k: v.drop(columns=["profile_views"]) if k == "brand_account_daily" else v for k, v in tables.items()}
+    w0, info0 = visit_weights(build_panel(flat, "C02"))
+    assert not info0["used"] and (w0 == 1).all()
 
 
 @pytest.fixture(scope="module")

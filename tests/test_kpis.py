@@ -366,3 +366,124 @@ def test_simulated_data_levels_are_consistent(sim_processed):
     pd.testing.assert_frame_equal(sums.loc[got.index], got, check_exact=False, rtol=1e-9, check_names=False)
     er = camp["engagement_rate"]
     assert ((er > 0) & (er < 1)).all()
+
+
+# ---------------------------------------------------------------- missing rates
+
+def test_missing_rates_restrict_the_denominator(processed):
+    """A post without a reported rate counts in neither sum of its view-weighted rate."""
+    pm = pd.read_parquet(processed / "post_metrics.parquet")
+    pm.loc[(pm["post_id"] == "p2") & (pm["date"] == D("2024-03-05")), "completion_rate"] = np.nan
+    pm.loc[(pm["post_id"] == "p3") & (pm["date"] == D("2024-03-10")), "avg_watch_time_s"] = np.nan
+    pm.to_parquet(processed / "post_metrics.parquet", index=False)
+    r = kpis.kpi_table(processed, level="campaign", campaign_id="C1", include_base=True).iloc[0]
+    # C1 posts at the window end: p1 (1000 views, 12 s, 0.3), p2 (500, 6 s, -), p3 (10000, -, 0.1)
+    assert r["completion_rate"] == pytest.approx((0.3 * 1000 + 0.1 * 10000) / (1000 + 10000), rel=1e-12)
+    assert r["avg_watch_time_s"] == pytest.approx((12.0 * 1000 + 6.0 * 500) / (1000 + 500), rel=1e-12)
+    assert r["avg_share_watched"] == pytest.approx((12.0 * 1000 + 6.0 * 500) / (30 * 1000 + 15 * 500), rel=1e-12)
+    assert r["base_views_with_completion"] == 11000 and r["base_views_with_watch_time"] == 1500
+    assert r["views"] == C1["views"]  # every post's views still count in the totals and other rates
+    assert r["engagement_rate"] == pytest.approx(
+        (C1["likes"] + C1["comments"] + C1["shares"] + C1["saves"]) / C1["views"], rel=1e-12)
+    post = kpis.kpi_table(processed, level="post", campaign_id="C1").set_index("post_id")
+    assert math.isnan(post.loc["p2", "completion_rate"]) and math.isnan(post.loc["p3", "avg_watch_time_s"])
+    assert post.loc["p3", "completion_rate"] == pytest.approx(0.1)
+    # the interval skips the missing rows the same way instead of refusing
+    iv = kpis.kpi_intervals(processed, level="campaign", campaign_id="C1", n_boot=300, seed=2).set_index("metric")
+    assert iv.loc["completion_rate", "note"] == "" and iv.loc["completion_rate", "ci_low"] <= r["completion_rate"]
+    assert iv.loc["avg_watch_time_s", "ci_high"] >= r["avg_watch_time_s"]
+
+
+def test_missing_rates_same_on_every_engine():
+    import duckdb
+    import polars as pl
+
+    snap, windows = _synthetic_snapshots(n_posts=30)
+    rng = np.random.default_rng(5)
+    snap.loc[rng.random(len(snap)) < 0.3, "completion_rate"] = np.nan
+    snap.loc[rng.random(len(snap)) < 0.3, "avg_watch_time_s"] = np.nan
+    j = snap.merge(windows, on="post_id")
+    j = j[j["date"] <= j["window_end"]].sort_values(["post_id", "date"]).groupby("post_id").tail(1)
+    known = j["completion_rate"].notna()
+    ref = ((j["completion_rate"] * j["views"]).where(known, 0).groupby(j["campaign_id"]).sum()
+           / j["views"].where(known, 0).groupby(j["campaign_id"]).sum())
+    for native in (snap, pl.from_pandas(snap), duckdb.connect().from_df(snap)):
+        res = kpis.compute_kpis(native, by=["campaign_id"], windows=windows).set_index("campaign_id")
+        np.testing.assert_allclose(res["completion_rate"], ref.loc[res.index], rtol=1e-12)
+
+
+# ---------------------------------------------------------------- interval methods
+
+def test_delta_interval_matches_the_standard_error_of_a_mean():
+    # with every denominator 1 the ratio of sums is a mean and the delta s.e. is s / sqrt(n)
+    from scipy import stats
+
+    y = np.random.default_rng(4).gamma(2.0, 3.0, 40)
+    lo, hi, note = kpis.ratio_interval(y, np.ones_like(y), method="delta", alpha=0.1)
+    half = stats.norm.ppf(0.95) * stats.sem(y)
+    assert note == "" and lo == pytest.approx(y.mean() - half) and hi == pytest.approx(y.mean() + half)
+    llo, lhi, _ = kpis.ratio_interval(y, np.ones_like(y), method="delta_log", alpha=0.1)
+    assert llo * lhi == pytest.approx(y.mean() ** 2)  # symmetric on the log scale
+    lo2, hi2, note2 = kpis.ratio_interval(y - 100, np.ones_like(y), method="delta_log")
+    assert "linear scale" in note2 and lo2 < hi2 < 0
+    with pytest.raises(ValueError, match="method must be one of"):
+        kpis.ratio_interval(y, y, method="jackknife")
+    assert kpis.ratio_interval(y[:1], y[:1]) == (None, None, "fewer than 2 clusters: no interval")
+
+
+def test_interval_methods_agree_on_well_behaved_posts():
+    rng = np.random.default_rng(8)
+    views = rng.lognormal(9, 0.4, 300)
+    num = views * rng.beta(4, 6, 300)
+    got = {m: kpis.ratio_interval(num, views, method=m, n_boot=4000, rng=np.random.default_rng(1))
+           for m in kpis.INTERVAL_METHODS}
+    ref_lo, ref_hi, _ = got["delta"]
+    width = ref_hi - ref_lo
+    for m, (lo, hi, note) in got.items():
+        assert note == "", m
+        assert abs(lo - ref_lo) < 0.06 * width and abs(hi - ref_hi) < 0.06 * width, m
+
+
+def test_percentile_interval_with_a_viral_post_is_lopsided():
+    """One post with 93% of the views: the estimate sits at the top of the percentile interval."""
+    rng = np.random.default_rng(3)
+    views = np.r_[rng.lognormal(9, 1, 18), 1.2e7]
+    watch = views * np.r_[rng.uniform(10, 25, 18), 29.0]
+    est = watch.sum() / views.sum()
+    lo, hi, _ = kpis.ratio_interval(watch, views, method="bootstrap", n_boot=4000, rng=np.random.default_rng(0))
+    assert lo <= est <= hi
+    assert est - lo > 10 * (hi - est)  # long tail towards the other posts' rate
+    dlo, dhi, _ = kpis.ratio_interval(watch, views, method="delta")
+    assert est - dlo == pytest.approx(dhi - est)
+
+
+def test_kpi_intervals_delta_and_bad_method(processed):
+    iv = kpis.kpi_intervals(processed, level="campaign", campaign_id="C1", method="delta").set_index("metric")
+    er = iv.loc["engagement_rate"]
+    assert er["ci_low"] < er["value"] < er["ci_high"]
+    assert er["value"] - er["ci_low"] == pytest.approx(er["ci_high"] - er["value"])
+    assert "delta" in er["method"] and "creators" in iv.loc["conversion_rate", "method"]
+    boot = kpis.kpi_intervals(processed, level="campaign", campaign_id="C1", n_boot=300).set_index("metric")
+    assert "percentile" in boot.loc["engagement_rate", "method"]
+    with pytest.raises(ValueError, match="method must be one of"):
+        kpis.kpi_intervals(processed, level="campaign", method="normal")
+
+
+# ---------------------------------------------------------------- frame types
+
+def test_unsupported_frame_types_name_the_supported_ones(monkeypatch):
+    with pytest.raises(TypeError, match=r"pandas\.DataFrame.*duckdb.*got builtins\.dict.*pip install \.\[spark\]"):
+        kpis.compute_kpis({"post_id": ["a"]}, by=["post_id"])
+    with pytest.raises(TypeError, match=r"frame must be one of"):
+        kpis.compute_metrics([1, 2, 3])
+
+    class FakeSparkFrame:  # what a Spark frame looks like to the engine when PySpark cannot be imported
+        pass
+
+    FakeSparkFrame.__module__ = "pyspark.sql.dataframe"
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)
+    with pytest.raises(TypeError, match=r"PySpark cannot be imported.*pip install \.\[spark\]"):
+        kpis.compute_kpis(FakeSparkFrame(), by=["post_id"])

@@ -233,11 +233,82 @@ def test_staggered_weekday_base_recovers_simulator_truth(sim, seed):
     assert r.ci_low <= entry["effect"] <= r.ci_high
     assert abs(r.effect - entry["effect"]) <= 0.2 * entry["effect"]
     assert r.post_end == end and r.to_dict()["post_end"].startswith(entry["window"]["end"])
+    # single-region cohorts: the treated side's variance comes from pre-adoption placebo windows
+    assert r.treated_variance == "placebo" and r.n_placebo_windows >= 20
+    assert r.pretrend_p > 0.05  # no real pre-trend in the simulator
     if seed == 7:
         # the universal base g-1 over the whole panel (the earlier default) misses the truth here
         old = staggered_did(panel, outcome="revenue", unit="region", time="date", cohort="cohort",
                             seasonality="none")
         assert not old.ci_low <= entry["effect"] <= old.ci_high
+
+
+def _fake_adoption(panel: pd.DataFrame, end: pd.Timestamp):
+    """The rollout's schedule moved back to end the day before the first adoption (effect-free)."""
+    first = panel["cohort"].min()
+    shift = end - first + pd.Timedelta(days=1)
+    pre = panel[panel["date"] < first].assign(cohort=lambda d: d["cohort"] - shift)
+    return pre, end - shift
+
+
+def test_single_region_cohorts_get_honest_intervals_on_simulator():
+    """Seed 4 was the worst case: within-cohort errors ignore single-region cohorts' noise."""
+    from analysis.simulate import generate
+
+    tables, truth = generate(seed=4, campaigns=4, days=240, show_progress=False)
+    panel, entry = _staggered_in_sim(tables, truth)
+    end = pd.Timestamp(entry["window"]["end"])
+    assert panel.dropna(subset=["cohort"]).groupby("cohort")["region"].nunique().min() == 1
+    null, null_end = _fake_adoption(panel, end)
+    kw = dict(outcome="revenue", unit="region", time="date", cohort="cohort", compare_twfe=False)
+    new = staggered_did(null, post_end=null_end, **kw)
+    old = staggered_did(null, post_end=null_end, treated_variance="cohort", **kw)
+    assert new.treated_variance == "placebo"
+    assert old.p_value < 0.01 and old.pretrend_p < 0.001  # the previous interval: a false positive
+    assert new.p_value > 0.05 and new.pretrend_p > 0.05
+    assert new.se > 2 * old.se and new.df < old.df
+    real = staggered_did(panel, post_end=end, **kw)
+    assert real.se > 2 * staggered_did(panel, post_end=end, treated_variance="cohort", **kw).se
+    json.dumps(real.to_dict(), allow_nan=False)
+
+
+def test_treated_variance_options_on_singleton_cohorts():
+    """Each treated unit adopts on its own day; effects differ between units; AR(1) daily noise."""
+    cover = {"placebo": [], "cohort": [], "pooled": []}
+    for seed in range(25):
+        rng = np.random.default_rng(seed)
+        n, T = 30, 150
+        dates = pd.date_range("2025-01-06", periods=T)
+        adopt = np.full(n, -1)
+        adopt[:12] = rng.choice(np.arange(90, 115), 12, replace=False)
+        e = np.zeros((n, T))
+        for t in range(T):
+            e[:, t] = (0.5 * e[:, t - 1] if t else 0) + rng.normal(0, 3, n)
+        tau = rng.gamma(2, 2.5, n)
+        on = (adopt[:, None] >= 0) & (np.arange(T)[None, :] >= adopt[:, None])
+        y = 100 + rng.normal(0, 10, n)[:, None] + np.cumsum(rng.normal(0, 1, T))[None, :] + e + tau[:, None] * on
+        end = 129
+        truth = (tau[:, None] * on)[:, : end + 1][on[:, : end + 1]].mean()
+        df = pd.DataFrame({"u": np.repeat(np.arange(n), T), "date": np.tile(dates, n), "y": y.ravel(),
+                           "cohort": np.repeat(np.where(adopt >= 0, dates[np.clip(adopt, 0, None)], pd.NaT), T)})
+        for tv in cover:
+            r = staggered_did(df, outcome="y", unit="u", time="date", cohort="cohort", post_end=dates[end],
+                              treated_variance=tv, compare_twfe=False)
+            cover[tv].append(r.ci_low <= truth <= r.ci_high)
+            if tv == "placebo":
+                assert r.n_placebo_windows > 5 and r.treated_variance == "placebo"
+    assert np.mean(cover["placebo"]) >= 0.88
+    assert np.mean(cover["cohort"]) <= np.mean(cover["placebo"]) - 0.2  # singletons: treated noise ignored
+    assert np.mean(cover["pooled"]) >= np.mean(cover["placebo"])  # conservative: adds effect spread
+    with pytest.raises(ValueError, match="treated_variance must be"):
+        staggered_did(df, outcome="y", unit="u", time="date", cohort="cohort", treated_variance="x")
+
+
+def test_large_cohorts_keep_within_cohort_variance():
+    df, _ = _panel_staggered(6)
+    a = staggered_did(df, outcome="y", unit="u", time="t", cohort="cohort")
+    b = staggered_did(df, outcome="y", unit="u", time="t", cohort="cohort", treated_variance="cohort")
+    assert a.treated_variance == "cohort" and a.se == b.se and a.df == 59
 
 
 def _daily_weekday_panel(seed: int, effect: float = 5.0, n: int = 40, T: int = 120, tail_zero: int = 0):
@@ -338,17 +409,23 @@ def test_many_seed_validation():
 
 @pytest.mark.slow
 def test_simulator_many_seed_coverage_and_bias(monkeypatch):
-    """``staggered_did`` (weekday base, campaign window) on 100 simulated data sets against the truth."""
+    """``staggered_did`` (defaults, campaign window) on 200 simulated data sets against the truth, and on
+    a fake, effect-free adoption before each rollout (false positives)."""
     import importlib
     from pathlib import Path
 
     # importable by name so the process pool's workers can unpickle its functions
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     mod = importlib.import_module("validation_did")
-    df = mod.simulator_study(range(100), workers=2)
+    df = mod.simulator_study(range(200), workers=2)
     tab = mod.simulator_table(df).set_index("variant")
     best = tab.loc["weekday base (28 days), campaign window"]
-    assert best["rollouts"] >= 80
-    assert best["coverage"] >= 0.80  # measured 88.3 % over seeds 0-119 (see docs/validation_did.md)
-    assert abs(best["bias_pct"]) < 10
+    assert best["rollouts"] >= 180
+    assert 0.92 <= best["coverage"] <= 0.98
+    assert abs(best["bias_pct"]) < 5
+    # fake adoptions in the months before each rollout: measured 7.5 % over seeds 0-239, of which about
+    # 2 points come from other campaigns' injected revenue in those months (5.4 % on the same fake
+    # adoptions in the simulator's effect-free counterfactual revenue); the 6 % target needs a clean null
+    assert best["false_positive"] <= 0.09
+    assert best["pretrend_reject"] <= 0.10
     assert best["rmse"] < tab.loc["universal base g-1, whole panel (old default)", "rmse"] / 2

@@ -40,7 +40,9 @@ def test_formulas_and_directions():
     assert "saves" not in metric("engagement_rate_tiktok_one").numerator
     assert metric("cpm").scale == 1000 and metric("cpm").formula() == "1000 x cost / views"
     assert metric("roi").formula() == "(revenue - cost) / cost"
-    assert metric("completion_rate").formula() == "completed_views / views"
+    assert metric("completion_rate").formula() == "completed_views / views_with_completion"
+    assert metric("avg_watch_time_s").formula() == "watch_time_s / views_with_watch_time"
+    assert metric("avg_share_watched").formula() == "watch_time_with_duration_s / duration_views_s"
     lower = {n for n, m in REGISTRY.items() if m.direction == "lower"}
     assert lower == {"cost", "cpm", "cpv", "cpe", "cpc", "cpa"}
     assert metric("views").additive and not metric("ctr").additive
@@ -83,3 +85,21 @@ def test_committed_docs_equal_rendered():
     assert committed == metrics.render_markdown(), "regenerate: python -m analysis.metrics docs/metrics.md"
     for name in REGISTRY:
         assert f"`{name}`" in committed
+
+
+def test_rate_denominators_are_restricted_to_reported_rows():
+    # a view-weighted rate's numerator and denominator need the same observed columns
+    for name in ("completion_rate", "avg_watch_time_s", "avg_share_watched"):
+        m = metric(name)
+        (num,), (den,) = m.numerator, m.denominator
+        need = [set(f) | set(o) for f, o in (metrics.DERIVED[num], metrics.DERIVED[den])]
+        assert need[0] == need[1], name
+    assert metrics.DERIVED["views_with_completion"] == (("views",), ("completion_rate",))
+    assert set(metrics.DERIVED) <= set(metrics.BASE_QUANTITIES)
+
+
+def test_docs_explain_intervals_and_observed_rows():
+    text = metrics.render_markdown()
+    assert "## Intervals" in text and "`views_with_completion`" in text
+    for method in ("bootstrap", "bca", "delta", "delta_log"):
+        assert f'`"{method}"`' in text

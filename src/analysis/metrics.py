@@ -41,9 +41,18 @@ BASE_QUANTITIES: dict[str, tuple[str, str]] = {
     "profile_views": ("post", "profile views from the post"),
     "follows": ("post", "follows of the creator's account from the post"),
     "link_clicks": ("post", "clicks on the post's link"),
-    "watch_time_s": ("post", "total watch time in seconds: avg_watch_time_s x views"),
-    "completed_views": ("post", "views watched to the end: completion_rate x views"),
-    "duration_views_s": ("post", "video length times views: duration_s x views"),
+    "watch_time_s": ("post", "total watch time in seconds: avg_watch_time_s x views, over the posts whose "
+                             "average watch time is reported"),
+    "views_with_watch_time": ("post", "views of the posts whose average watch time is reported (the "
+                                      "denominator of avg_watch_time_s)"),
+    "completed_views": ("post", "views watched to the end: completion_rate x views, over the posts whose "
+                                "completion rate is reported"),
+    "views_with_completion": ("post", "views of the posts whose completion rate is reported (the denominator "
+                                      "of completion_rate)"),
+    "watch_time_with_duration_s": ("post", "avg_watch_time_s x views over the posts whose average watch time "
+                                           "and video length are both reported"),
+    "duration_views_s": ("post", "video length times views: duration_s x views, over the posts whose average "
+                                 "watch time and video length are both reported"),
     "followers": ("post", "the creator's followers, counted once per post"),
     "cost": ("creator", "fee + product_cost from the contract (allocated equally to the creator's posts at post level)"),
     "orders": ("creator", "orders attributed directly (discount code, affiliate id, UTM link)"),
@@ -53,6 +62,23 @@ BASE_QUANTITIES: dict[str, tuple[str, str]] = {
     "brand_follower_growth": ("campaign", "brand account followers at the window's end minus at its start"),
     "brand_followers_start": ("campaign", "brand account followers at the window's start"),
 }
+
+#: Post-level base quantities derived from a snapshot row: ``name -> (factors, observed)``. The
+#: quantity is the product of ``factors`` on a row where every column of ``factors`` and ``observed``
+#: is reported, and missing (skipped by the sums) elsewhere. This is how the registry restricts a
+#: denominator to the rows where a rate is observed: ``completion_rate`` is ``completed_views /
+#: views_with_completion``, so a post without a reported completion rate counts in neither sum
+#: (rather than as zero completion over its views).
+DERIVED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "watch_time_s": (("avg_watch_time_s", "views"), ()),
+    "views_with_watch_time": (("views",), ("avg_watch_time_s",)),
+    "completed_views": (("completion_rate", "views"), ()),
+    "views_with_completion": (("views",), ("completion_rate",)),
+    "watch_time_with_duration_s": (("avg_watch_time_s", "views"), ("duration_s",)),
+    "duration_views_s": (("duration_s", "views"), ("avg_watch_time_s",)),
+}
+
+assert set(DERIVED) <= set(BASE_QUANTITIES), "every derived quantity is a base quantity"
 
 UNITS = ("count", "rate", "currency", "seconds", "multiple")
 DIRECTIONS = ("higher", "lower")
@@ -186,14 +212,19 @@ _METRICS: tuple[Metric, ...] = (
            description="Likes + comments + shares per follower per post; the base of the published "
                        "creator-tier benchmarks.",
            convention="SociaVault / Influencer Marketing Factory: (likes + comments + shares) / followers."),
-    Metric("completion_rate", "Completion rate", ("completed_views",), ("views",), unit="rate",
-           description="View-weighted completion: sum(completion_rate x views) / sum(views).",
+    Metric("completion_rate", "Completion rate", ("completed_views",), ("views_with_completion",), unit="rate",
+           description="View-weighted completion: sum(completion_rate x views) / sum(views), both sums over "
+                       "the posts whose completion rate is reported.",
            convention="TikTok One video_completion_rate (completed plays / total plays)."),
-    Metric("avg_watch_time_s", "Average watch time", ("watch_time_s",), ("views",), unit="seconds",
-           description="View-weighted average watch time: sum(avg_watch_time_s x views) / sum(views).",
+    Metric("avg_watch_time_s", "Average watch time", ("watch_time_s",), ("views_with_watch_time",),
+           unit="seconds",
+           description="View-weighted average watch time: sum(avg_watch_time_s x views) / sum(views), both "
+                       "sums over the posts whose average watch time is reported.",
            convention="TikTok average watch time per view."),
-    Metric("avg_share_watched", "Average share watched", ("watch_time_s",), ("duration_views_s",), unit="rate",
-           description="Share of the video watched on average: total watch time over video length x views.",
+    Metric("avg_share_watched", "Average share watched", ("watch_time_with_duration_s",), ("duration_views_s",),
+           unit="rate",
+           description="Share of the video watched on average: total watch time over video length x views, "
+                       "both over the posts whose watch time and length are reported.",
            convention="Dash Social 'share of the video watched' (21% for the average branded video)."),
     Metric("profile_views", "Profile views", ("profile_views",), description="Profile views from the posts."),
     Metric("profile_view_rate", "Profile-view rate", ("profile_views",), ("views",), unit="rate",
@@ -354,9 +385,52 @@ def render_markdown() -> str:
     for m in REGISTRY.values():
         lines.append(f"| `{m.name}` | `{m.formula()}` | {m.unit} | {m.direction} | {m.description} | "
                      f"{m.convention or '-'} |")
-    lines += ["", "## Base quantities", "", "| quantity | level | meaning |", "|---|---|---|"]
+    lines += ["", "## Base quantities", "",
+              "A post-level quantity built from a snapshot's rate (`DERIVED` in `analysis.metrics`) exists",
+              "only on the rows where every column it needs is reported; elsewhere it is missing and the sums",
+              "skip it. A view-weighted rate therefore divides by the views of the posts whose rate is known",
+              "(`completion_rate = completed_views / views_with_completion`), so a post without a reported",
+              "rate counts in neither sum instead of as zero watch over its views.", "",
+              "| quantity | level | meaning | product of | only where reported |", "|---|---|---|---|---|"]
     for q, (lv, text) in BASE_QUANTITIES.items():
-        lines.append(f"| `{q}` | {lv} | {text} |")
+        factors, observed = DERIVED.get(q, ((), ()))
+        need = tuple(dict.fromkeys(factors + observed))
+        lines.append(f"| `{q}` | {lv} | {text} | {' x '.join(factors) or '-'} | "
+                     f"{', '.join(need) or '-'} |")
+    lines += ["", "## Intervals", "",
+              "`analysis.kpis.kpi_intervals(data, level=..., method=...)` gives an interval for every rate and",
+              "cost ratio (totals are counts, not estimates, and get none; brand follower growth is one",
+              "account series and gets none). A ratio of sums varies between posts, so the entity's posts are",
+              "the clusters: an interval treats them as a sample of the posts the entity could have published.",
+              "Metrics on orders, revenue or sessions, which are attributed per creator, use the creators as",
+              "clusters. Numerator and denominator always come from the same clusters.", "",
+              "| `method=` | interval | assumes | use |",
+              "|---|---|---|---|",
+              "| `\"bootstrap\"` (default) | percentile of the ratio of sums over resamples of the clusters "
+              "with replacement | enough clusters for the resamples to mimic sampling | the default: the closest "
+              "to nominal coverage when a few posts hold most of the views |",
+              "| `\"bca\"` | bias-corrected and accelerated bootstrap (`scipy.stats.bootstrap`, paired) | as "
+              "above; corrects a median bias and skew of the bootstrap distribution | a second opinion on "
+              "skewed metrics |",
+              "| `\"delta\"` | `R +/- z se`, `se = sqrt(n / (n - 1) x sum(d_i^2)) / sum(den)`, "
+              "`d_i = num_i - R den_i` (linearised ratio of sums) | the ratio is close to normal: many "
+              "clusters, none dominant | fast, deterministic; agrees with the bootstrap on well-behaved "
+              "data |",
+              "| `\"delta_log\"` | `R exp(+/- z se / R)` | as `delta`, normal on the log scale; positive "
+              "ratios (falls back to `delta` otherwise) | positive rates and cost ratios whose linear "
+              "interval would cross zero |", "",
+              "The percentile interval is not centred on the estimate. When one post holds most of the",
+              "views (a viral post), about 37% of the resamples omit it, and the ratio then moves to the",
+              "rate of the other posts; resamples that hold it twice move the ratio a little the other way.",
+              "The estimate then sits near one end of the interval, and the interval is wide on the side",
+              "of the other posts' rate: this shape says that the campaign's figure is mostly one post's.",
+              "With very few clusters a percentile interval can even exclude the estimate (its resamples'",
+              "median differs from the estimate); on the demo data set none of the 190 campaign intervals",
+              "did when last checked. The delta intervals are symmetric (on their scale) and in the simulation study",
+              "(`docs/performance.md`, KPI intervals) they under-cover badly when one post dominates; on",
+              "data without a dominant post all four methods agree. With fewer than 2 clusters, a zero",
+              "denominator, or a zero denominator in more than 10% of the resamples, the interval is",
+              "empty and `note` says why."]
     lines += ["", "## EMV values (defaults, `resources/emv.yaml`)", "",
               "EMV is a notional media-equivalent value, not a return: it is shown beside ROI, never as ROI.",
               "Override with `kpi_table(..., emv={...})`.", "", "| action | value per action |", "|---|---|"]

@@ -116,6 +116,7 @@ class Spec:
     block: int = 14
     folds: int = 5
     pool: bool = True            # False: one coefficient per campaign only (no creator deviations)
+    one_se: bool = True          # penalty by the one-standard-error rule (False: the CV minimum)
 
     def __post_init__(self) -> None:
         self.ok = np.isfinite(self.y)
@@ -183,7 +184,7 @@ class Gram:
         return np.einsum("ij,ji->i", self.X, M)
 
 
-def choose_lambda(gram: Gram, y: np.ndarray, pen: np.ndarray) -> float:
+def choose_lambda(gram: Gram, y: np.ndarray, pen: np.ndarray, one_se: bool = True) -> float:
     """Ridge penalty of the creator deviations by blocked cross-validation, one-standard-error rule.
 
     Among penalties whose cross-validated error is within one standard error of the minimum, the
@@ -198,6 +199,8 @@ def choose_lambda(gram: Gram, y: np.ndarray, pen: np.ndarray) -> float:
     mean = fold_mse.mean(axis=1)
     se = fold_mse.std(axis=1, ddof=1) / np.sqrt(gram.k)
     i0 = int(np.argmin(mean))
+    if not one_se:
+        return float(grid[i0])
     ok = np.nonzero(mean <= mean[i0] + se[i0])[0]
     return float(grid[ok.max()])
 
@@ -252,6 +255,7 @@ class EngineResult:
     kernel_weights: np.ndarray | None = None  # weight of every entry of ``fits``
     calibration: float = 1.0                # placebo calibration factor applied to the standard errors
     placebo_z: np.ndarray | None = None     # standardised placebo totals (campaign-free, shifted exposure)
+    raw_se: float = float("nan")            # ``total_se`` before calibration
 
 
 def _allocation(effect_units: np.ndarray, exposure: np.ndarray) -> np.ndarray:
@@ -330,61 +334,62 @@ def linear_parts(spec: Spec, kf: KernelFit, lags: int) -> dict:
 
 
 def placebo_z(spec: Spec, kf: KernelFit, lags: int, *, step: int = 7, margin: int = 7) -> np.ndarray:
-    """Standardised totals of placebo campaigns: the target's exposure shifted in time.
+    """Standardised totals of placebo campaigns: the target's exposure moved to other weeks.
 
-    The target campaign's adstocked exposure is moved by multiples of ``step`` days to windows that do
-    not overlap its own (plus ``margin``), added to the model as a further exposure term, and the
-    placebo's total (observed minus counterfactual over the shifted window) divided by its HAC
-    standard error. A calibrated model gives values near standard normal; their root mean square is
-    the factor by which the standard errors under-state the error of a campaign-free window.
+    Every target unit's daily exposure (and the attribution window with it) is shifted circularly by
+    multiples of ``step`` days to positions that do not overlap the real window (plus ``margin``). The
+    shifted units enter the model as one more campaign, with the same kernel, the same creator pooling
+    and penalty as the real one, and the placebo's total (observed minus counterfactual over the
+    shifted window, which contains no effect of it) is divided by its HAC standard error. The
+    distribution of these z-values is the yardstick of :func:`calibration_factor`.
     """
-    ok, W = spec.ok, spec.window
+    W = spec.window
     idx = np.nonzero(W)[0]
     if len(idx) == 0:
         return np.zeros(0)
     n_all = len(W)
-    s0, e0 = int(idx[0]), int(idx[-1])
-    lw = e0 - s0 + 1
-    e = kf.A[:, spec.tunits].sum(axis=1)
-    Xo, yo = kf.X[ok], spec.y[ok]
-    pen = np.r_[kf.pen, False]
+    lw = int(idx[-1] - idx[0] + 1)
+    tu = spec.tunits
+    new_group = int(spec.groups.max()) + 1
     out = []
-    for d in range(-s0, n_all - e0, step):
-        if abs(d) < lw + margin:
+    for d in range(lw + margin, n_all - lw - margin + 1, step):
+        Wp = np.roll(W, d)
+        if (Wp & spec.ok).sum() < lw // 2:
             continue
-        ep = np.zeros(n_all)
-        if d > 0:
-            ep[d:] = e[: n_all - d]
-        else:
-            ep[: n_all + d] = e[-d:]
-        Wp = np.zeros(n_all, bool)
-        Wp[s0 + d: e0 + d + 1] = True
-        Xp = np.column_stack([Xo, ep[ok]])
-        Wpo = Wp[ok]
-        if Wpo.sum() < lw // 2:
-            continue
-        G = Xp.T @ Xp
-        Minv = np.linalg.inv(G + _penalty(G, pen, kf.lam))
-        beta = Minv @ (Xp.T @ yo)
-        g = np.zeros(Xp.shape[1])
-        g[-1] = ep[ok][Wpo].sum()
-        srow = Xp[Wpo].sum(axis=0)
-        tot = float(yo[Wpo].sum() - (srow - g) @ beta)
-        a = Wpo.astype(float) - Xp @ (Minv @ (srow - g))
-        r = yo - Xp @ beta
-        dof = len(yo) / max(len(yo) - float(np.trace(Minv @ G)), 1.0)
-        v = float(hac_cov(a[:, None], r, lags)[0, 0]) * dof
-        if v > 0:
-            out.append(tot / np.sqrt(v))
+        sp = Spec(y=spec.y, controls=spec.controls, views=np.column_stack([spec.views, np.roll(spec.views[:, tu], d, axis=0)]),
+                  unit_group=np.r_[spec.unit_group, np.full(len(tu), new_group)], target=new_group, window=Wp,
+                  block=spec.block, folds=spec.folds, pool=spec.pool)
+        X, A, pen = design(sp, kf.kernel)
+        Xo = X[sp.ok]
+        light = KernelFit(kf.kernel, X, A, pen, kf.lam, _GramOnly(Xo.T @ Xo), float("nan"))
+        parts = linear_parts(sp, light, lags)
+        if parts["total_var"] > 0:
+            out.append(parts["total"] / np.sqrt(parts["total_var"]))
     return np.asarray(out)
 
 
-def calibration_factor(z: np.ndarray, prior: float = 2.0, cap: float = 4.0) -> float:
-    """Root mean square of the placebo z-values, shrunk towards 1 by ``prior`` pseudo-placebos; at least 1."""
+class _GramOnly:
+    """The part of :class:`Gram` that :func:`linear_parts` needs."""
+
+    def __init__(self, G: np.ndarray):
+        self.G = G
+
+
+def calibration_factor(z: np.ndarray, alpha: float = 0.05, cap: float = 4.0) -> float:
+    """Factor on the standard errors that makes the placebo windows' intervals cover zero.
+
+    Conformal (split-conformal rank rule on the placebos): the ``ceil((n + 1)(1 - alpha))``-th smallest
+    ``|z|`` of the ``n`` placebos, divided by the normal quantile ``z_(1 - alpha/2)``; with too few
+    placebos for that rank the largest is used. At least 1 (the HAC interval is never narrowed) and
+    at most ``cap``.
+    """
+    z = np.abs(np.asarray(z, float))
+    z = z[np.isfinite(z)]
     if len(z) == 0:
         return 1.0
-    c2 = (prior + float(np.sum(z ** 2))) / (prior + len(z))
-    return float(np.clip(np.sqrt(c2), 1.0, cap))
+    k = int(np.ceil((len(z) + 1) * (1 - alpha)))
+    q = float(np.sort(z)[min(k, len(z)) - 1])
+    return float(np.clip(q / stats.norm.ppf(1 - alpha / 2), 1.0, cap))
 
 
 def run(spec: Spec, **kwargs) -> EngineResult:
@@ -395,7 +400,7 @@ def run(spec: Spec, **kwargs) -> EngineResult:
 
 def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000, seed: int = 0,
         top: int = 6, boot_chunk: int = 500, lam: float | None = None, hac_lags: int | None = None,
-        calibrate: bool = True) -> EngineResult:
+        calibrate: bool = True, alpha: float = 0.05) -> EngineResult:
     """Fit every kernel, pick the best by blocked CV, and bootstrap totals, units and days.
 
     Parameters
@@ -418,6 +423,8 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
         Newey-West truncation lag in days (default ``spec.block``).
     calibrate : bool
         Scale the standard errors by the placebo calibration factor (:func:`placebo_z`).
+    alpha : float
+        One minus the coverage the calibration aims at (:func:`calibration_factor`).
 
     The total and creator attributions are averages over the kernels weighted by held-out fit
     (:func:`kernel_weights`); their standard errors combine each kernel's HAC variance with the spread
@@ -435,7 +442,7 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
     lam0 = float(np.mean(np.sum(X0[spec.ok][:, pen0] ** 2, axis=0))) if pen0.any() else 0.0
     fits = sorted((fit_kernel(spec, k, folds, lam0) for k in kernels), key=lambda f: f.cv_mse)
     if lam is None:
-        lam = choose_lambda(fits[0].gram, spec.y[spec.ok], fits[0].pen)
+        lam = choose_lambda(fits[0].gram, spec.y[spec.ok], fits[0].pen, spec.one_se)
     fits = sorted((fit_kernel(spec, f.kernel, folds, lam) for f in fits), key=lambda f: f.cv_mse)
     best = fits[0]
     yo = spec.y[spec.ok]
@@ -518,13 +525,14 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
     residual = np.where(spec.ok, spec.y - fitted, np.nan)
     alloc = sum(w * p["alloc"] for w, p in parts)
     z = placebo_z(spec, best, lags) if calibrate else np.zeros(0)
-    c = calibration_factor(z)
+    c = calibration_factor(z, alpha)
     err_total, err_units, err_daily = err_total * c, err_units * c, err_daily * c
     return EngineResult(spec=spec, fits=fits, best=best, beta=beta, fitted=fitted,
                         effect_daily=effect_daily, residual=residual, total=total, unit_total=unit_total,
                         alloc=alloc, err_total=err_total, err_units=err_units, err_daily=err_daily,
                         boot_kernel_counts=counts, lam=best.lam, total_se=float(c * np.sqrt(total_var)),
-                        unit_se=c * np.sqrt(unit_var), kernel_weights=wts, calibration=c, placebo_z=z)
+                        unit_se=c * np.sqrt(unit_var), kernel_weights=wts, calibration=c, placebo_z=z,
+                        raw_se=float(np.sqrt(total_var)))
 
 
 def basic_interval(estimate: np.ndarray | float, errors: np.ndarray, alpha: float,

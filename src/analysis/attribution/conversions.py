@@ -151,6 +151,74 @@ def _leakage(direct: pd.DataFrame, panel, kernel: E.Kernel, *, threshold: float 
     return pd.DataFrame(rows, columns=cols).sort_values("creator_id").reset_index(drop=True)
 
 
+def _norm(s: pd.Series) -> pd.Series:
+    return s.astype("string").str.strip().str.casefold().replace("", pd.NA)
+
+
+def click_exposure(data: Any, panel) -> tuple[np.ndarray, str]:
+    """Daily exposure per unit for conversions: site sessions from the creators' links.
+
+    Orders come mostly through link clicks that land on the site, at rates that differ by creator,
+    so the exposure of a (campaign, creator) unit is its daily ``web_sessions_daily`` sessions whose
+    ``utm_content`` is the creator's contract value (and ``utm_campaign``, when present, the campaign).
+    Units without tagged sessions fall back to their posts' daily ``link_clicks`` and then to views,
+    rescaled by the sessions-per-click (or per-view) ratio of the units that have both, so every column
+    is on the sessions scale. Returns the matrix (days x units) and what it measures.
+    """
+    m = panel.views.shape[1]
+    n = len(panel.dates)
+    units = panel.units
+    # link clicks per unit and day
+    pdl = panel.post_daily.merge(panel.posts[["post_id", "campaign_id", "creator_id"]], on="post_id")
+    clicks = np.zeros((n, m))
+    if len(pdl) and pdl["link_clicks"].sum() > 0:
+        g = pdl.groupby(["date", "campaign_id", "creator_id"], as_index=False)["link_clicks"].sum()
+        di = panel.dates.get_indexer(g["date"])
+        ui = pd.MultiIndex.from_frame(units).get_indexer(pd.MultiIndex.from_frame(g[["campaign_id", "creator_id"]]))
+        ok = (di >= 0) & (ui >= 0)
+        np.add.at(clicks, (di[ok], ui[ok]), g["link_clicks"].to_numpy(float)[ok])
+    sessions = np.full((n, m), np.nan)
+    web = read_table(data, "web_sessions_daily", required=False)
+    contracts = read_table(data, "contracts", required=False)
+    if web is not None and contracts is not None and "utm_content" in contracts.columns and len(web):
+        c = contracts[["campaign_id", "creator_id", "utm_content"]].copy()
+        c["campaign_id"] = c["campaign_id"].astype(str)
+        c["creator_id"] = c["creator_id"].astype(str)
+        c["_content"] = _norm(c["utm_content"])
+        c["_cid"] = _norm(c["campaign_id"])
+        w = web.assign(_content=_norm(web["utm_content"]),
+                       _camp=_norm(web["utm_campaign"]) if "utm_campaign" in web else pd.NA,
+                       date=_local_dates(web, "date", "date", None))
+        mm = w.dropna(subset=["_content"]).merge(c.dropna(subset=["_content"]), on="_content")
+        mm = mm[mm["_camp"].isna() | (mm["_camp"] == mm["_cid"])]
+        if len(mm):
+            g = mm.groupby(["date", "campaign_id", "creator_id"], as_index=False)["sessions"].sum()
+            di = panel.dates.get_indexer(g["date"])
+            ui = pd.MultiIndex.from_frame(units).get_indexer(
+                pd.MultiIndex.from_frame(g[["campaign_id", "creator_id"]]))
+            ok = (di >= 0) & (ui >= 0)
+            has = np.zeros(m, bool)
+            has[np.unique(ui[ok])] = True
+            sessions[:, has] = 0.0
+            np.add.at(sessions, (di[ok], ui[ok]), pd.to_numeric(g["sessions"]).to_numpy(float)[ok])
+    has_s = np.isfinite(sessions).all(axis=0)
+    if not has_s.any():
+        if clicks.sum() > 0:
+            has_c = clicks.sum(axis=0) > 0
+            r = panel.views[:, has_c].sum() / clicks[:, has_c].sum()
+            return np.where(has_c[None, :], clicks * r, panel.views), "link clicks (scaled to views)"
+        return panel.views, "views"
+    out = sessions.copy()
+    miss = ~has_s
+    if miss.any():
+        both = has_s & (clicks.sum(axis=0) > 0)
+        rc = sessions[:, both].sum() / clicks[:, both].sum() if both.any() else np.nan
+        rv = sessions[:, has_s].sum() / max(panel.views[:, has_s].sum(), 1e-12)
+        for j in np.nonzero(miss)[0]:
+            out[:, j] = clicks[:, j] * rc if np.isfinite(rc) and clicks[:, j].sum() > 0 else panel.views[:, j] * rv
+    return out, "sessions"
+
+
 def attribute_orders(data: Any, campaign_id: str, *, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
                      kernels: tuple[str, ...] = ("geometric", "weibull"),
                      tail_days: int = ATTRIBUTION_TAIL_DAYS,
@@ -198,11 +266,13 @@ def attribute_orders(data: Any, campaign_id: str, *, n_boot: int = 1000, seed: i
         covered = (panel.dates >= o["date"].min()) & (panel.dates <= o["date"].max())
         daily = daily.fillna(0.0)
         daily.loc[~np.asarray(covered)] = np.nan
+        exposure, _basis = click_exposure(data, panel)
         for key, name in (("orders", "orders"), ("revenue", "revenue"), ("new", "new-customer orders")):
             if key != "orders" and key not in outcomes:
                 continue
             res[key] = _followers_from_panel(panel, daily[key].to_numpy(float), n_boot=n_boot, seed=seed,
-                                             alpha=alpha, kernels=kernels, pool=True, outcome=name)
+                                             alpha=alpha, kernels=kernels, pool=True, outcome=name,
+                                             exposure=exposure)
         kernel = E.candidate_kernels()[0]
         k = res["orders"].kernel
         kernel = E.weibull(k["params"]["shape"], k["params"]["scale"]) if k["family"] == "weibull" \

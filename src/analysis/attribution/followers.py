@@ -23,10 +23,13 @@ def _f(x: Any) -> float | None:
 
 
 def make_spec(panel: Panel, y: np.ndarray, *, pool: bool = True, drop_creator: str | None = None,
-              fit_mask: np.ndarray | None = None) -> E.Spec:
-    """The engine's inputs for the panel's target campaign and outcome ``y``."""
+              fit_mask: np.ndarray | None = None, exposure: np.ndarray | None = None) -> E.Spec:
+    """The engine's inputs for the panel's target campaign and outcome ``y``.
+
+    ``exposure`` (days x units, columns as ``panel.units``) replaces the daily views as the exposure.
+    """
     units = panel.units
-    views = panel.views
+    views = panel.views if exposure is None else np.asarray(exposure, float)
     if drop_creator is not None:
         keep = ~((units["campaign_id"] == panel.campaign_id) & (units["creator_id"] == drop_creator))
         units, views = units[keep].reset_index(drop=True), views[:, keep.to_numpy()]
@@ -248,6 +251,50 @@ class FollowerAttribution:
         return ax
 
 
+def _target_views(panel: Panel, tunits: pd.DataFrame) -> np.ndarray:
+    """Daily views (thousands) of the given (campaign, creator) units."""
+    key = pd.MultiIndex.from_frame(panel.units[["campaign_id", "creator_id"]])
+    j = key.get_indexer(pd.MultiIndex.from_frame(tunits[["campaign_id", "creator_id"]]))
+    return panel.views[:, j]
+
+
+def visit_weights(panel: Panel, *, bounds: tuple[float, float] = (0.2, 5.0)) -> tuple[np.ndarray, dict]:
+    """Relative brand-profile-visit rate of every exposure unit, from the brand's daily profile views.
+
+    First stage of the funnel views -> brand profile visits -> follows: the brand account's daily
+    ``profile_views`` are regressed on the same baseline and on every unit's same-day views (no lag
+    beyond a short carry-over, creators partially pooled towards their campaign's mean, penalty by
+    blocked cross-validation). A unit's weight is its visits per 1,000 views over its campaign's
+    views-weighted mean, clipped to ``bounds``; the follower model then uses views x weight (visits,
+    up to a campaign constant) as exposure. All weights are 1 when profile views are missing or show
+    no response to campaign views.
+    """
+    m = panel.views.shape[1]
+    ones = np.ones(m)
+    info = {"used": False}
+    if "profile_views" not in panel.brand.columns:
+        return ones, info
+    P = pd.to_numeric(panel.brand["profile_views"], errors="coerce").to_numpy(float)
+    if np.isfinite(P).sum() < panel.controls.shape[1] + 30 or np.nanstd(P) == 0:
+        return ones, info
+    spec = make_spec(panel, P)
+    kernels = [E.geometric(0.0), E.geometric(0.3), E.geometric(0.5)]
+    try:
+        res = E.run(spec, kernels=kernels, n_boot=0, calibrate=False)
+    except (ValueError, np.linalg.LinAlgError):
+        return ones, info
+    rate = E.unit_coefs(spec, res.beta)
+    w = ones.copy()
+    for g in spec.groups:
+        sel = spec.unit_group == g
+        v = panel.views[:, sel].sum(axis=0)
+        mean = float(np.dot(rate[sel], v) / v.sum()) if v.sum() > 0 else 0.0
+        if mean > 0:
+            w[sel] = np.clip(rate[sel] / mean, *bounds)
+    info = {"used": True, "visits_per_1000_views": rate}
+    return w, info
+
+
 def assemble(panel: Panel, res: E.EngineResult, *, y: np.ndarray, alpha: float, n_boot: int,
              outcome: str, warnings: list[str]) -> dict:
     """Common pieces of follower and order attributions from one engine run."""
@@ -277,8 +324,9 @@ def assemble(panel: Panel, res: E.EngineResult, *, y: np.ndarray, alpha: float, 
                        "handle": [names.get(c, c) for c in tunits["creator_id"]],
                        "incremental": res.unit_total, "ci_low": ulo, "ci_high": uhi,
                        "share": res.unit_total / total if total != 0 else np.nan,
-                       "views": spec.views[W][:, tu].sum(axis=0) * 1000.0,
-                       "per_1000_views": E.unit_coefs(spec, res.beta)[tu]})
+                       "views": _target_views(panel, tunits)[W].sum(axis=0) * 1000.0})
+    by["per_1000_views"] = np.where(by["views"] > 0, 1000.0 * by["incremental"] / by["views"].where(by["views"] > 0),
+                                    np.nan)
     # per post: split each creator's total by the post's adstocked exposure in the window
     posts = panel.posts[panel.posts["campaign_id"] == panel.campaign_id]
     pcols = np.nonzero((panel.posts["campaign_id"] == panel.campaign_id).to_numpy())[0]
@@ -297,7 +345,7 @@ def assemble(panel: Panel, res: E.EngineResult, *, y: np.ndarray, alpha: float, 
               "bootstrap_choices": dict(res.boot_kernel_counts),
               "weights": {f.kernel.label: float(w) for f, w in zip(res.fits, res.kernel_weights) if w > 0},
               "se": float(res.total_se), "calibration": float(res.calibration),
-              "placebos": int(len(res.placebo_z))}
+              "placebos": int(len(res.placebo_z)), "z": res.placebo_z}
     return dict(daily=daily, by=by, by_post=bp, kernel=kernel, total=total, lo=float(tlo), hi=float(thi),
                 posts=posts[["post_id", "creator_id", "posted_date"]].reset_index(drop=True))
 
@@ -305,7 +353,7 @@ def assemble(panel: Panel, res: E.EngineResult, *, y: np.ndarray, alpha: float, 
 def attribute_followers(data: Any, campaign_id: str, *, n_boot: int = 1000, seed: int = 0,
                         alpha: float = 0.05, kernels: tuple[str, ...] = ("geometric", "weibull"),
                         pool: bool = True, baseline_days: int | None = None,
-                        tail_days: int = ATTRIBUTION_TAIL_DAYS) -> FollowerAttribution:
+                        tail_days: int = ATTRIBUTION_TAIL_DAYS, funnel: bool = True) -> FollowerAttribution:
     """Attribute the brand account's new followers to a campaign, its creators and posts.
 
     A baseline regression (trend, day of week, the brand's own video views, paid impressions) and every
@@ -334,6 +382,10 @@ def attribute_followers(data: Any, campaign_id: str, *, n_boot: int = 1000, seed
         Fit on this many days either side of the attribution window only (default: the whole history).
     tail_days : int
         Days after the campaign's end that still count.
+    funnel : bool
+        Weight each creator's views by their brand-profile-visit rate estimated from the brand's daily
+        profile views (:func:`visit_weights`; default), so exposure is measured in visits, the step
+        before a follow. ``False`` uses plain views.
 
     Returns
     -------
@@ -345,8 +397,9 @@ def attribute_followers(data: Any, campaign_id: str, *, n_boot: int = 1000, seed
         raise ValueError(f"n_boot must be 0 or more (got {n_boot})")
     panel = build_panel(data, campaign_id, tail_days=tail_days)
     y = panel.brand["new_followers"].to_numpy(float)
+    w, _ = visit_weights(panel) if funnel else (np.ones(panel.views.shape[1]), None)
     return _followers_from_panel(panel, y, n_boot=n_boot, seed=seed, alpha=alpha, kernels=kernels, pool=pool,
-                                 baseline_days=baseline_days)
+                                 baseline_days=baseline_days, exposure=panel.views * w[None, :])
 
 
 def _fit_mask(panel: Panel, baseline_days: int | None) -> np.ndarray | None:
@@ -360,9 +413,10 @@ def _fit_mask(panel: Panel, baseline_days: int | None) -> np.ndarray | None:
 def _followers_from_panel(panel: Panel, y: np.ndarray, *, n_boot: int, seed: int, alpha: float,
                           kernels: tuple[str, ...], pool: bool, baseline_days: int | None = None,
                           drop_creator: str | None = None, outcome: str = "new followers",
-                          ) -> FollowerAttribution:
-    spec = make_spec(panel, y, pool=pool, drop_creator=drop_creator, fit_mask=_fit_mask(panel, baseline_days))
-    res = E.run(spec, kernels=E.candidate_kernels(tuple(kernels)), n_boot=n_boot, seed=seed)
+                          exposure: np.ndarray | None = None) -> FollowerAttribution:
+    spec = make_spec(panel, y, pool=pool, drop_creator=drop_creator, fit_mask=_fit_mask(panel, baseline_days),
+                     exposure=exposure)
+    res = E.run(spec, kernels=E.candidate_kernels(tuple(kernels)), n_boot=n_boot, seed=seed, alpha=alpha)
     warnings = list(panel.warnings)
     parts = assemble(panel, res, y=y, alpha=alpha, n_boot=n_boot, outcome=outcome, warnings=warnings)
     by = parts["by"]

@@ -11,7 +11,9 @@ staggered_did
     Callaway and Sant'Anna (2021) group-time effects for staggered adoption, aggregated to an overall ATT
     and to event time, with influence-function (cluster-by-unit) inference. Plain two-way fixed effects
     is biased when effects differ across cohorts or grow over time; this estimator is not. On daily
-    panels each unit's weekday pattern is removed with a pre-adoption weekday base.
+    panels each unit's weekday pattern is removed with a pre-adoption weekday base; with small cohorts
+    (units adopting on days of their own) the treated units' noise is measured on pre-adoption placebo
+    windows.
 staggered_panel
     Build the region x day panel (with each region's adoption date) from ``geo_sales_daily`` and
     ``geo_assignment``.
@@ -568,7 +570,13 @@ class StaggeredResult(LiftResult):
     Extra attributes
     ----------------
     se : float
-        Standard error of ``effect`` (influence function, clustered by unit).
+        Standard error of ``effect`` (influence function, clustered by unit; see ``treated_variance``).
+    df : float
+        Degrees of freedom of the t reference of ``effect``'s interval.
+    treated_variance : str
+        How the treated units' noise entered ``se``: ``"cohort"``, ``"placebo"`` or ``"pooled"``.
+    n_placebo_windows : int
+        Placebo windows behind the ``"placebo"`` variance.
     group_time : pandas.DataFrame
         ``cohort``, ``time``, ``event_time``, ``att``, ``se``, ``n_treated``, ``n_control``.
     event_times : pandas.DataFrame
@@ -735,6 +743,15 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
     post_end : same type as ``time``, optional
         Last period that enters the overall ATT (e.g. the campaign's end, when the estimand is the
         effect from adoption to the campaign's end). Event-time effects still cover every period.
+    treated_variance : {"auto", "cohort", "placebo", "pooled"}
+        How the treated units' noise enters the standard error. ``"cohort"``: deviations from the
+        cohort's mean (Callaway and Sant'Anna's influence function); a single-unit cohort then adds no
+        variance. ``"placebo"``: the treated units' spread around the pooled effect, measured on
+        effect-free placebo windows (the adoption schedule moved back before the first adoption) and
+        rescaled by the controls' change in spread; Welch-Satterthwaite degrees of freedom. ``"pooled"``:
+        the spread around the pooled effect after adoption (conservative when effects differ between
+        units). ``"auto"`` (default): ``"cohort"`` when every cohort has at least 5 units, else
+        ``"placebo"`` (``"pooled"``, with a warning, when fewer than 5 placebo windows fit).
 
     Returns
     -------
