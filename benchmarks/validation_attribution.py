@@ -1,8 +1,9 @@
 """Many-seed validation of follower and order attribution; writes docs/validation_attribution.md.
 
 Simulated data sets (``analysis.simulate.generate``, whose follow mechanism is views -> brand profile
-visits -> follows with a gamma-shaped delay, not the model's form) and null campaigns (the toy data
-set with the campaign's effect set to zero) are analysed in a process pool.
+visits -> follows with a gamma-shaped delay, not the model's form) and null campaigns (the same
+simulator with ``effect_scale=0``: posts with views and clicks but no caused follows or orders) are
+analysed in a process pool.
 
 Usage: ``python benchmarks/validation_attribution.py [--seeds 200] [--nulls 200] [--jobs 2]``
 """

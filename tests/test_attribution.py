@@ -157,7 +157,7 @@ def test_retention_and_sensitivity_run(toy):
     assert 0 < r.baseline_daily_churn < 0.01       # the toy churn is 0.12% a day
     s = sensitivity(tables, "C01", leave_one_out=False)
     assert s.loc[0, "scenario"] == "main" and s.loc[0, "change"] == 0
-    assert len(s) == 6
+    assert len(s) == 7
 
 
 def test_simulated_campaign_from_raw_tables():
@@ -203,7 +203,8 @@ def test_kernel_weights_favour_the_better_held_out_fit():
     # conformal rank rule: with 39 placebos the 38th smallest |z| sets the 95% interval
     z = np.arange(1, 40) / 10.0
     assert E.calibration_factor(z, alpha=0.05) == pytest.approx(3.8 / stats.norm.ppf(0.975))
-    assert E.calibration_factor(z, alpha=0.5) == 1.0
+    assert E.calibration_factor(z, alpha=0.5) == pytest.approx(2.0 / stats.norm.ppf(0.75))
+    assert E.calibration_factor(z / 10, alpha=0.05) == 1.0          # never narrower than the HAC interval
 
 
 def test_every_kernel_family_interval_covers_the_truth_where_the_split_is_fragile():

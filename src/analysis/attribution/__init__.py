@@ -6,8 +6,9 @@ followers
     :func:`attribute_followers`: incremental brand followers (baseline regression plus creator
     exposure through an estimated carry-over kernel, creators partially pooled, bootstrap intervals).
 conversions
-    :func:`attribute_orders`: the same model on daily orders, revenue and new-customer orders,
-    reconciled with direct (code / UTM / affiliate) attribution, with code-leakage flags.
+    :func:`attribute_orders`: the same model on daily orders, revenue and new-customer orders (exposure:
+    each creator's UTM-tagged site sessions), reconciled with direct (code / UTM / affiliate)
+    attribution, with code-leakage flags.
 retention
     :func:`follower_retention`: how many of the gained followers stay (30/60/90 days) vs baseline churn.
 sensitivity

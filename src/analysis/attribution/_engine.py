@@ -4,13 +4,16 @@
 
 * ``baseline_t``: intercept, piecewise-linear trend, day of week, the brand's own video views and
   paid impressions (lags 0-3 and the mean of lags 4-10);
-* ``v_c``: daily views (thousands) of creator ``c``'s posts in campaign ``g``; ``k`` a carry-over
-  kernel normalised to sum to one, so ``b_g + u_c`` is the number of outcomes per 1,000 views;
+* ``v_c``: daily exposure of creator ``c``'s posts in campaign ``g`` (views in thousands, weighted by
+  the creator's profile-visit rate for followers; site sessions for orders); ``k`` a carry-over kernel
+  normalised to sum to one, so ``b_g + u_c`` is the number of outcomes per unit of exposure;
 * ``u_c``: the creator's deviation from the campaign mean, penalised (ridge, i.e. a normal random
   effect), with the penalty chosen by generalised cross-validation: partial pooling;
 * the kernel (geometric or discretised Weibull, several parameters each) is chosen by blocked
   cross-validation (interleaved 14-day blocks);
-* intervals: block wild bootstrap of leverage-adjusted residuals (Gaussian multipliers constant
+* intervals of totals and creators: HAC (Newey-West) standard errors, kernel-averaged, scaled by a
+  conformal placebo calibration (the target's exposure shifted to other weeks);
+* daily bands: block wild bootstrap of leverage-adjusted residuals (Gaussian multipliers constant
   within 14-day blocks); every replicate re-selects the kernel among the best candidates, so
   kernel-selection uncertainty is in the interval. All replicates of one kernel are solved with a
   single matrix product.
@@ -356,7 +359,8 @@ def placebo_z(spec: Spec, kf: KernelFit, lags: int, *, step: int = 7, margin: in
         Wp = np.roll(W, d)
         if (Wp & spec.ok).sum() < lw // 2:
             continue
-        sp = Spec(y=spec.y, controls=spec.controls, views=np.column_stack([spec.views, np.roll(spec.views[:, tu], d, axis=0)]),
+        shifted = np.roll(spec.views[:, tu], d, axis=0)
+        sp = Spec(y=spec.y, controls=spec.controls, views=np.column_stack([spec.views, shifted]),
                   unit_group=np.r_[spec.unit_group, np.full(len(tu), new_group)], target=new_group, window=Wp,
                   block=spec.block, folds=spec.folds, pool=spec.pool)
         X, A, pen = design(sp, kf.kernel)
