@@ -597,7 +597,8 @@ def _geo(world: World, sizes: pd.Series) -> None:
         inject = _window_days(world, start, end + pd.Timedelta(days=GEO_TAIL_DAYS))
         if len(window) == 0 or ex.empty:
             continue
-        target = spec["target"]
+        # scaled (0: null) campaign effect; multiplying by the default 1.0 leaves every draw unchanged
+        target = spec["target"] * float(getattr(world, "effect_scale", 1.0))
         entry_truth = _campaign_truth(world, cid).setdefault("lift", [])
         if spec["geo_treated"] is not None and spec["by_creator"] is None:
             treated = spec["geo_treated"]
@@ -743,6 +744,7 @@ def _survey(world: World) -> None:
         for q in questions:
             base = float(np.clip(SURVEY_BASE_RATES[q] * rng.uniform(0.8, 1.25), 0.03, 0.9))
             uplift = 0.0 if q == zero_q else float(rng.uniform(0.02, 0.08))
+            uplift *= float(getattr(world, "effect_scale", 1.0))
             a = float(stats.norm.ppf(base) * s)
             d = 0.0 if uplift == 0 else _shift_for(a, base + uplift)
             spec[q] = (a, d)
