@@ -69,9 +69,43 @@ in_campaign.query("creator_id == @chosen")
 kpi_table(data, level="creator_overall").query("creator_id == @chosen")
 
 # %% [markdown]
+# ## Was it incremental?
+# `analysis.lift` holds every design; each result has `effect`, `ci_low`, `ci_high`, `p_value`,
+# `relative_effect`, `summary()`, `plot()`, `reading()` and `to_dict()`. A brand-lift survey, for example:
+
+# %%
+from analysis.lift import proportion_lift
+
+res = proportion_lift(control_successes=120, control_n=1000, treatment_successes=158, treatment_n=1000)
+print(res.reading())
+res.summary()
+
+# %% [markdown]
+# ## Where did the followers come from?
+# The follower attribution of the chosen campaign, per creator, with 95% intervals.
+
+# %%
+from analysis.attribution import attribute_followers
+
+followers = attribute_followers(data, report.campaign_id, seed=1)
+print(" ".join(followers.reading()))
+followers.plot_creators();
+
+# %% [markdown]
+# ## Audience voice and compliance
+
+# %%
+from analysis.compliance import check_compliance
+from analysis.sentiment import audience_voice
+
+if data.has("comments"):
+    print(audience_voice(data, report.campaign_id).reading())
+print(check_compliance(data, report.campaign_id).reading())
+
+# %% [markdown]
 # ## The rest of the API
-# `analysis.lift` (synthetic control, DiD, staggered DiD, survey lift), `analysis.conversions.direct_summary`,
-# `analysis.sentiment.audience_voice`, `analysis.compliance.check_compliance` and `analysis.results` are used
+# `analysis.lift` (synthetic control, causal impact, DiD, staggered DiD, survey lift, CUPED, power),
+# `analysis.conversions.direct_summary`, `analysis.attribution.attribute_orders` and `analysis.results` are used
 # the same way; `help(cr)` lists the report sections.
 
 # %% tags=["nbval-check-output"]
