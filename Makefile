@@ -12,7 +12,7 @@ export MPLBACKEND := agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data report test validate bench env-yml clean
+.PHONY: help setup data report test validate lab bench env-yml clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "}; /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,9 +42,12 @@ report: data ## Produce one HTML report per campaign from the demo data (reports
 test: $(STAMP) ## Run the whole test suite (pinned seeds; fast)
 	$(PY) -m pytest -q -m "not slow" tests
 
-validate: $(STAMP) ## Many-seed validation studies; writes tables into docs/
-	$(PY) -m pytest -q -m slow tests
+validate: $(STAMP) ## Many-seed validation studies: write the tables into docs/, then assert the targets
 	$(PY) benchmarks/validation.py
+	$(PY) -m pytest -q -m slow tests
+
+lab: data ## Open JupyterLab on the explore notebook (the demo data are prepared first)
+	$(VENV)/bin/jupyter lab notebooks/00_explore.ipynb
 
 bench: $(STAMP) ## Performance benchmarks (ratios against baselines); writes docs/performance.md sections
 	$(PY) benchmarks/ingest.py
