@@ -253,6 +253,33 @@ def test_visit_weights_are_bounded_and_follow_profile_views(sim_seed2):
     assert not info0["used"] and (w0 == 1).all()
 
 
+def test_holiday_controls_mark_each_season_week_once():
+    from analysis.attribution._data import holiday_controls
+
+    dates = pd.date_range("2025-01-06", periods=365, freq="D")
+    H, names = holiday_controls(dates)
+    assert H.shape == (365, len(names)) and set(np.unique(H)) <= {0.0, 1.0}
+    assert H.sum(axis=1).max() == 1                       # the weeks do not overlap
+    on = pd.Series(H.sum(axis=1) > 0, index=dates)
+    assert on[pd.Timestamp("2025-11-28")] and on[pd.Timestamp("2025-12-24")] and on[pd.Timestamp("2026-01-05")]
+    assert not on[: pd.Timestamp("2025-11-12")].any()     # 6-7 Jan 2025: two days only, left out
+    assert names[0] == "holiday_2025_11_13" and len(names) == 8
+    assert holiday_controls(pd.date_range("2025-03-01", periods=90, freq="D"))[0].shape == (90, 0)
+
+
+def test_autumn_campaign_orders_are_not_understated_by_the_holiday_peak():
+    """Seed 1001, C03 runs in September-October: without the holiday weeks the trend tilts towards the
+    December peak, over-predicts the autumn and puts the incremental orders below zero."""
+    from analysis.simulate import generate
+
+    tables, truth = generate(seed=1001, campaigns=3, days=365, show_progress=False)
+    t = truth["campaigns"]["C03"]["conversions"]["incremental"]["orders"]
+    on = attribute_orders(tables, "C03", n_boot=0, outcomes=("orders",)).orders
+    off = attribute_orders(tables, "C03", n_boot=0, outcomes=("orders",), holidays=False).orders
+    assert abs(on.incremental - t) < 0.5 * abs(off.incremental - t)
+    assert on.ci_low <= t <= on.ci_high
+
+
 @pytest.fixture(scope="module")
 def sim_seed2():
     from analysis.simulate import generate

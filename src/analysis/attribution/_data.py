@@ -176,6 +176,35 @@ def baseline_controls(dates: pd.DatetimeIndex, brand: pd.DataFrame, paid: pd.Dat
     return np.column_stack(cols), names, warn
 
 
+#: Retail holiday season: seven-day blocks ending on Christmas Eve, Christmas week and New Year week,
+#: as (month, day) of each block's first day.
+HOLIDAY_WEEKS: tuple[tuple[int, int], ...] = ((11, 13), (11, 20), (11, 27), (12, 4), (12, 11), (12, 18), (12, 25),
+                                              (1, 1))
+
+
+def holiday_controls(dates: pd.DatetimeIndex, *, min_days: int = 3) -> tuple[np.ndarray, list[str]]:
+    """Indicators of the retail holiday season's weeks (one column per week and year in ``dates``).
+
+    Online orders and revenue rise from mid-November to Christmas (Black Friday, Cyber Monday, gift
+    shopping); a piecewise-linear trend cannot follow a six-week bump and would tilt towards it, so the
+    weeks before a campaign that ends in October or November would be over-predicted. Each block of
+    :data:`HOLIDAY_WEEKS` gets its own level; blocks with fewer than ``min_days`` days in the data are
+    left out.
+    """
+    cols, names = [], []
+    d = pd.DatetimeIndex(dates)
+    for year in sorted(set(d.year)):
+        for month, day in HOLIDAY_WEEKS:
+            start = pd.Timestamp(year=year, month=month, day=day)
+            ind = np.asarray((d >= start) & (d < start + pd.Timedelta(days=7)), dtype=float)
+            if ind.sum() >= min_days:
+                cols.append(ind)
+                names.append(f"holiday_{start:%Y_%m_%d}")
+    if not cols:
+        return np.zeros((len(d), 0)), []
+    return np.column_stack(cols), names
+
+
 def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAIL_DAYS,
                 trend_knot_days: int = 120) -> Panel:
     """Read the tables and build the :class:`Panel` of the campaign's brand account."""

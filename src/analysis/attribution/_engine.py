@@ -3,7 +3,8 @@
 ``y_t = baseline_t + sum_g sum_{c in g} (b_g + u_c) * (k * v_c)_t + e_t``
 
 * ``baseline_t``: intercept, piecewise-linear trend, day of week, the brand's own video views and
-  paid impressions (lags 0-3 and the mean of lags 4-10);
+  paid impressions (lags 0-3 and the mean of lags 4-10); for orders and revenue also the weeks of the
+  retail holiday season;
 * ``v_c``: daily exposure of creator ``c``'s posts in campaign ``g`` (views in thousands, weighted by
   the creator's profile-visit rate for followers; site sessions for orders); ``k`` a carry-over kernel
   normalised to sum to one, so ``b_g + u_c`` is the number of outcomes per unit of exposure;

@@ -11,7 +11,8 @@ Three fits share one interface (:func:`synthetic_control`):
 
 Inference: the p-value is the in-space placebo rank of the post/pre RMSPE ratio (Abadie et al. 2010);
 the interval of the average effect inverts the conformal permutation test of Chernozhukov, Wuthrich and
-Zhu (2021) with moving-block permutations. :func:`geo_panel` turns a geo holdout into the long panel the
+Zhu (2021) with moving-block permutations, under a null that lets the effect change linearly over the
+post-period (``ci_method`` offers the constant-effect test, in-time and in-space placebo intervals). :func:`geo_panel` turns a geo holdout into the long panel the
 function expects.
 """
 
@@ -29,8 +30,14 @@ from scipy import optimize
 from analysis.lift._result import LiftResult, _clean
 from analysis.progress import progress
 
-__all__ = ["SynthResult", "synthetic_control", "geo_panel", "geo_lift", "factor_panel", "simulation_study",
+__all__ = ["CI_METHODS", "SynthResult", "synthetic_control", "geo_panel", "geo_lift", "factor_panel", "simulation_study",
            "simulator_study", "summarise_simulator_study", "summarise_study"]
+
+#: ``ci_method`` values of :func:`synthetic_control`; the first is the default.
+CI_METHODS = ("conformal", "conformal_constant", "conformal_pre", "in_time", "placebo")
+# conformal variants: (remove a linear trend of the post-period residuals, which blocks)
+_CONFORMAL = {"conformal": (True, "cyclic"), "conformal_constant": (False, "cyclic"),
+              "conformal_pre": (False, "pre")}
 
 _AGGS: dict[str, Callable[[np.ndarray], float]] = {
     "mean": lambda a: float(np.nanmean(a)),
@@ -232,22 +239,51 @@ def _fit_v(X0: np.ndarray, x1: np.ndarray, Z0: np.ndarray, z1: np.ndarray, *, st
 
 
 def _conformal_interval(Y0: np.ndarray, y1: np.ndarray, post: np.ndarray, alpha: float, center: float,
-                        scale: float, refit: Callable[[np.ndarray, np.ndarray], np.ndarray]
-                        ) -> tuple[float, float, float]:
-    """Invert the Chernozhukov-Wuthrich-Zhu moving-block permutation test of a constant effect.
+                        scale: float, refit: Callable[[np.ndarray, np.ndarray], np.ndarray], *,
+                        trend: bool = True, windows: str = "cyclic") -> tuple[float, float, float]:
+    """Invert a Chernozhukov-Wuthrich-Zhu moving-block permutation test for the average post-period effect.
 
-    Returns ``(ci_low, ci_high, p_value_at_zero)``. ``refit(Y0, y)`` returns the synthetic outcome fitted on
-    all periods of the adjusted outcome ``y``.
+    For a candidate average effect ``theta``, ``theta`` is subtracted from the treated post-period outcomes,
+    the synthetic control is refitted on all periods (``refit(Y0, y)`` returns the fitted synthetic
+    outcome) and the statistic is ``|sum of post-period residuals|``, compared with the same sum over
+    moving blocks of the residual series.
+
+    Parameters
+    ----------
+    trend : bool
+        Null hypothesis ``tau_t = theta + delta * (t - mean t)`` over the post-period with an unknown slope
+        ``delta``: the least-squares linear trend of the post-period residuals (which has mean zero, so the
+        statistic is unchanged) is removed before the blocks are formed. ``False`` tests a constant effect
+        (``tau_t = theta``), as in the paper.
+    windows : {"cyclic", "pre"}
+        ``"cyclic"``: the T cyclic shifts of the whole series (the paper's moving blocks, exact when the
+        residuals are exchangeable under cyclic shifts). ``"pre"``: the post-period block against every
+        block of the same length inside the pre-period (no shift mixes in post-period residuals).
+
+    Returns
+    -------
+    (ci_low, ci_high, p_value_at_zero)
     """
     T = len(y1)
-    idx = (np.arange(T)[None, :] + np.arange(T)[:, None]) % T     # row j: shift by j
+    post = np.asarray(post, dtype=float)
     post_idx = np.flatnonzero(post)
+    T1 = len(post_idx)
+    if windows == "cyclic":
+        idx = ((np.arange(T)[None, :] + np.arange(T)[:, None]) % T)[:, post_idx]    # row j: shift by j
+    else:
+        starts = np.arange(0, (T - T1) - T1 + 1)          # blocks inside the pre-period
+        idx = np.vstack([post_idx[None, :], starts[:, None] + np.arange(T1)[None, :]])
+    tp = np.arange(T1) - (T1 - 1) / 2.0
+    detrend = trend and T1 >= 3
 
     def pval(theta: float) -> float:
         y = y1 - theta * post
         u = y - refit(Y0, y)
-        shifted = u[idx][:, post_idx]                              # T x T1
-        stats = np.abs(shifted.sum(axis=1))
+        if detrend:
+            up = u[post_idx]
+            u = u.copy()
+            u[post_idx] = up - (tp @ up) / (tp @ tp) * tp
+        stats = np.abs(u[idx].sum(axis=1))
         return float(np.mean(stats >= stats[0] - 1e-12 * (1 + abs(stats[0]))))
 
     scale = scale if scale > 0 else max(abs(center), 1.0)
@@ -277,6 +313,28 @@ def _conformal_interval(Y0: np.ndarray, y1: np.ndarray, post: np.ndarray, alpha:
     lo = refine(grid[first], grid[first - 1]) if first > 0 else grid[0]
     hi = refine(grid[last], grid[last + 1]) if last < len(grid) - 1 else grid[-1]
     return float(lo), float(hi), pval(0.0)
+
+
+def _in_time_errors(design: "_Design", donors: np.ndarray, pre: np.ndarray, n_post: int) -> np.ndarray:
+    """Average gaps over every pre-period window of ``n_post`` periods, each fitted without that window."""
+    T0 = int(pre.sum())
+    Y = design.Y
+    errors = []
+    saved = design.opt_rows
+    try:
+        for s in range(0, T0 - n_post + 1):
+            window = np.zeros(len(pre), bool)
+            window[s:s + n_post] = True
+            train = pre & ~window
+            if not (saved & train).any():
+                design.opt_rows = train
+            fit = design.fit(0, donors, pre=train)
+            design.opt_rows = saved
+            g = Y[window, 0] - Y[window][:, donors] @ fit.weights - fit.intercept
+            errors.append(float(g.mean()))
+    finally:
+        design.opt_rows = saved
+    return np.asarray(errors)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -604,11 +662,27 @@ def synthetic_control(
     in_time_placebo : "auto", None or a period
         Fake treatment date inside the pre-period. ``"auto"`` places it so the placebo post-window is as
         long as the real one (at most half the pre-period).
-    ci_method : {"conformal", "placebo"}
-        ``"conformal"``: invert the Chernozhukov-Wuthrich-Zhu permutation test of a constant effect
-        (moving blocks over time, refitting the outcome-based weights on all periods under each null).
-        ``"placebo"``: the treated effect minus the ``1 - alpha/2`` and ``alpha/2`` quantiles of the placebo
-        effects scaled by pre-period RMSPE (needs many donors).
+    ci_method : {"conformal", "conformal_constant", "conformal_pre", "in_time", "placebo"}
+        Interval of the average effect.
+
+        * ``"conformal"`` (default): invert the Chernozhukov-Wuthrich-Zhu moving-block permutation test
+          of "the average post-period effect is theta", allowing the effect to change linearly over the
+          post-period (a ramp-up or a decay): for each candidate theta the weights are refitted on all
+          periods, the least-squares linear trend of the post-period residuals (mean zero, so the
+          statistic ``|sum of post-period residuals|`` is unchanged) is removed, and the statistic is
+          ranked among the T cyclic shifts of the residual series.
+        * ``"conformal_constant"``: the same test of a constant effect (the paper's version); a
+          time-varying effect leaks into the shifted blocks and widens the interval.
+        * ``"conformal_pre"``: the post-period block's residual sum ranked among the blocks of the same
+          length inside the pre-period only. Not a permutation group: few, overlapping blocks make it
+          anti-conservative unless the pre-period is many times the post-period.
+        * ``"in_time"``: in-time placebos: every pre-period window as long as the post-period is left
+          out of the fit and its average gap recorded; the interval is the effect minus the conformal
+          quantiles of those gaps (needs at least ``2 / alpha - 1`` windows).
+        * ``"placebo"``: the treated effect minus the ``1 - alpha/2`` and ``alpha/2`` quantiles of the
+          in-space placebo effects scaled by pre-period RMSPE (needs many donors).
+
+        Coverage of each on the factor model and on the simulator: ``docs/validation_lift.md``.
     v_starts : int
         Starting points of the ``V`` search (covariate fit): 1 uses equal weights, as Synth and pysyncon
         do; 2 adds a regression-based start; more add random starts. The lowest outcome error wins. The
@@ -659,8 +733,8 @@ def synthetic_control(
                          "rescale the predictors yourself.")
     if placebo_max_pre_rmspe_ratio is not None and not placebo_max_pre_rmspe_ratio >= 1:
         raise ValueError(f"placebo_max_pre_rmspe_ratio must be at least 1, got {placebo_max_pre_rmspe_ratio}.")
-    if ci_method not in ("conformal", "placebo"):
-        raise ValueError(f"ci_method must be 'conformal' or 'placebo', got {ci_method!r}.")
+    if ci_method not in CI_METHODS:
+        raise ValueError(f"ci_method must be one of {list(CI_METHODS)}, got {ci_method!r}.")
     _require(data, [outcome, unit, time])
     if data.duplicated([unit, time]).any():
         dup = data.loc[data.duplicated([unit, time], keep=False), [unit, time]].head(3)
@@ -750,8 +824,7 @@ def synthetic_control(
         if placebos else None
 
     # interval of the average effect
-    ci_desc = ci_method
-    if ci_method == "conformal":
+    if ci_method in _CONFORMAL:
         lam = main.lam
 
         def refit(Y0: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -764,11 +837,35 @@ def synthetic_control(
                 return m1 + D0 @ w
             return Y0 @ simplex_weights(Y0, y)
 
+        trend, blocks = _CONFORMAL[ci_method]
+        n_post, n_pre = int(post_mask.sum()), int(pre_mask.sum())
+        if blocks == "pre" and n_pre - n_post + 1 < math.ceil(1 / alpha) - 1:
+            raise ValueError(f"ci_method='conformal_pre' needs at least {math.ceil(1 / alpha) - 1} pre-period "
+                             f"blocks as long as the post-period ({n_post} periods); the pre-period has "
+                             f"{n_pre} periods. Use ci_method='conformal'.")
         resid_sd = float(np.std(gap[pre_mask], ddof=1)) if pre_mask.sum() > 2 else pre_rmspe
-        scale = resid_sd * math.sqrt(max(1.0, 1.0 / post_mask.sum() + 1.0))
+        scale = resid_sd * math.sqrt(max(1.0, 1.0 / n_post + 1.0))
         ci_low, ci_high, _ = _conformal_interval(Y[:, donors_idx], Y[:, 0], post_mask.astype(float), alpha,
-                                                 effect, scale, refit)
-        ci_desc = "conformal (Chernozhukov-Wuthrich-Zhu, moving blocks, constant effect)"
+                                                 effect, scale, refit, trend=trend, windows=blocks)
+        ci_desc = {"conformal": "conformal (Chernozhukov-Wuthrich-Zhu, moving blocks, average effect with a "
+                                "linear trend over the post-period)",
+                   "conformal_constant": "conformal (Chernozhukov-Wuthrich-Zhu, moving blocks, constant effect)",
+                   "conformal_pre": "conformal (average effect, post-period block against pre-period blocks)",
+                   }[ci_method]
+    elif ci_method == "in_time":
+        n_post = int(post_mask.sum())
+        need = math.ceil(2 / alpha) - 1
+        n_win = int(pre_mask.sum()) - n_post + 1
+        if n_win < need:
+            raise ValueError(f"ci_method='in_time' needs at least {need} pre-period windows as long as the "
+                             f"post-period ({n_post} periods) for a {1 - alpha:.0%} interval; the pre-period "
+                             f"has {int(pre_mask.sum())} periods ({max(n_win, 0)} windows). Use "
+                             "ci_method='conformal'.")
+        errs = np.sort(_in_time_errors(design, donors_idx, pre_mask, n_post))
+        k_hi = math.ceil((len(errs) + 1) * (1 - alpha / 2))
+        k_lo = max(1, math.floor((len(errs) + 1) * alpha / 2))
+        ci_low, ci_high = effect - errs[k_hi - 1], effect - errs[k_lo - 1]
+        ci_desc = f"in-time placebos ({len(errs)} pre-period windows, each fitted without it)"
     else:
         if not placebos or len(placebo_tab) < 1 / alpha:
             raise ValueError(f"ci_method='placebo' needs placebos and at least {math.ceil(1 / alpha)} units.")
@@ -929,6 +1026,7 @@ def geo_lift(
     placebos: bool = True,
     n_sims: int = 1000,
     seed: int = 0,
+    ci_method: str = "conformal",
 ) -> list[LiftResult]:
     """Read a geo holdout with every design it supports: synthetic control and structural time series.
 
@@ -965,6 +1063,9 @@ def geo_lift(
         Run the synthetic control's in-space placebos (the p-value needs them).
     n_sims, seed : int
         Simulated counterfactual paths of the structural model and their seed.
+    ci_method : str
+        The synthetic control's interval (see :func:`synthetic_control`; the default allows an effect
+        that builds up or decays over the window).
 
     Returns
     -------
@@ -1009,7 +1110,7 @@ def geo_lift(
                                   panel["date"].min(), start, end)
     sc = synthetic_control(panel, outcome=metric, unit="region", time="date", treated_unit="treated",
                            treatment_start=start, treatment_end=end, alpha=alpha, rescale=True,
-                           placebos=placebos, progress_bar=False)
+                           placebos=placebos, ci_method=ci_method, progress_bar=False)
     wide = panel.pivot(index="date", columns="region", values=metric).sort_index()
     controls = [c for c in wide.columns if c != "treated"]
     outcome = metric if metric not in controls else f"{metric} (treated)"
@@ -1096,8 +1197,11 @@ def factor_panel(seed: int, *, n_donors: int = 20, n_pre: int = 60, n_post: int 
 
 
 def simulation_study(n_sims: int = 300, *, effect: float = 5.0, seed: int = 1000, augment: str | None = None,
-                     progress_bar: bool | None = None, **panel_kwargs: Any) -> pd.DataFrame:
+                     ci_method: str = "conformal", progress_bar: bool | None = None,
+                     **panel_kwargs: Any) -> pd.DataFrame:
     """Repeat :func:`synthetic_control` on :func:`factor_panel` draws; one row per simulated campaign.
+
+    ``ci_method`` is passed to :func:`synthetic_control`.
 
     Columns: ``seed``, ``truth``, ``effect``, ``ci_low``, ``ci_high``, ``covered``, ``p_value``,
     ``significant`` (interval excludes zero) and ``placebo_reject`` (p-value at most 0.05).
@@ -1109,7 +1213,7 @@ def simulation_study(n_sims: int = 300, *, effect: float = 5.0, seed: int = 1000
         start = panel["date"].min() + pd.Timedelta(days=panel_kwargs.get("n_pre", 60))
         r = synthetic_control(panel, outcome="y", unit="region", time="date", treated_unit="treated",
                               treatment_start=start, augment=augment, in_time_placebo=None,
-                              progress_bar=False)
+                              ci_method=ci_method, progress_bar=False)
         rows.append({"seed": seed + i, "truth": truth, "effect": r.effect, "ci_low": r.ci_low,
                      "ci_high": r.ci_high, "covered": r.ci_low <= truth <= r.ci_high, "p_value": r.p_value,
                      "significant": r.significant, "placebo_reject": (r.p_value or 1.0) <= 0.05})
@@ -1133,20 +1237,17 @@ def summarise_study(study: pd.DataFrame) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------------
 # validation on the simulator: geo holdouts with known truth
 # --------------------------------------------------------------------------------------------------
-def _simulator_rows(seed: int, null: bool, campaigns: int, days: int, n_sims: int) -> list[dict[str, Any]]:
+def _simulator_rows(seed: int, null: bool, campaigns: int, days: int, n_sims: int,
+                    ci_method: str = "conformal") -> list[dict[str, Any]]:
     """Both geo designs on every geo campaign of one simulated data set (one row per design)."""
-    import inspect
     import warnings as _w
 
     from analysis.simulate import generate
 
-    kwargs: dict[str, Any] = {}
-    scaled_null = null and "effect_scale" in inspect.signature(generate).parameters
-    if scaled_null:
-        kwargs["effect_scale"] = 0.0
     with _w.catch_warnings():
         _w.simplefilter("ignore")
-        tables, truth = generate(seed=seed, campaigns=campaigns, days=days, show_progress=False, **kwargs)
+        tables, truth = generate(seed=seed, campaigns=campaigns, days=days, show_progress=False,
+                                 effect_scale=0.0 if null else 1.0)
     rows = []
     for cid, t in truth["campaigns"].items():
         for entry in t.get("lift", []):
@@ -1155,21 +1256,10 @@ def _simulator_rows(seed: int, null: bool, campaigns: int, days: int, n_sims: in
             start = pd.Timestamp(entry["window"]["start"])
             end = pd.Timestamp(entry["window"]["end"])
             target, rel_target = float(entry["effect"]), float(entry["relative_effect"])
-            if null:
-                # with effect_scale=0 the truth says whether the simulator injected nothing into regional
-                # sales; where it still did (or has no switch), read a window without a campaign
-                injected = not scaled_null or abs(target) > 0
-                target, rel_target = 0.0, 0.0
-                if injected:
-                    # no effect-free switch: a window of the same length just before the campaign,
-                    # with the campaign's own days cut off (the simulator injects nothing earlier)
-                    length = end - start
-                    end = start - pd.Timedelta(days=1)
-                    start = end - length
             with _w.catch_warnings():
                 _w.simplefilter("ignore")
                 results = geo_lift(tables, cid, metric=entry["metric"], treatment_start=start,
-                                   treatment_end=end, n_sims=n_sims, seed=seed)
+                                   treatment_end=end, n_sims=n_sims, seed=seed, ci_method=ci_method)
             for r in results:
                 rows.append({
                     "seed": seed, "campaign_id": cid, "design": r.design, "null": null,
@@ -1183,12 +1273,13 @@ def _simulator_rows(seed: int, null: bool, campaigns: int, days: int, n_sims: in
     return rows
 
 
-def _simulator_task(args: tuple[int, bool, int, int, int]) -> list[dict[str, Any]]:
+def _simulator_task(args: tuple[int, bool, int, int, int, str]) -> list[dict[str, Any]]:
     return _simulator_rows(*args)
 
 
 def simulator_study(seeds: Iterable[int], *, null: bool = False, campaigns: int = 4, days: int = 240,
-                    n_sims: int = 500, jobs: int = 2, progress_bar: bool | None = None) -> pd.DataFrame:
+                    n_sims: int = 500, ci_method: str = "conformal", jobs: int = 2,
+                    progress_bar: bool | None = None) -> pd.DataFrame:
     """Run :func:`geo_lift` on every geo campaign of simulated data sets with known truth.
 
     Parameters
@@ -1196,13 +1287,14 @@ def simulator_study(seeds: Iterable[int], *, null: bool = False, campaigns: int 
     seeds : iterable of int
         Simulator seeds; each data set has at least one geo campaign with ``campaigns=4, days=240``.
     null : bool
-        Measure false positives: with the simulator's ``effect_scale=0`` where that switch removes the geo
-        effect (its truth then records zero), otherwise on a window of the campaign's length just before
-        it starts (the simulator injects no regional effect before a geo campaign's start).
+        Measure false positives: the same data sets generated with ``effect_scale=0``, which injects no
+        campaign effect (the truth then records zero).
     campaigns, days : int
         Simulator size.
     n_sims : int
         Counterfactual paths of the structural model.
+    ci_method : str
+        The synthetic control's interval (see :func:`synthetic_control`).
     jobs : int
         Worker processes (1 runs in this process).
     progress_bar : bool, optional
@@ -1217,7 +1309,9 @@ def simulator_study(seeds: Iterable[int], *, null: bool = False, campaigns: int 
         ``p_value``, ``significant`` (interval excludes zero), ``placebo_reject`` (synthetic control's
         placebo p-value at most 0.05).
     """
-    tasks = [(int(s), bool(null), int(campaigns), int(days), int(n_sims)) for s in seeds]
+    if ci_method not in CI_METHODS:
+        raise ValueError(f"ci_method must be one of {list(CI_METHODS)}, got {ci_method!r}.")
+    tasks = [(int(s), bool(null), int(campaigns), int(days), int(n_sims), ci_method) for s in seeds]
     show = None if progress_bar is None else not progress_bar
     rows: list[dict[str, Any]] = []
     if jobs <= 1:
