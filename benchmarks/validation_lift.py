@@ -189,7 +189,9 @@ FACTOR_TEXT = (
     "the level). `coverage_95` is the share of 95% intervals containing the true average effect; "
     "`rejects_zero_ci` the share of intervals excluding zero (power under a lift, false-positive rate "
     "under no effect); `placebo_p_le_0.05` the share of in-space placebo p-values at most 0.05 (21 units, "
-    "so the smallest attainable p-value is 0.048).\n\n"
+    "so the smallest attainable p-value is 0.048). The synthetic control's interval is the default "
+    "`ci_method=\"conformal\"` (average effect, linear trend allowed over the post-period); the other "
+    "choices are compared in \"Intervals of the synthetic control\".\n\n"
     "Targets: coverage 92-98%, |relative bias| under 5%, false-positive rate at most 6%.\n\n")
 
 PLACEBO_TEXT = (
@@ -237,7 +239,17 @@ SIMULATOR_TEXT = (
     "that straddle the window's start see the effect's deviations from its average, and the permutation "
     "distribution widens. Removing the post-period residuals' linear trend before forming the blocks takes "
     "out most of that build-up; the comparison of every `ci_method` is in the section \"Intervals of the "
-    "synthetic control\" below.\n\n")
+    "synthetic control\" below.\n\n"
+    "Reading (300 seeds, 10000-10299): both designs are unbiased (relative bias under 1%) and recover the "
+    "relative effect to about 1.2 points. Under a lift the synthetic control's interval covers the truth "
+    "97.0% of the time (power 78.7%) and the structural time series' 93.7% (power 93.7%, intervals about "
+    "a quarter narrower). Under no effect the synthetic control covers zero 94.3% of the time "
+    "(false-positive rate 5.7%) and the structural time series 93.7% (6.3%, 19 of 300: within sampling "
+    "error of 5%, the binomial standard error being 1.3 points, but above the 6% target). The synthetic "
+    "control's interval is still slightly conservative under a lift: the simulator's build-up is concave "
+    "(adstock), and the part of it a straight line does not capture still reaches the shifted blocks. For "
+    "the size of a geo effect the structural time series remains the sharper reading; the synthetic "
+    "control is the design-robust second reading, with near-nominal coverage.\n\n")
 
 CI_TEXT = (
     "## Intervals of the synthetic control\n\n"
@@ -255,7 +267,23 @@ CI_TEXT = (
     "* `in_time`: in-time placebos, each pre-period window of the post-period's length left out of the fit, "
     "the interval from the conformal quantiles of their average gaps;\n"
     "* `placebo`: in-space placebos, quantiles of the donors' RMSPE-scaled placebo effects.\n\n"
-    "Targets: coverage 92-98%, false-positive rate at most 6%.\n\n")
+    "Targets: coverage 92-98%, false-positive rate at most 6%.\n\n"
+    "Reading (300 campaigns each): the default is the only choice within the targets on both data sets: "
+    "94.0% coverage (power 95.0%) and 5.7% false positives on the factor model, 97.0% (power 78.7%) and 5.7% "
+    "on the simulator. The constant-effect test is as accurate under no effect but wide when the effect "
+    "varies over the window (99.7% coverage and 58.7% power on the simulator, 96.3% and 81.0% on the factor "
+    "model, intervals about 40% wider). Ranking the post-period only among pre-period blocks "
+    "(`conformal_pre`) and in-time placebos (`in_time`) make the effect's profile irrelevant but "
+    "under-cover (87-90% and 79-87%) with false-positive rates of 10-21%: a pre-period of 60-85 days holds "
+    "only one to six non-overlapping blocks as long as a 14-42-day window, so the tails of the block "
+    "distribution rest on a handful of effectively independent draws, and the blocks are not a "
+    "permutation group (the post-period block is independent of the pre-period blocks, which overlap "
+    "each other); the in-time fits also use data on both sides of each left-out window, which likely "
+    "makes their errors smaller than the real fit's extrapolation. In-space placebos (`placebo`) "
+    "under-cover on the factor model (86.7%, false positives 13.3%: the treated region at the donors' "
+    "centre is not exchangeable with them, see the placebo section) and give no 95% interval for 71% of "
+    "the simulator's holdouts, which have fewer than 20 units; their 95.7% coverage there is mostly those "
+    "unbounded intervals.\n\n")
 
 
 def _replace(text: str, name: str, body: str) -> str:

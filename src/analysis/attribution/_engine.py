@@ -490,7 +490,6 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
             fb = next(f for f in fits if f.kernel.family == fam)
             if fb not in cands:
                 cands.append(fb)
-        Wo = W[spec.ok]
         true_daily = effect_daily.sum(axis=1)
         for s in range(0, n_boot, boot_chunk):
             B = min(boot_chunk, n_boot - s)
@@ -516,7 +515,6 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
                 err_units[s + np.nonzero(sel)[0]] = (ue + alloc[:, None] * wr).T - unit_effect[None, :]
                 inc = res + eff_units_daily_sum
                 err_daily[:, s + np.nonzero(sel)[0]] = inc - true_daily[:, None]
-        del Wo
     # --- kernel averaging and HAC (Newey-West) inference on the linear attributions ----------
     lags = spec.block if hac_lags is None else int(hac_lags)
     wts = kernel_weights(np.array([f.cv_mse for f in fits]), n_ok)

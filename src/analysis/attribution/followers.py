@@ -337,7 +337,7 @@ def assemble(panel: Panel, res: E.EngineResult, *, y: np.ndarray, alpha: float, 
     bp["incremental"] = np.where(csum > 0, cinc * bp["exposure"] / csum.where(csum > 0), 0.0)
     k = res.best.kernel
     kernel = {"family": k.family, "params": dict(k.params), "label": k.label, "mean_lag": k.mean_lag,
-              "median_lag": k.median_lag, "half_life": k.half_life, "weights": k.weights,
+              "median_lag": k.median_lag, "half_life": k.half_life, "lag_weights": k.weights,
               "penalty": res.lam,
               "cv": pd.DataFrame({"kernel": [f.kernel.label for f in res.fits],
                                   "family": [f.kernel.family for f in res.fits],

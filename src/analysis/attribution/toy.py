@@ -53,7 +53,7 @@ def make_toy_data(*, seed: int = 0, days: int = 365, creators: int = 25, posts: 
     size = np.exp(rng.normal(11.0, 1.2, creators))          # creator followers
     visit_rate = np.exp(rng.normal(np.log(0.006), 0.6, creators))
     n_posts = np.maximum(1, rng.multinomial(posts - creators, np.ones(creators) / creators) + 1)
-    post_rows, exposure = [], np.zeros((days, 0))
+    post_rows = []
     pdaily = []
     follow_lag = np.diff(np.r_[0.0, np.cumsum(_gamma_pmf(2.5, 2.4, 60))])
     caused = np.zeros((days, creators))

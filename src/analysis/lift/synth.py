@@ -12,8 +12,8 @@ Three fits share one interface (:func:`synthetic_control`):
 Inference: the p-value is the in-space placebo rank of the post/pre RMSPE ratio (Abadie et al. 2010);
 the interval of the average effect inverts the conformal permutation test of Chernozhukov, Wuthrich and
 Zhu (2021) with moving-block permutations, under a null that lets the effect change linearly over the
-post-period (``ci_method`` offers the constant-effect test, in-time and in-space placebo intervals). :func:`geo_panel` turns a geo holdout into the long panel the
-function expects.
+post-period (``ci_method`` offers the constant-effect test, in-time and in-space placebo intervals).
+:func:`geo_panel` turns a geo holdout into the long panel the function expects.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from scipy import optimize
 from analysis.lift._result import LiftResult, _clean
 from analysis.progress import progress
 
-__all__ = ["CI_METHODS", "SynthResult", "synthetic_control", "geo_panel", "geo_lift", "factor_panel", "simulation_study",
-           "simulator_study", "summarise_simulator_study", "summarise_study"]
+__all__ = ["CI_METHODS", "SynthResult", "synthetic_control", "geo_panel", "geo_lift", "factor_panel",
+           "simulation_study", "simulator_study", "summarise_simulator_study", "summarise_study"]
 
 #: ``ci_method`` values of :func:`synthetic_control`; the first is the default.
 CI_METHODS = ("conformal", "conformal_constant", "conformal_pre", "in_time", "placebo")
