@@ -7,6 +7,7 @@ Run with ``make validate``.
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,12 @@ STUDIES = ["lift", "did", "attribution"]
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--collect", action="store_true",
+                        help="only gather the existing docs/validation_*.md into docs/validation.md")
+    args = parser.parse_args()
     status = 0
-    for name in STUDIES:
+    for name in [] if args.collect else STUDIES:
         script = HERE / f"validation_{name}.py"
         print(f"== validation study: {name}", flush=True)
         status |= subprocess.call([sys.executable, str(script)])
@@ -32,7 +37,7 @@ def main() -> int:
         if doc.exists():
             text = doc.read_text().strip().splitlines()
             parts += ["#" + line if line.startswith("#") else line for line in text] + [""]
-    (DOCS / "validation.md").write_text("\n".join(parts))
+    (DOCS / "validation.md").write_text("\n".join(parts).rstrip() + "\n")
     return status
 
 
