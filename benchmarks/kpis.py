@@ -85,11 +85,10 @@ def generate(n_rows: int, out: Path, seed: int = 1) -> None:
 
 
 SQL = """
-WITH j AS (
+WITH p AS (
   SELECT s.*, w.campaign_id, w.creator_id FROM read_parquet('{d}/snapshots.parquet') s
-  JOIN read_parquet('{d}/windows.parquet') w USING (post_id) WHERE s.date <= w.window_end),
-last AS (SELECT post_id, max(date) AS date FROM j GROUP BY post_id),
-p AS (SELECT j.* FROM j JOIN last USING (post_id, date))
+  JOIN read_parquet('{d}/windows.parquet') w USING (post_id) WHERE s.date <= w.window_end
+  QUALIFY row_number() OVER (PARTITION BY s.post_id ORDER BY s.date DESC) = 1)
 SELECT campaign_id, creator_id, count(*)::DOUBLE AS n_posts,
   {sums},
   sum(avg_watch_time_s * views) AS watch_time_s, sum(completion_rate * views) AS completed_views

@@ -176,30 +176,20 @@ SIM_VARIANTS = {
     "universal base g-1, whole panel (old default)": dict(seasonality="none"),
 }
 
-#: Variants also run on a fake adoption placed before the real one (false-positive rate).
+#: Variants also run on the same rollouts without any injected effect (false-positive rate).
 NULL_VARIANTS = ("weekday base (28 days), campaign window", "same, within-cohort variance (previous interval)")
-
-
-def fake_adoption_panel(panel: pd.DataFrame, end: pd.Timestamp) -> tuple[pd.DataFrame, pd.Timestamp]:
-    """Effect-free copy of a rollout: the adoption schedule moved back so that its window ends the day
-    before the first real adoption, on the days before that adoption only (no injected revenue of this
-    campaign enters; other campaigns' earlier tests may)."""
-    first = panel["cohort"].min()
-    shift = (end - first) + pd.Timedelta(days=1)
-    pre = panel[panel["date"] < first].copy()
-    pre["cohort"] = pre["cohort"] - shift
-    pre["treated"] = (pre["cohort"].notna() & (pre["date"] >= pre["cohort"])).astype(int)
-    return pre, end - shift
 
 
 def simulator_seed(seed: int) -> list[dict]:
     """Every staggered rollout of one simulated data set: truth and each variant's estimate, and the
-    estimate on a fake, effect-free adoption (``null`` rows, truth 0)."""
+    estimate on the same data set simulated with ``effect_scale=0`` (``null`` rows, truth 0): the same
+    adoption schedule and campaign window with no injected effect of any campaign."""
     import warnings
 
     from analysis.simulate import generate
 
     tables, truth = generate(seed=seed, campaigns=4, days=240, show_progress=False)
+    tables0, truth0 = generate(seed=seed, campaigns=4, days=240, show_progress=False, effect_scale=0.0)
     rows = []
     for cid, camp in truth["campaigns"].items():
         for entry in camp.get("lift") or []:
@@ -207,13 +197,16 @@ def simulator_seed(seed: int) -> list[dict]:
                 continue
             panel = staggered_panel(tables["geo_sales_daily"], tables["geo_assignment"], cid)
             end = pd.Timestamp(entry["window"]["end"])
-            null_panel, null_end = fake_adoption_panel(panel, end)
+            null_panel = staggered_panel(tables0["geo_sales_daily"], tables0["geo_assignment"], cid)
+            null_truth = next(e["effect"] for e in truth0["campaigns"][cid]["lift"] if e["design"] == "staggered")
+            if not (null_panel["cohort"].equals(panel["cohort"]) and null_truth == 0):
+                raise RuntimeError(f"seed {seed}, {cid}: effect_scale=0 changed the rollout or left an effect")
             for name, kw in SIM_VARIANTS.items():
-                runs = [(False, panel, end, entry["effect"])]
+                runs = [(False, panel, entry["effect"])]
                 if name in NULL_VARIANTS:
-                    runs.append((True, null_panel, null_end, 0.0))
-                for null, pan, e_end, tr in runs:
-                    kw2 = {**kw, **({"post_end": e_end} if kw.get("post_end") == "window" else {})}
+                    runs.append((True, null_panel, 0.0))
+                for null, pan, tr in runs:
+                    kw2 = {**kw, **({"post_end": end} if kw.get("post_end") == "window" else {})}
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         r = staggered_did(pan, outcome="revenue", unit="region", time="date", cohort="cohort",
@@ -236,7 +229,7 @@ def simulator_study(seeds, workers: int = 2) -> pd.DataFrame:
 
 
 def simulator_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Coverage, bias, error and pre-trend rejections per variant; false positives on fake adoptions."""
+    """Coverage, bias, error and pre-trend rejections per variant; false positives on effect-free rollouts."""
     null = df[df["null"]] if "null" in df else df.iloc[:0]
     df = df[~df["null"]] if "null" in df else df
     d = df.assign(cover=(df["ci_low"] <= df["truth"]) & (df["truth"] <= df["ci_high"]),
@@ -267,14 +260,14 @@ def simulator_markdown(tab: pd.DataFrame, n_seeds: int, elapsed: float, workers:
         "the campaign's end (`truth[...]['lift']`, design `staggered`). The simulator's regions have their "
         "own multiplicative weekday patterns, sizes, national factors with region-specific loadings and "
         "shocks, so parallel trends in revenue levels holds only approximately. Most regions adopt on a "
-        "day of their own (single-region cohorts). False positives: the same estimator on a fake adoption, "
-        "the rollout's schedule moved back so that its window ends the day before the first real adoption, "
-        "on the days before it (no injected revenue of this campaign; the simulator's `effect_scale=0` does "
-        "not yet remove regional sales effects).",
+        "day of their own (single-region cohorts). False positives: the same estimator on the same seed "
+        "simulated with `generate(seed, campaigns=4, days=240, effect_scale=0)`, which keeps every rollout's "
+        "adoption schedule and window and injects no effect of any campaign (the truth records 0); a "
+        "rejection of zero at 5 % counts as a false positive.",
         "",
         "| estimator | rollouts | mean true ATT | coverage of 95 % CI | bias (% of ATT) | "
         "median abs. error (% of ATT) | RMSE | mean CI width | pre-trend test rejects (5 %) | "
-        "false positives (fake adoption, 5 %) |",
+        "false positives (effect-free rollout, 5 %) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in tab.itertuples():
@@ -282,6 +275,16 @@ def simulator_markdown(tab: pd.DataFrame, n_seeds: int, elapsed: float, workers:
                      f"{r.bias_pct:+.1f} % | {r.median_abs_err_pct:.1f} % | {r.rmse:.4g} | "
                      f"{r.mean_ci_width:.4g} | {r.pretrend_reject:.1%} | "
                      + ("" if pd.isna(r.false_positive) else f"{r.false_positive:.1%}") + " |")
+    fp = tab.dropna(subset=["false_positive"])
+    if len(fp):
+        from scipy.stats import binomtest
+
+        r = fp.iloc[0]
+        k = int(round(r.false_positive * r.rollouts))
+        ci = binomtest(k, int(r.rollouts)).proportion_ci()
+        lines += ["", f"False positives of `{r.variant}`: {k} of {r.rollouts} effect-free rollouts "
+                  f"({r.false_positive:.1%}; exact binomial 95 % interval {ci.low:.1%}-{ci.high:.1%}; "
+                  f"one binomial standard error at 5 % is {np.sqrt(0.05 * 0.95 / r.rollouts):.1%})."]
     lines += ["<!-- simulator:end -->", ""]
     return "\n".join(lines)
 
@@ -301,10 +304,14 @@ def main(argv=None) -> None:
     ap.add_argument("--simulator-seeds", type=int, default=0,
                     help="run only the simulator study over this many seeds")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rows", type=Path, default=None,
+                    help="with --simulator-seeds: also write the per-rollout estimates to this CSV file")
     args = ap.parse_args(argv)
     if args.simulator_seeds:
         t0 = time.time()
         df = simulator_study(range(args.simulator_seeds), workers=args.workers)
+        if args.rows is not None:
+            df.to_csv(args.rows, index=False)
         section = simulator_markdown(simulator_table(df), args.simulator_seeds, time.time() - t0, args.workers)
         write_section(args.out, section)
         print(section)
