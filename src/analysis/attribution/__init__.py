@@ -23,8 +23,10 @@ from __future__ import annotations
 
 from analysis.attribution.conversions import ConversionAttribution, attribute_orders
 from analysis.attribution.followers import FollowerAttribution, attribute_followers
+from analysis.attribution.repeat import RepeatResult, repeat_collaborations  # noqa: F401
 
-__all__ = ["ConversionAttribution", "FollowerAttribution", "attribute_followers", "attribute_orders"]
+__all__ = ["ConversionAttribution", "FollowerAttribution", "RepeatResult", "attribute_followers", "attribute_orders",
+           "repeat_collaborations"]
 
 try:  # optional parts
     from analysis.attribution.retention import RetentionResult, follower_retention  # noqa: F401

@@ -1,0 +1,376 @@
+"""Repeat collaborations: do creators who worked with the brand before bring more per view the next time?"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis.attribution._data import _dates
+from analysis.attribution.followers import FollowerAttribution, _f, attribute_followers
+from analysis.conversions import read_table
+from analysis.progress import progress
+
+#: Fewest repeat creators (with positive estimates) needed before a ratio is estimated.
+MIN_REPEAT_CREATORS = 3
+
+_TABLE_COLUMNS = ["creator_id", "handle", "brand", "campaign_id", "campaign_start", "collaboration",
+                  "repeat", "previous_campaigns", "incremental", "ci_low", "ci_high", "views",
+                  "per_1000_views"]
+_PAIR_COLUMNS = ["creator_id", "handle", "brand", "first_campaign", "first_per_1000_views",
+                 "later_campaigns", "later_per_1000_views", "log_ratio", "ratio", "included", "reason"]
+
+
+@dataclass(frozen=True)
+class RepeatResult:
+    """Per-view follower response of repeat creators: later campaigns against their first one.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per creator and campaign: ``creator_id, handle, brand, campaign_id, campaign_start,
+        collaboration`` (1 for the creator's first campaign with the brand, 2 for the second, ...),
+        ``repeat`` (the creator had an earlier campaign with the brand), ``previous_campaigns``,
+        ``incremental, ci_low, ci_high`` (modelled incremental brand followers), ``views`` (the
+        creator's views in the attribution window) and ``per_1000_views`` (incremental per 1,000 views).
+    pairs : pandas.DataFrame
+        One row per repeat creator: the first campaign and its per-view response, the number of later
+        campaigns and the geometric mean of their per-view responses, ``log_ratio`` (mean over the later
+        campaigns of log(later / first)), ``ratio`` = exp(log_ratio), whether the creator enters the
+        comparison (``included``) and, if not, why (``reason``).
+    ratio, ci_low, ci_high : float or None
+        Geometric mean over creators of the later-to-first ratio of incremental followers per 1,000
+        views, with its ``1 - alpha`` t interval; None when fewer than ``min_creators`` creators qualify.
+    p_value : float or None
+        Two-sided one-sample t test of mean log ratio = 0.
+    n : int
+        Repeat creators in the comparison (positive estimates in their first and at least one later
+        campaign).
+    n_repeat_creators : int
+        Creators with more than one campaign with the same brand.
+    """
+
+    table: pd.DataFrame = field(repr=False)
+    pairs: pd.DataFrame = field(repr=False)
+    ratio: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    n: int
+    n_repeat_creators: int
+    alpha: float = 0.05
+    min_creators: int = MIN_REPEAT_CREATORS
+    campaign_ids: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def estimated(self) -> bool:
+        """Whether enough repeat creators qualified for a ratio to be estimated."""
+        return self.ratio is not None
+
+    # ------------------------------------------------------------------ tables
+    def summary(self) -> pd.DataFrame:
+        """One tidy row: the geometric-mean ratio, its interval, p-value and the counts."""
+        return pd.DataFrame([{
+            "measure": "incremental followers per 1,000 views, later vs first campaign (geometric mean ratio)",
+            "ratio": np.nan if self.ratio is None else self.ratio,
+            "ci_low": np.nan if self.ci_low is None else self.ci_low,
+            "ci_high": np.nan if self.ci_high is None else self.ci_high,
+            "p_value": np.nan if self.p_value is None else self.p_value,
+            "n_creators": self.n, "n_repeat_creators": self.n_repeat_creators,
+            "n_excluded": int((~self.pairs["included"]).sum()) if len(self.pairs) else 0,
+            "campaigns": len(self.campaign_ids), "alpha": self.alpha,
+        }])
+
+    def reading(self) -> list[str]:
+        """Plain-language sentences a report can print."""
+        lvl = int(round(100 * (1 - self.alpha)))
+        nrep, excl = self.n_repeat_creators, self.n_repeat_creators - self.n
+        if nrep == 0:
+            out = ["No creator worked with the brand in more than one of the campaigns analysed, so repeat "
+                   "collaborations cannot be compared with first ones."]
+        elif not self.estimated:
+            out = [f"Not enough repeat creators to compare: {nrep} creator(s) worked with the brand more than "
+                   f"once, {self.n} of them with a positive estimated response in both their first and a later "
+                   f"campaign; at least {self.min_creators} are needed for a ratio with an interval."]
+        else:
+            assert self.ratio is not None and self.ci_low is not None and self.ci_high is not None
+            pct = 100 * (self.ratio - 1)
+            word = "more" if pct >= 0 else "fewer"
+            out = [f"Across {self.n} creators who worked with the brand again, a later campaign brought "
+                   f"{abs(pct):.0f}% {word} incremental followers per 1,000 views than the same creator's "
+                   f"first one (geometric mean ratio {self.ratio:.2f}, {lvl}% interval {self.ci_low:.2f} to "
+                   f"{self.ci_high:.2f})."]
+            if self.ci_low <= 1 <= self.ci_high:
+                out.append("The interval includes 1: the data cannot tell whether repeat creators bring more "
+                           "or less per view the second time.")
+            else:
+                out.append("The interval excludes 1: repeat creators " +
+                           ("bring more" if self.ratio > 1 else "bring less") + " per view than the first time.")
+            out.append("Creators are usually rehired because their first campaign went well, so part of a "
+                       "decline can be regression to the mean; per-creator estimates are pooled towards "
+                       "their campaign's mean, which pulls ratios towards the campaigns' ratio.")
+        if excl > 0 and nrep > 0:
+            out.append(f"{excl} repeat creator(s) left out of the comparison: their first or every later "
+                       "estimate is zero or negative (or they had no views), where a ratio is undefined.")
+        out += list(self.warnings)
+        return out
+
+    def to_dict(self) -> dict:
+        """JSON-safe dictionary (plain floats and None, no NaN)."""
+        def rec(df: pd.DataFrame) -> list[dict]:
+            rows = []
+            for r in df.to_dict("records"):
+                row = {}
+                for k, v in r.items():
+                    if isinstance(v, (bool, np.bool_)):
+                        row[k] = bool(v)
+                    elif isinstance(v, pd.Timestamp):
+                        row[k] = None if pd.isna(v) else v.date().isoformat()
+                    elif isinstance(v, (int, np.integer)):
+                        row[k] = int(v)
+                    elif isinstance(v, (float, np.floating)):
+                        row[k] = _f(v)
+                    elif v is None or (not isinstance(v, str) and pd.isna(v)):
+                        row[k] = None
+                    else:
+                        row[k] = str(v)
+                rows.append(row)
+            return rows
+
+        return {
+            "ratio": _f(self.ratio), "ci_low": _f(self.ci_low), "ci_high": _f(self.ci_high),
+            "p_value": _f(self.p_value), "n": int(self.n), "n_repeat_creators": int(self.n_repeat_creators),
+            "min_creators": int(self.min_creators), "alpha": _f(self.alpha),
+            "campaign_ids": list(self.campaign_ids), "pairs": rec(self.pairs), "table": rec(self.table),
+            "reading": self.reading(), "warnings": list(self.warnings),
+        }
+
+    # ------------------------------------------------------------------ plots
+    def plot(self, ax=None):
+        """First vs later per-view response, one line per repeat creator (log scale where possible)."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 4.5))
+        p = self.pairs
+        ok = p[(p["first_per_1000_views"] > 0) & (p["later_per_1000_views"] > 0)] if len(p) else p
+        for r in p.itertuples():
+            y0, y1 = r.first_per_1000_views, r.later_per_1000_views
+            if not (np.isfinite(y0) and np.isfinite(y1)):
+                continue
+            color = "0.6" if not r.included else ("C2" if y1 >= y0 else "C3")
+            ax.plot([0, 1], [y0, y1], "o-", color=color, lw=1, alpha=0.8)
+            ax.annotate(str(r.handle), (1, y1), xytext=(4, 0), textcoords="offset points", fontsize=7,
+                        va="center")
+        if len(ok) == len(p) and len(p):
+            from matplotlib.ticker import FormatStrFormatter
+
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+        ax.set_xticks([0, 1], ["first campaign", "later campaigns\n(geometric mean)"])
+        ax.set_xlim(-0.3, 1.5)
+        ax.set_ylabel("incremental followers per 1,000 views")
+        if self.estimated:
+            lvl = int(round(100 * (1 - self.alpha)))
+            ax.set_title(f"Repeat creators: ratio {self.ratio:.2f} ({lvl}% CI {self.ci_low:.2f}-{self.ci_high:.2f}), "
+                         f"n={self.n}", fontsize=9)
+        else:
+            ax.set_title(f"Repeat creators: too few to compare (n={self.n})", fontsize=9)
+        return ax
+
+
+def _campaign_frame(data: Any) -> pd.DataFrame:
+    c = read_table(data, "campaigns").copy()
+    if "start_date" not in c.columns:
+        raise ValueError("the campaigns table needs a start_date column to order a creator's campaigns")
+    c["campaign_id"] = c["campaign_id"].astype(str)
+    c["campaign_start"] = _dates(c["start_date"])
+    if "brand" in c.columns:
+        c["brand"] = c["brand"].astype(str)
+    elif "brand_account" in c.columns:
+        c["brand"] = c["brand_account"].astype(str)
+    else:
+        c["brand"] = ""
+    return c[["campaign_id", "brand", "campaign_start"]].drop_duplicates("campaign_id")
+
+
+def creator_campaign_table(attributions: Mapping[str, FollowerAttribution], campaigns: pd.DataFrame) -> pd.DataFrame:
+    """Creator x campaign table of per-view follower response with repeat flags.
+
+    Parameters
+    ----------
+    attributions : mapping of campaign id to FollowerAttribution
+        Only ``by_creator`` (``creator_id, handle, incremental, ci_low, ci_high, views``) is used.
+    campaigns : pandas.DataFrame
+        ``campaign_id, brand, campaign_start``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        See :attr:`RepeatResult.table`. A creator's campaigns with one brand are ordered by start date
+        (then campaign id); the first is ``repeat=False``, every later one ``repeat=True``.
+    """
+    frames = []
+    for cid, att in attributions.items():
+        b = att.by_creator
+        missing = {"creator_id", "incremental", "views"} - set(b.columns)
+        if missing:
+            raise ValueError(f"the attribution of campaign {cid!r} lacks column(s) {sorted(missing)} in by_creator")
+        f = pd.DataFrame({
+            "creator_id": b["creator_id"].astype(str),
+            "handle": (b["handle"] if "handle" in b.columns else b["creator_id"]).astype(str),
+            "campaign_id": str(cid),
+            "incremental": pd.to_numeric(b["incremental"], errors="coerce").astype(float),
+            "ci_low": pd.to_numeric(b["ci_low"], errors="coerce").astype(float) if "ci_low" in b else np.nan,
+            "ci_high": pd.to_numeric(b["ci_high"], errors="coerce").astype(float) if "ci_high" in b else np.nan,
+            "views": pd.to_numeric(b["views"], errors="coerce").astype(float),
+        })
+        frames.append(f)
+    if not frames:
+        return pd.DataFrame(columns=_TABLE_COLUMNS)
+    t = pd.concat(frames, ignore_index=True)
+    unknown = sorted(set(t["campaign_id"]) - set(campaigns["campaign_id"]))
+    if unknown:
+        raise ValueError(f"campaign(s) {', '.join(unknown)} are not in the campaigns table")
+    t = t.merge(campaigns, on="campaign_id", how="left")
+    t["per_1000_views"] = np.where(t["views"] > 0, 1000.0 * t["incremental"] / t["views"].where(t["views"] > 0),
+                                   np.nan)
+    t = t.sort_values(["creator_id", "brand", "campaign_start", "campaign_id"], kind="stable").reset_index(drop=True)
+    t["collaboration"] = t.groupby(["creator_id", "brand"]).cumcount().astype(int) + 1
+    t["previous_campaigns"] = t["collaboration"] - 1
+    t["repeat"] = t["collaboration"] > 1
+    return t[_TABLE_COLUMNS]
+
+
+def _pairs(table: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    multi = table.groupby(["creator_id", "brand"])["campaign_id"].transform("size") > 1
+    for (cr, br), g in table[multi].groupby(["creator_id", "brand"], sort=True):
+        first, later = g[g["collaboration"] == 1].iloc[0], g[g["collaboration"] > 1]
+        f0 = float(first["per_1000_views"])
+        lv = later["per_1000_views"].to_numpy(float)
+        pos = lv[np.isfinite(lv) & (lv > 0)]
+        reason = ""
+        if not (np.isfinite(f0) and f0 > 0):
+            reason = "first-campaign estimate not positive" if np.isfinite(f0) else "no views in first campaign"
+        elif len(pos) == 0:
+            reason = "no positive later-campaign estimate"
+        lr = float(np.mean(np.log(pos / f0))) if not reason else np.nan
+        later_gm = float(np.exp(np.mean(np.log(pos)))) if len(pos) else (
+            float(np.nanmean(lv)) if np.isfinite(lv).any() else np.nan)
+        rows.append({"creator_id": cr, "handle": first["handle"], "brand": br,
+                     "first_campaign": first["campaign_id"], "first_per_1000_views": f0,
+                     "later_campaigns": int(len(later)), "later_per_1000_views": later_gm,
+                     "log_ratio": lr, "ratio": float(np.exp(lr)) if np.isfinite(lr) else np.nan,
+                     "included": not reason, "reason": reason})
+    return pd.DataFrame(rows, columns=_PAIR_COLUMNS)
+
+
+def compare_repeat(table: pd.DataFrame, *, alpha: float = 0.05, min_creators: int = MIN_REPEAT_CREATORS,
+                   campaign_ids: Sequence[str] = (), warnings: Sequence[str] = ()) -> RepeatResult:
+    """Paired comparison of later vs first per-view response from a creator x campaign table.
+
+    Each repeat creator contributes one value: the mean over their later campaigns (positive estimates
+    only) of log(per-1,000-view response later / first). The result is exp(mean) over creators with a
+    one-sample t interval (scipy), i.e. a geometric-mean ratio.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As returned by :func:`creator_campaign_table`.
+    alpha : float
+        One minus the interval's coverage.
+    min_creators : int
+        Fewest qualifying repeat creators to estimate anything (at least 2).
+
+    Returns
+    -------
+    RepeatResult
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1 (got {alpha})")
+    if min_creators < 2:
+        raise ValueError(f"min_creators must be 2 or more for a t interval (got {min_creators})")
+    pairs = _pairs(table)
+    d = pairs.loc[pairs["included"], "log_ratio"].to_numpy(float)
+    n = int(len(d))
+    ratio = lo = hi = p = None
+    if n >= min_creators:
+        tt = stats.ttest_1samp(d, 0.0)
+        ci = tt.confidence_interval(confidence_level=1 - alpha)
+        m = float(np.mean(d))
+        ratio, p = float(np.exp(m)), _f(tt.pvalue)
+        lo, hi = (float(np.exp(ci.low)), float(np.exp(ci.high))) if np.isfinite(ci.low) else (ratio, ratio)
+    return RepeatResult(table=table, pairs=pairs, ratio=ratio, ci_low=lo, ci_high=hi, p_value=p, n=n,
+                        n_repeat_creators=int(len(pairs)), alpha=alpha, min_creators=min_creators,
+                        campaign_ids=tuple(campaign_ids), warnings=tuple(warnings))
+
+
+def repeat_collaborations(data: Any, *, campaign_ids: Sequence[str] | None = None, n_boot: int = 200,
+                          seed: int = 0, alpha: float = 0.05,
+                          attributions: Mapping[str, FollowerAttribution] | None = None,
+                          min_creators: int = MIN_REPEAT_CREATORS, **attribution_kwargs: Any) -> RepeatResult:
+    """Whether creators who worked with the brand before bring more (or fewer) followers per view.
+
+    Runs :func:`~analysis.attribution.attribute_followers` for each campaign (reusing any result passed
+    in ``attributions``), builds a creator x campaign table of incremental followers per 1,000 views,
+    flags each creator's later campaigns with the same brand as repeats, and compares every repeat
+    creator's later per-view response with their first (paired, on the log scale, among positive
+    estimates). See ``docs/methods.md`` ("Repeat collaborations").
+
+    Parameters
+    ----------
+    data : path, Dataset or dict of DataFrames
+        Processed directory, ``analysis.data.Dataset`` or tables by name; needs ``campaigns`` (with
+        ``start_date``; ``brand`` if several brands share the data) and, for campaigns not in
+        ``attributions``, everything :func:`attribute_followers` needs.
+    campaign_ids : sequence of str, optional
+        Campaigns to include (default: every campaign in the data).
+    n_boot : int
+        Bootstrap replicates of each follower attribution run here (intervals of the per-creator
+        estimates in the table; the comparison itself uses the t interval over creators).
+    seed : int
+        Seed of the attributions' bootstrap.
+    alpha : float
+        One minus the coverage of every interval.
+    attributions : mapping of campaign id to FollowerAttribution, optional
+        Results already computed; campaigns found here are not re-run.
+    min_creators : int
+        Fewest qualifying repeat creators before a ratio is estimated (default 3).
+    **attribution_kwargs
+        Passed on to :func:`attribute_followers` (``kernels``, ``pool``, ``funnel``, ...).
+
+    Returns
+    -------
+    RepeatResult
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1 (got {alpha})")
+    camps = _campaign_frame(data)
+    known = set(camps["campaign_id"])
+    if campaign_ids is None:
+        ids = sorted(known)
+    else:
+        ids = [str(c) for c in campaign_ids]
+        unknown = [c for c in ids if c not in known]
+        if unknown:
+            raise ValueError(f"unknown campaign(s) {', '.join(unknown)}; known campaigns: "
+                             f"{', '.join(sorted(known))}")
+        ids = list(dict.fromkeys(ids))
+    given = {str(k): v for k, v in (attributions or {}).items()}
+    todo = [c for c in ids if c not in given]
+    atts: dict[str, FollowerAttribution] = {c: given[c] for c in ids if c in given}
+    for cid in progress(todo, desc="attributing followers", total=len(todo)):
+        atts[cid] = attribute_followers(data, cid, n_boot=n_boot, seed=seed, alpha=alpha, **attribution_kwargs)
+    atts = {c: atts[c] for c in ids}
+    warnings = []
+    if len(ids) < 2:
+        warnings.append("only one campaign analysed: no creator can have an earlier campaign")
+    table = creator_campaign_table(atts, camps)
+    return compare_repeat(table, alpha=alpha, min_creators=min_creators, campaign_ids=ids, warnings=warnings)

@@ -1,0 +1,126 @@
+"""Repeat collaborations: creator x campaign table, repeat flags and the paired per-view ratio."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from analysis.attribution import FollowerAttribution, RepeatResult, repeat_collaborations
+from analysis.data import load
+
+
+def _fake(cid: str, rows: list[tuple[str, float, float]]) -> FollowerAttribution:
+    """A FollowerAttribution carrying only a by_creator table of (creator, incremental, views)."""
+    by = pd.DataFrame(rows, columns=["creator_id", "incremental", "views"])
+    by["handle"] = "@" + by["creator_id"]
+    by["ci_low"], by["ci_high"] = by["incremental"] - 10, by["incremental"] + 10
+    t = pd.Timestamp("2025-01-01")
+    return FollowerAttribution(campaign_id=cid, incremental=float(by["incremental"].sum()), ci_low=0.0,
+                               ci_high=0.0, daily=pd.DataFrame(), by_creator=by, by_post=pd.DataFrame(),
+                               kernel={}, posts=pd.DataFrame(), window=(t, t), campaign_end=t)
+
+
+CAMPAIGNS = pd.DataFrame({"campaign_id": ["K1", "K2", "K3"], "brand": ["B", "B", "B"],
+                          "start_date": pd.to_datetime(["2025-03-01", "2025-01-01", "2025-05-01"])})
+
+
+def _hand_made():
+    # chronological order: K2 (Jan), K1 (Mar), K3 (May)
+    return {
+        "K2": _fake("K2", [("a", 100, 100_000), ("b", 50, 10_000), ("c", 20, 20_000), ("d", 30, 10_000),
+                           ("e", -5, 10_000)]),
+        "K1": _fake("K1", [("a", 200, 100_000), ("b", 10, 10_000), ("c", 40, 10_000), ("x", 7, 1_000),
+                           ("e", 50, 10_000)]),
+        "K3": _fake("K3", [("a", 400, 100_000), ("d", -3, 10_000)]),
+    }
+
+
+def test_hand_made_ratio_arithmetic():
+    res = repeat_collaborations({"campaigns": CAMPAIGNS}, attributions=_hand_made())
+    # per 1,000 views: a 1 -> 2 (K1), 4 (K3); b 5 -> 1; c 1 -> 4; d 3 -> negative; e negative first
+    expected = {"a": (np.log(2) + np.log(4)) / 2, "b": np.log(1 / 5), "c": np.log(4)}
+    p = res.pairs.set_index("creator_id")
+    assert set(p.index) == {"a", "b", "c", "d", "e"}
+    assert res.n_repeat_creators == 5 and res.n == 3
+    assert not p.loc["d", "included"] and not p.loc["e", "included"]
+    for k, v in expected.items():
+        assert p.loc[k, "log_ratio"] == pytest.approx(v)
+    d = np.array(list(expected.values()))
+    m, se = d.mean(), d.std(ddof=1) / np.sqrt(3)
+    q = stats.t.ppf(0.975, 2)
+    assert res.ratio == pytest.approx(np.exp(m))
+    assert res.ci_low == pytest.approx(np.exp(m - q * se))
+    assert res.ci_high == pytest.approx(np.exp(m + q * se))
+    assert res.p_value == pytest.approx(2 * stats.t.sf(abs(m / se), 2))
+    assert p.loc["a", "first_campaign"] == "K2"
+    assert p.loc["a", "later_per_1000_views"] == pytest.approx(np.sqrt(2 * 4))
+    assert any("2 repeat creator(s) left out" in s for s in res.reading())
+
+
+def test_hand_made_flags_and_order():
+    t = repeat_collaborations({"campaigns": CAMPAIGNS}, attributions=_hand_made()).table
+    a = t[t["creator_id"] == "a"].set_index("campaign_id")
+    assert a.loc["K2", "collaboration"] == 1 and not a.loc["K2", "repeat"]
+    assert a.loc["K1", "collaboration"] == 2 and a.loc["K1", "repeat"]
+    assert a.loc["K3", "previous_campaigns"] == 2 and a.loc["K3", "repeat"]
+    assert not t.loc[t["creator_id"] == "x", "repeat"].any()
+    assert t.loc[t["creator_id"] == "c", "per_1000_views"].tolist() == pytest.approx([1.0, 4.0])
+
+
+def test_other_brand_is_not_a_repeat():
+    camps = CAMPAIGNS.assign(brand=["B", "B", "Other"])
+    res = repeat_collaborations({"campaigns": camps}, attributions=_hand_made())
+    k3 = res.table[res.table["campaign_id"] == "K3"]
+    assert not k3["repeat"].any()
+    assert res.pairs.set_index("creator_id").loc["a", "later_campaigns"] == 1
+
+
+def test_fewer_than_three_gives_not_enough_reading():
+    atts = {"K2": _fake("K2", [("a", 10, 10_000), ("b", 10, 10_000)]),
+            "K1": _fake("K1", [("a", 20, 10_000), ("b", 30, 10_000)])}
+    res = repeat_collaborations({"campaigns": CAMPAIGNS}, campaign_ids=["K1", "K2"], attributions=atts)
+    assert res.n == 2 and not res.estimated and res.ratio is None and res.ci_low is None
+    assert res.reading()[0].startswith("Not enough repeat creators")
+    assert np.isnan(res.summary()["ratio"].iloc[0])
+    json.dumps(res.to_dict(), allow_nan=False)
+    res.plot()
+
+
+def test_unknown_campaign_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown campaign"):
+        repeat_collaborations({"campaigns": CAMPAIGNS}, campaign_ids=["NOPE"], attributions=_hand_made())
+
+
+def test_on_simulated_data(sim_processed):
+    ds = load(sim_processed)
+    res = repeat_collaborations(ds, n_boot=10, seed=0)
+    assert isinstance(res, RepeatResult)
+    t = res.table
+    contracts = ds["contracts"]
+    # one row per creator and campaign the attribution covers, every campaign present
+    assert not t.duplicated(["creator_id", "campaign_id"]).any()
+    assert set(t["campaign_id"]) == set(ds.campaign_ids)
+    pairs = set(zip(contracts["creator_id"].astype(str), contracts["campaign_id"].astype(str)))
+    assert set(zip(t["creator_id"], t["campaign_id"])) <= pairs
+    # flags: a creator's earliest campaign is never a repeat, every later one is
+    starts = ds["campaigns"].set_index("campaign_id")["start_date"]
+    for cr, g in t.groupby("creator_id"):
+        g = g.assign(s=g["campaign_id"].map(starts)).sort_values(["s", "campaign_id"])
+        assert g["repeat"].tolist() == [False] + [True] * (len(g) - 1), cr
+    n_multi = int((t.groupby("creator_id").size() > 1).sum())
+    assert n_multi >= 3 and res.n_repeat_creators == n_multi
+    assert res.estimated and res.ci_low < res.ratio < res.ci_high
+    inc = res.pairs.loc[res.pairs["included"], "log_ratio"]
+    assert res.ratio == pytest.approx(float(np.exp(inc.mean())))
+    # deterministic: same inputs, same table
+    again = repeat_collaborations(ds, n_boot=10, seed=0)
+    pd.testing.assert_frame_equal(res.table, again.table)
+    out = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert out["n"] == res.n and len(out["table"]) == len(t)
+    ax = res.plot()
+    assert len(ax.lines) == res.n_repeat_creators
+    assert res.summary().shape[0] == 1
