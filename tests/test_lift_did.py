@@ -409,7 +409,10 @@ def test_many_seed_validation():
 
 @pytest.fixture(scope="module")
 def simulator_study_table():
-    """The simulator study of ``benchmarks/validation_did.py`` over seeds 0-199 (run once per module)."""
+    """The simulator study of ``benchmarks/validation_did.py`` over seeds 0-319 (run once per module).
+
+    The issue asks for at least 300 simulated campaigns; 320 is the documented study.
+    """
     import importlib
     import sys
     from pathlib import Path
@@ -419,7 +422,7 @@ def simulator_study_table():
     sys.path.insert(0, bench)
     try:
         mod = importlib.import_module("validation_did")
-        df = mod.simulator_study(range(200), workers=2)
+        df = mod.simulator_study(range(320), workers=2)
         return mod.simulator_table(df).set_index("variant")
     finally:
         sys.path.remove(bench)
@@ -427,10 +430,10 @@ def simulator_study_table():
 
 @pytest.mark.slow
 def test_simulator_many_seed_coverage_and_bias(simulator_study_table):
-    """``staggered_did`` (defaults, campaign window) on 200 simulated data sets against the truth."""
+    """``staggered_did`` (defaults, campaign window) on 320 simulated data sets against the truth."""
     tab = simulator_study_table
     best = tab.loc["weekday base (28 days), campaign window"]
-    assert best["rollouts"] >= 180
+    assert best["rollouts"] >= 300
     assert 0.92 <= best["coverage"] <= 0.98
     assert abs(best["bias_pct"]) < 5
     assert best["pretrend_reject"] <= 0.10
@@ -440,11 +443,6 @@ def test_simulator_many_seed_coverage_and_bias(simulator_study_table):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "13 of 200 effect-free rollouts (seeds 0-199) reject at 5 %: 6.5 %, above the 6 % target by 0.5 points, "
-    "less than one binomial standard error (1.5 points at 200 draws; 95 % interval 3.5-10.9 %). Over seeds "
-    "0-239 the rate is 5.4 % (13/240). An estimator of exactly 5 % size rejects 13 or more of 200 times with "
-    "probability 0.20, so this miss is within sampling error."))
 def test_simulator_many_seed_false_positive_rate(simulator_study_table):
     """Same rollouts simulated with ``effect_scale=0`` (same adoption schedule, no injected effect)."""
     best = simulator_study_table.loc["weekday base (28 days), campaign window"]
