@@ -145,8 +145,11 @@ def _post_level(snapshots: Any, windows: Any) -> nw.LazyFrame | nw.DataFrame:
     keep = ["post_id", "date"] + [c for c in SNAPSHOT_COUNTS + ("avg_watch_time_s", "completion_rate")
                                   if c in scols]
     extra = [c for c in scols if c not in keep and c not in wcols and c != "window_end"]
-    snap = snap.select(keep + extra)
-    j = snap.join(win.with_columns(nw.col("window_end").cast(date_dtype)), on="post_id", how="inner")
+    if keep + extra != list(scols):
+        snap = snap.select(keep + extra)
+    if wcols["window_end"] != date_dtype:
+        win = win.with_columns(nw.col("window_end").cast(date_dtype))
+    j = snap.join(win, on="post_id", how="inner")
     j = j.filter(nw.col("date") <= nw.col("window_end"))
     last = j.group_by("post_id").agg(nw.col("date").max())
     s = j.join(last, on=["post_id", "date"], how="inner")
@@ -189,6 +192,10 @@ def _sum_by(frame: nw.DataFrame | nw.LazyFrame, by: Sequence[str], quantities: S
     """Sum ``quantities`` by ``by`` (all-null groups stay null)."""
     cols = frame.collect_schema()
     q = [c for c in quantities if c in cols]
+    if frame.implementation.is_duckdb() and all(cols[c] == nw.Float64 for c in q):
+        # one relation instead of three (each DuckDB relation costs a bind)
+        return frame.group_by(list(by)).agg(*[nw.when(nw.col(c).count() > 0).then(nw.col(c).sum()).alias(c)
+                                              for c in q])
     aggs = []
     for c in q:
         aggs.append(nw.col(c).sum().alias(c))

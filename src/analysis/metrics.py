@@ -15,6 +15,8 @@ Regenerate the documentation with ``python -m analysis.metrics docs/metrics.md``
 
 from __future__ import annotations
 
+import functools
+
 import math
 import sys
 from collections.abc import Mapping
@@ -302,6 +304,12 @@ def base_quantities(level: str | None = None) -> tuple[str, ...]:
     return tuple(q for q, (lv, _) in BASE_QUANTITIES.items() if lv == level)
 
 
+@functools.lru_cache(maxsize=1)
+def _default_emv() -> tuple[tuple[str, float], ...]:
+    """The shipped EMV defaults, read once per process."""
+    return tuple((k, float(v)) for k, v in yaml.safe_load(EMV_FILE.read_text())["values"].items())
+
+
 def emv_values(override: Mapping[str, float] | str | Path | None = None) -> dict[str, float]:
     """Per-action EMV values: the shipped defaults, updated by ``override``.
 
@@ -311,7 +319,7 @@ def emv_values(override: Mapping[str, float] | str | Path | None = None) -> dict
         Values per action (``views`` is the value of one view, i.e. CPM / 1000), or a YAML file
         with a ``values`` mapping. Actions not given keep their default.
     """
-    values = {k: float(v) for k, v in yaml.safe_load(EMV_FILE.read_text())["values"].items()}
+    values = dict(_default_emv())
     if override is None:
         return values
     if isinstance(override, (str, Path)):
