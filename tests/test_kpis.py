@@ -412,6 +412,24 @@ def test_missing_rates_same_on_every_engine():
         np.testing.assert_allclose(res["completion_rate"], ref.loc[res.index], rtol=1e-12)
 
 
+def test_group_with_no_reported_rate_is_undefined_on_every_engine():
+    """A group whose posts never report a rate has an unknown (null) rate, not zero, on every engine."""
+    import duckdb
+    import polars as pl
+
+    snap, windows = _synthetic_snapshots(n_posts=30)
+    first = windows["campaign_id"].iloc[0]
+    no_rate = snap["post_id"].isin(windows.loc[windows["campaign_id"] == first, "post_id"])
+    snap.loc[no_rate, ["completion_rate", "avg_watch_time_s"]] = np.nan
+    for native in (snap, pl.from_pandas(snap), duckdb.connect().from_df(snap)):
+        res = kpis.compute_kpis(native, by=["campaign_id"], windows=windows).set_index("campaign_id")
+        assert np.isnan(res.loc[first, "completion_rate"]) and np.isnan(res.loc[first, "avg_watch_time_s"])
+        # the sums themselves are unknown too (a sum over no reported value is not 0)
+        assert res.loc[first, ["completed_views", "views_with_completion", "views_with_watch_time"]].isna().all()
+        others = res.drop(index=first)
+        assert len(others) and others["completion_rate"].notna().all()
+
+
 # ---------------------------------------------------------------- interval methods
 
 def test_delta_interval_matches_the_standard_error_of_a_mean():
