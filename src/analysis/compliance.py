@@ -184,9 +184,9 @@ def check_compliance(data: Any, campaign_id: str, *, caption_cut: int = CAPTION_
         Days after the campaign's end that Spark Ads boosting is planned to run; rights of authorised
         contracts must cover them.
     """
-    from analysis.data import load
+    from analysis.data import as_dataset
 
-    ds = data if hasattr(data, "has") else load(data)
+    ds = as_dataset(data)
     camp = ds.campaign(campaign_id)
     posts = ds["posts"]
     cp = posts.loc[posts["campaign_id"] == campaign_id].sort_values("post_id").reset_index(drop=True)

@@ -117,3 +117,8 @@ def load(data_dir: str | Path) -> Dataset:
     Dataset
     """
     return Dataset(data_dir)
+
+
+def as_dataset(data: Dataset | str | Path) -> Dataset:
+    """Return ``data`` itself when it is already a :class:`Dataset`, else open it with :func:`load`."""
+    return data if isinstance(data, Dataset) else load(data)

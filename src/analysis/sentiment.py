@@ -224,9 +224,9 @@ def audience_voice(data: Any, campaign_id: str, *, alpha: float = 0.05,
     LookupError
         When the data set has no ``comments`` table (the report then says the section is not available).
     """
-    from analysis.data import load
+    from analysis.data import as_dataset
 
-    ds = data if hasattr(data, "has") else load(data)
+    ds = as_dataset(data)
     if not ds.has("comments"):
         raise LookupError("the data set has no comments table")
     posts = ds["posts"]
