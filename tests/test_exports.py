@@ -524,3 +524,59 @@ def test_fuzz_exports_never_crash(tmp_path_factory, capsys, file, row, col, text
     else:
         assert status == 0 and (out / "manifest.json").exists()
     shutil.rmtree(base)
+
+
+# --- ZIP archives -------------------------------------------------------------------------------
+
+
+def _zip_folder(folder: Path, archive: Path, *, prefix: str = "", extra: dict | None = None) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in sorted(folder.iterdir()):
+            z.write(f, prefix + f.name)
+        for name, text in (extra or {}).items():
+            z.writestr(name, text)
+
+
+@pytest.mark.parametrize("prefix", ["", "TikTok_data/"])
+def test_studio_zip_reads_like_the_folder(tmp_path, prefix):
+    raw = tmp_path / "raw"
+    canonical_campaign_tables(raw, creators=())
+    _zip_folder(STUDIO, raw / "acme_studio.zip", prefix=prefix)
+    before = hashes(raw)
+    conv = ex.detect_and_convert(raw)
+    assert not conv.problems
+    assert f"acme_studio.zip/{prefix}Overview.csv" in conv.claimed
+    ref, _ = convert(ex.convert_studio, STUDIO)
+    got = conv.tables["brand_account_daily"]
+    assert got["date"].tolist() == ref["brand_account_daily"]["date"].tolist()
+    assert got["followers"].tolist() == ref["brand_account_daily"]["followers"].tolist()
+    assert sorted(conv.tables["posts"]["post_id"]) == sorted(ref["posts"]["post_id"])
+    m = ingest(raw, tmp_path / "out")
+    assert m.tables["posts"]["rows"] == 2 and m.tables["brand_account_daily"]["rows"] == 4
+    assert hashes(raw) == before  # nothing extracted beside the raw data
+    member = m.inputs[f"acme_studio.zip/{prefix}Overview.csv"]
+    assert member["sha256"] == hashlib.sha256((STUDIO / "Overview.csv").read_bytes()).hexdigest()
+
+
+def test_zip_members_outside_the_archive_are_never_written(tmp_path):
+    raw = tmp_path / "raw"
+    canonical_campaign_tables(raw, creators=())
+    evil = {"../escaped.csv": "a,b\n1,2\n", "/abs.csv": "a,b\n1,2\n", "__MACOSX/._Overview.csv": "x",
+            "notes.exe": "MZ"}
+    _zip_folder(STUDIO, raw / "studio.zip", extra=evil)
+    conv = ex.detect_and_convert(raw)
+    assert not conv.problems
+    assert not (tmp_path / "escaped.csv").exists() and not (raw / "escaped.csv").exists()
+    assert all(not c.endswith(("escaped.csv", "abs.csv", ".exe")) for c in conv.claimed)
+    assert "studio.zip/Overview.csv" in conv.claimed
+
+
+def test_unreadable_zip_is_a_problem_naming_it(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    canonical_campaign_tables(raw, creators=())
+    (raw / "studio.zip").write_bytes(b"this is not a zip archive")
+    conv = ex.detect_and_convert(raw)
+    assert [(p.file, p.rule.split(":")[0]) for p in conv.problems] == \
+        [("studio.zip", "cannot be read as a ZIP archive")]

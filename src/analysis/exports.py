@@ -17,6 +17,10 @@ Recognised formats (details and every mapping rule in ``docs/exports.md``):
 - TikTok Research API video JSON -> ``posts``, ``post_metrics``.
 - Shopify orders exports (CSV) -> ``orders``.
 
+A ZIP archive at the top of the raw directory (TikTok Studio's "Download data" gives one) is read
+as if it were a folder: its export files are extracted to a temporary directory, never beside the
+raw data, and problems name them as ``archive.zip/member``.
+
 Users who want the canonical tables without ingesting (for instance to add ``campaigns.csv``
 beside a Studio export) call :func:`convert_studio`, :func:`convert_tiktok_one`,
 :func:`convert_research_api` or :func:`convert_shopify`, which return ``{table: DataFrame}``.
@@ -26,9 +30,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import json
+import os
 import re
+import tempfile
 import unicodedata
+import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -46,6 +54,10 @@ __all__ = ["Conversion", "convert_research_api", "convert_shopify", "convert_stu
 
 #: File types looked at (top level of the raw directory and its immediate sub-folders).
 EXPORT_SUFFIXES = (".csv", ".xlsx", ".json")
+
+#: Limits of a ZIP archive read from the raw directory (members, total uncompressed bytes).
+ZIP_MAX_MEMBERS = 2_000
+ZIP_MAX_BYTES = 4 * 1024**3
 
 #: Cells that mean "no value" in exports (compared case-insensitively).
 MISSING = frozenset({"", "undefined", "null", "none", "nan", "n/a", "na", "-", "--", "\u2014"})
@@ -477,6 +489,50 @@ def _kind_of_records(rec: _Records) -> str | None:
     return None
 
 
+def _safe_member(name: str) -> bool:
+    """A ZIP member that may be extracted: relative, no ``..``, not hidden, an export file type."""
+    parts = Path(name.replace("\\", "/")).parts
+    return (bool(parts) and not name.startswith(("/", "\\")) and ":" not in parts[0]
+            and ".." not in parts and not any(p.startswith((".", "~$", "__MACOSX")) for p in parts)
+            and Path(name).suffix.lower() in EXPORT_SUFFIXES)
+
+
+def _extract_zips(raw_dir: Path, into: Path, b: _Builder) -> dict[Path, str]:
+    """Extract the export files of every top-level ZIP archive of ``raw_dir`` into ``into``.
+
+    Returns the extracted paths with their labels (``archive.zip/member``). Unsafe member names
+    (absolute, ``..``), hidden files and other file types are skipped; an archive that cannot be
+    read or exceeds :data:`ZIP_MAX_MEMBERS` / :data:`ZIP_MAX_BYTES` is reported as a problem. File
+    times are kept, since an export's date may be read from them.
+    """
+    out: dict[Path, str] = {}
+    for z in sorted(raw_dir.iterdir()):
+        if not (z.is_file() and z.suffix.lower() == ".zip" and not z.name.startswith(".")):
+            continue
+        try:
+            with zipfile.ZipFile(z) as arc:
+                infos = [i for i in arc.infolist() if not i.is_dir()]
+                if len(infos) > ZIP_MAX_MEMBERS or sum(i.file_size for i in infos) > ZIP_MAX_BYTES:
+                    b.problem(z.name, None, None, f"ZIP archive too large to read as an export "
+                                                  f"(more than {ZIP_MAX_MEMBERS:,} files or "
+                                                  f"{ZIP_MAX_BYTES // 1024**3} GiB): unzip it first")
+                    continue
+                for info in infos:
+                    if not _safe_member(info.filename):
+                        continue
+                    rel = Path(info.filename.replace("\\", "/"))
+                    dest = into / z.name / rel
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    with arc.open(info) as src, open(dest, "wb") as dst:
+                        dst.write(src.read())
+                    when = dt.datetime(*info.date_time).timestamp()
+                    os.utime(dest, (when, when))
+                    out[dest] = f"{z.name}/{rel.as_posix()}"
+        except (zipfile.BadZipFile, OSError, RuntimeError, ValueError) as exc:
+            b.problem(z.name, None, None, f"cannot be read as a ZIP archive: {exc}")
+    return out
+
+
 def _candidates(raw_dir: Path) -> list[Path]:
     out = []
     for p in sorted(raw_dir.iterdir()):
@@ -519,7 +575,8 @@ class Conversion:
     warnings : list of (str, str)
         ``(file, message)`` notes about values changed or inferred while converting.
     inputs : dict
-        Export file -> ``{"format", "tables", "rows"}``.
+        Export file -> ``{"format", "tables", "rows", "sha256"}`` (the file's SHA-256; for a ZIP member,
+        of the member's bytes).
     """
 
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -664,8 +721,10 @@ class _Builder:
     def warn(self, file: str, message: str) -> None:
         self.warnings.append((file, message))
 
-    def register(self, file: str, fmt: str, rows: int) -> None:
+    def register(self, file: str, fmt: str, rows: int, path: Path | None = None) -> None:
         self.inputs[file] = {"format": fmt, "tables": [], "rows": int(rows)}
+        if path is not None:
+            self.inputs[file]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
 
     def finish(self) -> Conversion:
         tables, prov = {}, {}
@@ -1588,18 +1647,21 @@ def convert_shopify(path: str | Path) -> dict[str, pd.DataFrame]:
 # --- detection ------------------------------------------------------------------------------------
 
 
-def _scan(paths: list[Path], root: Path, b: _Builder) -> list[tuple[str, object]]:
+def _scan(paths: list[Path], root: Path, b: _Builder,
+          labels: dict[Path, str] | None = None) -> list[tuple[str, object]]:
     """Recognise export files; return ``(kind, object)`` groups, Studio files grouped by folder."""
     out: list[tuple[str, object]] = []
     studio: dict[Path, dict[str, _Sheet]] = {}
+    labels = labels or {}
     for p in paths:
-        label = p.relative_to(root).as_posix() if p.is_relative_to(root) else p.name
+        label = labels.get(p) or (p.relative_to(root).as_posix() if p.is_relative_to(root)
+                                  else p.name)
         if p.suffix.lower() == ".json":
             rec = _read_json(p, label)
             kind = _kind_of_records(rec) if rec else None
             if kind:
                 rec.kind = kind
-                b.register(label, kind, len(rec.records))
+                b.register(label, kind, len(rec.records), p)
                 out.append((kind, rec))
             continue
         if not _quick_kind(p):
@@ -1611,8 +1673,8 @@ def _scan(paths: list[Path], root: Path, b: _Builder) -> list[tuple[str, object]
         if not kinds:
             continue
         b.problems.extend(problems)
-        b.register(label, ", ".join(sorted({k for _, k in kinds})), sum(len(s.rows)
-                                                                          for s, _ in kinds))
+        b.register(label, ", ".join(sorted({k for _, k in kinds})),
+                   sum(len(s.rows) for s, _ in kinds), p)
         for s, k in kinds:
             if k.startswith("studio:"):
                 name = k.split(":")[1]
@@ -1651,8 +1713,8 @@ def _single_campaign(raw_dir: Path) -> str | None:
 def detect_and_convert(raw_dir: str | Path) -> Conversion:
     """Recognise every export file of ``raw_dir`` and convert it to canonical rows.
 
-    Files are looked for at the top of ``raw_dir`` and one folder down (a Studio export is
-    usually a folder); they are recognised by their columns, never by their names, so a Shopify
+    Files are looked for at the top of ``raw_dir``, one folder down (a Studio export is
+    usually a folder) and inside top-level ZIP archives (see :func:`_extract_zips`); they are recognised by their columns, never by their names, so a Shopify
     export saved as ``orders.csv`` is recognised too. Canonical tables are not touched here.
 
     Parameters
@@ -1669,8 +1731,14 @@ def detect_and_convert(raw_dir: str | Path) -> Conversion:
     b = _Builder()
     if not raw_dir.is_dir():
         return b.finish()
-    paths = _candidates(raw_dir)
-    groups = _scan(paths, raw_dir, b)
+    with tempfile.TemporaryDirectory(prefix="exports-") as tmp:
+        extracted = _extract_zips(raw_dir, Path(tmp), b)
+        _convert_all(b, raw_dir, _candidates(raw_dir) + sorted(extracted), extracted)
+    return b.finish()
+
+
+def _convert_all(b: _Builder, raw_dir: Path, paths: list[Path], labels: dict[Path, str]) -> None:
+    groups = _scan(paths, raw_dir, b, labels)
     single = None
     for kind, obj in sorted(groups, key=lambda g: FORMAT_ORDER.index(g[0])):
         try:
@@ -1689,4 +1757,3 @@ def detect_and_convert(raw_dir: str | Path) -> Conversion:
             label = next(iter(obj.values())).label if isinstance(obj, dict) else obj.label
             b.problem(label, None, None, f"could not be converted (please report this): "
                                          f"{type(exc).__name__}: {exc}")
-    return b.finish()

@@ -886,7 +886,7 @@ def ingest(raw_dir: str | Path, out_dir: str | Path) -> Manifest:
         inputs = {p.name: {"sha256": _sha256(p), "table": name, "rows": int(len(tables[name]))}
                   for name, p in sorted(paths.items(), key=lambda kv: kv[1].name)}
         for f, info in sorted(conversion.inputs.items()):  # export files (analysis.exports)
-            inputs[f] = {"sha256": _sha256(raw_dir / f), "table": ", ".join(info["tables"]),
+            inputs[f] = {"sha256": info.get("sha256") or _sha256(raw_dir / f), "table": ", ".join(info["tables"]),
                          "rows": info["rows"], "format": info["format"],
                          "warnings": conversion.warnings_for(f)}
         manifest = Manifest(out_dir, inputs=inputs,
