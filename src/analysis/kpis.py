@@ -119,17 +119,35 @@ def _like_backend(pdf: pd.DataFrame, like: Any) -> tuple[Any, Any]:
                     f"{type(like).__module__}.{type(like).__qualname__}. {_SPARK_HINT}.")
 
 
-def _to_pandas(frame: Any) -> pd.DataFrame:
-    """Collect a narwhals frame (eager or lazy, any backend) to pandas via Arrow."""
-    if isinstance(frame, nw.LazyFrame):
-        frame = frame.collect(backend="pyarrow")
-    native = frame.to_native()
-    if isinstance(native, pd.DataFrame):
-        return native.reset_index(drop=True)
-    return frame.to_arrow().to_pandas()
+def _to_pandas(frame: Any, sort_by: Sequence[str] | None = None) -> pd.DataFrame:
+    """Collect a narwhals frame (eager or lazy, any backend) to pandas via Arrow.
+
+    With ``sort_by``, rows are sorted by those columns (ascending, stable, nulls last); an Arrow
+    result is sorted before the conversion, where it is cheapest.
+    """
+    if isinstance(frame, nw.LazyFrame) and frame.implementation.is_duckdb():
+        # straight to Arrow: one conversion, and no narwhals Arrow wrapper to build (or import)
+        rel = frame.to_native()
+        table = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.fetch_arrow_table()
+    else:
+        if isinstance(frame, nw.LazyFrame):
+            frame = frame.collect(backend="pyarrow")
+        native = frame.to_native()
+        if isinstance(native, pd.DataFrame):
+            out = native.reset_index(drop=True)
+            if sort_by:
+                out = out.sort_values(list(sort_by), kind="stable").reset_index(drop=True)
+            return out
+        table = frame.to_arrow()
+    if sort_by:
+        table = table.sort_by([(c, "ascending") for c in sort_by])
+    return table.to_pandas()
 
 
-def _f64(name: str) -> nw.Expr:
+def _f64(name: str, schema: Mapping[str, Any] | None = None) -> nw.Expr:
+    """Column ``name`` as Float64 (no cast where ``schema`` says it already is)."""
+    if schema is not None and schema.get(name) == nw.Float64:
+        return nw.col(name)
     return nw.col(name).cast(nw.Float64)
 
 
@@ -155,11 +173,11 @@ def _post_level(snapshots: Any, windows: Any) -> nw.LazyFrame | nw.DataFrame:
     s = j.join(last, on=["post_id", "date"], how="inner")
     exprs = []
     for c in SNAPSHOT_COUNTS:
-        exprs.append(_f64(c) if c in scols else nw.lit(None, dtype=nw.Float64).alias(c))
-    allcols = set(scols) | set(wcols)
+        exprs.append(_f64(c, scols) if c in scols else nw.lit(None, dtype=nw.Float64).alias(c))
+    allcols = {**dict(wcols), **dict(scols)}
     for name, (factors, observed) in DERIVED.items():
         exprs.append(_derived(name, factors, observed, allcols))
-    exprs.append(_f64("followers") if "followers" in allcols
+    exprs.append(_f64("followers", allcols) if "followers" in allcols
                  else nw.lit(None, dtype=nw.Float64).alias("followers"))
     exprs.append(nw.lit(1.0, dtype=nw.Float64).alias("n_posts"))
     ids = [c for c in list(wcols) + extra
@@ -167,24 +185,32 @@ def _post_level(snapshots: Any, windows: Any) -> nw.LazyFrame | nw.DataFrame:
     return s.select(*[nw.col(c) for c in dict.fromkeys(["post_id"] + ids)], *exprs)
 
 
-def _known(c: str) -> nw.Expr:
-    """True where column ``c`` is reported (neither null nor NaN); null-safe on every backend."""
-    e = _f64(c)
+def _known(c: str, schema: Mapping[str, Any] | None = None) -> nw.Expr:
+    """True where column ``c`` is reported (neither null nor NaN); null-safe on every backend.
+
+    An integer column cannot hold NaN, so only its nulls are checked.
+    """
+    dtype = schema.get(c) if schema is not None else None
+    if dtype is not None and dtype.is_integer():
+        return ~nw.col(c).is_null()
+    e = _f64(c, schema)
     return ~e.is_null() & ~e.is_nan()
 
 
-def _derived(name: str, factors: Sequence[str], observed: Sequence[str], cols) -> nw.Expr:
+def _derived(name: str, factors: Sequence[str], observed: Sequence[str], cols: Mapping[str, Any]) -> nw.Expr:
     """A :data:`~analysis.metrics.DERIVED` quantity: the product of ``factors`` where every
-    factor and every ``observed`` column is reported, null elsewhere (so sums skip the row)."""
+    factor and every ``observed`` column is reported, null elsewhere (so sums skip the row).
+
+    ``cols`` maps the available columns to their dtypes."""
     need = tuple(dict.fromkeys(tuple(factors) + tuple(observed)))
     if any(c not in cols for c in need):
         return nw.lit(None, dtype=nw.Float64).alias(name)
-    prod = _f64(factors[0])
+    prod = _f64(factors[0], cols)
     for c in factors[1:]:
-        prod = prod * _f64(c)
-    cond = _known(need[0])
+        prod = prod * _f64(c, cols)
+    cond = _known(need[0], cols)
     for c in need[1:]:
-        cond = cond & _known(c)
+        cond = cond & _known(c, cols)
     return nw.when(cond).then(prod).alias(name)
 
 
@@ -212,7 +238,7 @@ def _side(terms: Sequence[str], cols, weights: Mapping[str, float] | None = None
         q = t.lstrip("-")
         if q not in cols:
             return None
-        e = nw.col(q).cast(nw.Float64)
+        e = _f64(q, cols)
         if weights is not None:
             e = e * float(weights[q])
         if t.startswith("-"):
@@ -261,7 +287,7 @@ def compute_metrics(frame: Any, *, emv: Mapping[str, float] | None = None,
             continue
         ratio = num / den * m.scale if m.scale != 1 else num / den
         # guarded: Spark's ANSI mode raises on division by zero; the registry says "undefined"
-        exprs.append(nw.when(den != 0).then(ratio).otherwise(None).alias(name))
+        exprs.append(nw.when(den != 0).then(ratio).alias(name))
     out = f.with_columns(*exprs)
     return out if is_nw else out.to_native()
 
@@ -311,9 +337,9 @@ def compute_kpis(snapshots: Any, *, by: Sequence[str], windows: Any = None,
     post = _post_level(snapshots, windows)
     agg = _sum_by(post, by, ("n_posts",) + POST_QUANTITIES)
     out = compute_metrics(agg, emv=emv)
-    res = _to_pandas(out)
+    res = _to_pandas(out, sort_by=by)
     del keep
-    return res.sort_values(list(by), kind="stable").reset_index(drop=True)
+    return res
 
 
 # ---------------------------------------------------------------- processed data -> KPI tables
