@@ -100,6 +100,14 @@ cr.lift(report).show();
 cr.attribution(report).show();
 
 # %% [markdown]
+# ### Returning creators
+# Creators who worked with the brand before: incremental brand followers per 1,000 views in this campaign
+# against their own first campaign with the brand, with intervals, and the geometric-mean ratio over them.
+
+# %%
+cr.returning_creators(report).show();
+
+# %% [markdown]
 # ## How did the audience feel?
 # Comment sentiment (comments are quoted as written and escaped).
 

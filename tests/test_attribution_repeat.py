@@ -10,6 +10,7 @@ import pytest
 from scipy import stats
 
 from analysis.attribution import FollowerAttribution, RepeatResult, repeat_collaborations
+from analysis.attribution.repeat import returning_creators
 from analysis.data import load
 
 
@@ -124,3 +125,105 @@ def test_on_simulated_data(sim_processed):
     ax = res.plot()
     assert len(ax.lines) == res.n_repeat_creators
     assert res.summary().shape[0] == 1
+
+
+# ---------------------------------------------------------------- one campaign's returning creators
+
+
+def _hand_made_data() -> dict:
+    atts = _hand_made()
+    contracts = pd.concat([a.by_creator[["creator_id"]].assign(campaign_id=cid) for cid, a in atts.items()],
+                          ignore_index=True)
+    return {"campaigns": CAMPAIGNS, "contracts": contracts}
+
+
+def test_returning_creators_compares_with_each_first_campaign_only():
+    atts = _hand_made()
+    data = _hand_made_data()
+    cache = {"K2": atts["K2"]}
+    # K1 (March): a, b, c and e worked with the brand in K2 (January); x is new; K3 is never needed
+    res = returning_creators(data, "K1", attribution=atts["K1"], cache=cache)
+    assert set(cache) == {"K1", "K2"}  # K3 was never attributed (the data hold no posts to attribute)
+    p = res.pairs.set_index("creator_id")
+    assert set(p.index) == {"a", "b", "c", "e"} and res.n_repeat_creators == 4 and res.n == 3
+    assert (p["first_campaign"] == "K2").all()
+    assert p.loc["a", "ratio"] == pytest.approx(2.0) and p.loc["b", "ratio"] == pytest.approx(0.2)
+    assert p.loc["c", "ratio"] == pytest.approx(4.0) and not p.loc["e", "included"]
+    assert res.ratio == pytest.approx(np.exp(np.mean(np.log([2.0, 0.2, 4.0]))))
+    t = res.table.set_index(["creator_id", "campaign_id"])
+    assert set(t.index) == {(c, k) for c in "abce" for k in ("K1", "K2")}
+    assert t.loc[("a", "K1"), "repeat"] and t.loc[("a", "K1"), "collaboration"] == 2
+    assert not t.loc[("a", "K2"), "repeat"] and t.loc[("a", "K2"), "collaboration"] == 1
+    # K3 (May): a's first campaign is still K2, two campaigns before
+    res3 = returning_creators(data, "K3", attribution=atts["K3"], cache=cache)
+    t3 = res3.table.set_index(["creator_id", "campaign_id"])
+    assert t3.loc[("a", "K3"), "previous_campaigns"] == 2 and res3.pairs.set_index("creator_id").loc["a", "ratio"] \
+        == pytest.approx(4.0)
+    ax = res.plot_creators()
+    assert len(ax.get_yticks()) == 4
+
+
+def test_campaign_with_no_returning_creator():
+    res = returning_creators(_hand_made_data(), "K2", attribution=_hand_made()["K2"], cache={})
+    assert res.n_repeat_creators == 0 and not res.estimated
+    assert res.reading()[0].startswith("No creator worked with the brand")
+    json.dumps(res.to_dict(), allow_nan=False)
+    with pytest.raises(ValueError, match="unknown campaign"):
+        returning_creators(_hand_made_data(), "NOPE")
+
+
+def test_returning_creators_on_simulated_data(sim_processed):
+    ds = load(sim_processed)
+    cache: dict = {}
+    later = sorted(ds.campaign_ids)[-1]
+    res = returning_creators(ds, later, n_boot=10, seed=0, cache=cache)
+    con = ds["contracts"]
+    mine = set(con.loc[con["campaign_id"] == later, "creator_id"])
+    before = con[(con["campaign_id"] != later) & con["creator_id"].isin(mine)]
+    assert res.n_repeat_creators == before["creator_id"].nunique() > 0
+    # only this campaign and the returning creators' first campaigns were attributed
+    assert set(cache) == {later} | set(res.pairs["first_campaign"])
+    assert set(res.table["campaign_id"]) <= set(cache)
+    again = returning_creators(ds, later, n_boot=10, seed=0, cache=cache, attribution=cache[later])
+    pd.testing.assert_frame_equal(res.pairs, again.pairs)
+
+
+def _brand_ratio(seed: int, effect: float, campaigns: int = 6, days: int = 300) -> tuple[RepeatResult, dict]:
+    import warnings
+
+    from analysis.simulate import generate
+
+    tables, truth = generate(seed=seed, campaigns=campaigns, days=days, show_progress=False, repeat_effect=effect)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return repeat_collaborations(tables, n_boot=0, seed=0), truth
+
+
+def test_injected_repeat_effect_is_detected_in_its_direction():
+    """Pinned seed, same world with the repeat effect off and at x3: the estimate moves up and exceeds 1."""
+    off, t_off = _brand_ratio(7, 1.0)
+    on, t_on = _brand_ratio(7, 3.0)
+    assert t_on["repeat"]["realised_ratio"] > 2.5 and 0.8 < t_off["repeat"]["realised_ratio"] < 1.25
+    assert off.estimated and on.estimated and on.n == off.n >= 10
+    assert off.ci_low <= t_off["repeat"]["realised_ratio"] <= off.ci_high
+    assert on.ratio > off.ratio * 1.2
+    assert on.ci_low > 1
+
+
+@pytest.mark.slow
+def test_many_seeds_false_positives_and_direction():
+    """12 seeds: with no repeat effect the brand-wide 95% interval seldom excludes 1; at x2 the ratio rises.
+
+    Nominal 5% false positives and an unbiased ratio are not met (docs/validation_repeat.md): the bounds
+    here guard the measured behaviour (8% and a rise of about x1.4 on these seeds) against regressions.
+    """
+    null, strong = [], []
+    for seed in range(1000, 1012):  # the first 12 seeds of benchmarks/validation_repeat.py
+        r0, _ = _brand_ratio(seed, 1.0, campaigns=10, days=365)
+        r2, _ = _brand_ratio(seed, 2.0, campaigns=10, days=365)
+        null.append(r0)
+        strong.append(r2)
+    fp = np.mean([not (r.ci_low <= 1 <= r.ci_high) for r in null])
+    assert fp <= 0.25
+    up = np.mean([np.log(b.ratio) - np.log(a.ratio) for a, b in zip(null, strong)])
+    assert up > np.log(1.15)

@@ -381,3 +381,84 @@ def test_truth_json_is_plain_json(sim_raw):
     truth = json.loads((sim_raw / "truth.json").read_text())
     assert isinstance(truth["seed"], int)
     assert all(isinstance(v, int) for t in truth["campaigns"].values() for v in t["followers"]["by_creator"].values())
+
+
+# ---------------------------------------------------------------- repeat collaborations
+
+
+@pytest.fixture(scope="module")
+def repeat_worlds():
+    """The same small world with the repeat effect off, at its default and strong (x3)."""
+    return {eff: build_core(seed=11, campaigns=6, days=300, repeat_effect=eff) for eff in (1.0, 1.2, 3.0)}
+
+
+def test_repeat_truth_records_multipliers_and_collaborations(repeat_worlds):
+    w = repeat_worlds[1.2]
+    rt = w.truth["repeat"]
+    assert rt["population_multiplier"] == 1.2 and rt["sigma_log"] > 0
+    con = w.tables["contracts"]
+    starts = w.tables["campaigns"].set_index("campaign_id")["start_date"]
+    counts = con.groupby("creator_id")["campaign_id"].nunique()
+    assert set(rt["creators"]) == set(counts[counts > 1].index) and rt["n_repeat_creators"] >= 5
+    for crid, c in rt["creators"].items():
+        camps = sorted(con.loc[con["creator_id"] == crid, "campaign_id"], key=lambda k: (starts[k], k))
+        assert c["first_campaign"] == camps[0] and c["later_campaigns"] == camps[1:]
+        assert c["multiplier"] > 0
+        for i, cid in enumerate(camps[1:], start=2):
+            entry = w.truth["campaigns"][cid]["repeat"]["creators"][crid]
+            assert entry == {"collaboration": i, "first_campaign": camps[0], "multiplier": c["multiplier"]}
+        assert crid not in w.truth["campaigns"][camps[0]]["repeat"]["creators"]
+    logm = np.log([c["multiplier"] for c in rt["creators"].values()])
+    assert rt["sample_multiplier"] == pytest.approx(np.exp(logm.mean()), rel=1e-5)
+
+
+def test_repeat_effect_changes_only_the_caused_follows(repeat_worlds):
+    off, on = repeat_worlds[1.0], repeat_worlds[3.0]
+    for name in off.tables:
+        if name in ("brand_account_daily", "campaign_targets"):
+            continue
+        pd.testing.assert_frame_equal(off.tables[name], on.tables[name], obj=name)
+    assert off.truth["repeat"]["sigma_log"] == 0.0
+    assert all(c["multiplier"] == 1.0 for c in off.truth["repeat"]["creators"].values())
+    new_off, new_on = (w.tables["brand_account_daily"]["new_followers"] for w in (off, on))
+    assert not new_off.equals(new_on)
+    # first collaborations are untouched: same caused follows with and without the effect
+    for cid in off.truth["campaigns"]:
+        rep = set(on.truth["campaigns"][cid]["repeat"]["creators"])
+        for crid, n in off.truth["campaigns"][cid]["followers"]["by_creator"].items():
+            if crid not in rep:
+                assert on.truth["campaigns"][cid]["followers"]["by_creator"][crid] == n, (cid, crid)
+
+
+def test_realised_repeat_ratio_follows_the_multipliers(repeat_worlds):
+    off, strong = repeat_worlds[1.0].truth, repeat_worlds[3.0].truth
+    # no effect: per-view response is a creator constant, so the realised ratio is near 1 (binomial noise)
+    assert 0.85 < off["repeat"]["realised_ratio"] < 1.15
+    s = strong["repeat"]
+    assert s["realised_ratio"] == pytest.approx(s["sample_multiplier"], rel=0.15)
+    per = [(np.log(c["realised_ratio"]), np.log(c["multiplier"])) for c in s["creators"].values()
+           if c["realised_ratio"]]
+    r, m = np.array(per).T
+    assert np.corrcoef(r, m)[0, 1] > 0.3  # per-creator spread (sd 0.2 on log) is small against binomial noise
+    # caused follows stay consistent with the brand account and with the follow events
+    w = repeat_worlds[3.0]
+    for cid, t in w.truth["campaigns"].items():
+        sel = w.caused_follows[w.caused_follows["campaign_id"] == cid]
+        assert int(sel["follows"].sum()) >= t["followers"]["incremental"] > 0
+    assert (w.caused_follows["follows"] > 0).all()
+    assert (w.caused_follows["lost_within_60d"] <= w.caused_follows["follows"]).all()
+
+
+def test_repeat_effect_below_one_thins_and_null_scale_stays_null():
+    weak = build_core(seed=11, campaigns=6, days=300, repeat_effect=0.4)
+    assert weak.truth["repeat"]["realised_ratio"] == pytest.approx(weak.truth["repeat"]["sample_multiplier"],
+                                                                   rel=0.2)
+    assert (weak.caused_follows["lost_within_60d"] <= weak.caused_follows["follows"]).all()
+    null = build_core(seed=11, campaigns=6, days=300, effect_scale=0.0, repeat_effect=3.0)
+    assert sum(t["followers"]["incremental"] for t in null.truth["campaigns"].values()) == 0
+    assert null.caused_follows["follows"].sum() == 0
+
+
+def test_repeat_effect_must_be_positive():
+    with pytest.raises(ValueError, match="repeat_effect must be a positive number"):
+        generate(seed=1, campaigns=2, days=240, repeat_effect=0.0)

@@ -44,6 +44,7 @@ __all__ = [
     "kpi_tables",
     "lift",
     "open_report",
+    "returning_creators",
     "scorecard",
     "sentiment",
     "time_series",
@@ -983,6 +984,10 @@ def attribution(rep: CampaignReport) -> Section:
             followers["retention"] = ret.to_dict()
             warn += list(ret.warnings)
         contribution: dict[str, Any] = {"followers": followers}
+        rsec = _returning_creators_section(rep, fa)
+        rep.cache["repeat_section"] = rsec
+        contribution["repeat"] = rsec.contribution["repeat"]
+        warn += list(rsec.warnings)
         if rep.has("orders"):
             from analysis.attribution import attribute_orders
 
@@ -1011,6 +1016,89 @@ def attribution(rep: CampaignReport) -> Section:
         rep.sections["attribution"] = Section(**{**sec.__dict__, "contribution": {
             k: v for k, v in sec.contribution.items() if k != "_incremental_orders"}})
     return rep.sections["attribution"]
+
+
+REPEAT_TITLE = "Returning creators"
+#: Bootstrap replicates of the earlier campaigns' attributions run for the returning-creator comparison
+#: (only their per-creator intervals use them; the comparison's interval is over creators).
+REPEAT_N_BOOT = 200
+
+
+def _returning_creators_section(rep: CampaignReport, fa: Any) -> Section:
+    """This campaign's returning creators against their first campaign with the brand (see returning_creators)."""
+    from analysis.attribution.repeat import returning_creators as _returning
+
+    try:
+        res = _returning(rep.data, rep.campaign_id, attribution=fa, seed=rep.params.seed, n_boot=REPEAT_N_BOOT,
+                         cache=rep.cache.setdefault("follower_attributions", {}))
+    except Exception as exc:  # recorded and shown, or raised in strict mode
+        if os.environ.get(STRICT_ENV):
+            raise
+        msg = f"{type(exc).__name__}: {exc}"
+        return Section(key="repeat", title=REPEAT_TITLE, status="error", reason=msg,
+                       contribution={"repeat": {"status": "error", "reason": msg}},
+                       warnings=(f"Section '{REPEAT_TITLE}' failed: {msg}",))
+    if res.n_repeat_creators == 0:
+        reason = "no creator in this campaign worked with the brand before"
+        return Section(key="repeat", title=REPEAT_TITLE, status="not available", reason=reason,
+                       contribution={"repeat": {"status": "not available", "reason": reason, "n_repeat_creators": 0}})
+    p = res.pairs
+    t = res.table.set_index(["creator_id", "campaign_id"])
+    rows = []
+    for r in p.itertuples():
+        first = t.loc[(r.creator_id, r.first_campaign)]
+        now = t.loc[(r.creator_id, rep.campaign_id)]
+        rows.append({"creator": r.handle, "first campaign": r.first_campaign,
+                     "earlier campaigns": int(now["previous_campaigns"]),
+                     "first: per 1,000 views": r.first_per_1000_views,
+                     "first: interval": _per_view_interval(first),
+                     "now: per 1,000 views": r.later_per_1000_views,
+                     "now: interval": _per_view_interval(now),
+                     "ratio now / first": r.ratio, "note": r.reason or ""})
+    shown = pd.DataFrame(rows)
+    n_first = len(set(p["first_campaign"]))
+    readings = [f"{res.n_repeat_creators} of this campaign's creators worked with the brand before; each is "
+                "compared with their own first campaign with the brand (incremental brand followers per 1,000 "
+                "views)."] + res.reading()
+    if res.estimated:
+        readings.append(
+            "Read the ratio as descriptive: these creators share this campaign's estimate and "
+            f"{'their first campaign' if n_first == 1 else 'a few first campaigns'}, whose estimation error the "
+            "interval over creators leaves out, so it is too narrow (docs/validation_repeat.md); the brand-wide "
+            "comparison over every campaign is in analysis.attribution.repeat_collaborations.")
+    d = {**res.to_dict(), "status": "ok"}
+    fm = {c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:,.3g}") for c in (
+        "first: per 1,000 views", "now: per 1,000 views", "ratio now / first")}
+    return Section(key="repeat", title=REPEAT_TITLE, reading=" ".join(readings),
+                   tables=(("Returning creators: this campaign against their first", shown),
+                           ("Later vs first: geometric-mean ratio", res.summary())),
+                   formatters=fm, plotters=(lambda ax: res.plot_creators(ax=ax), lambda ax: res.plot(ax=ax)),
+                   contribution={"repeat": d}, result=res, warnings=tuple(res.warnings))
+
+
+def _per_view_interval(row: pd.Series) -> str:
+    v = row["views"]
+    if not (_isnum(v) and v > 0 and _isnum(row["ci_low"]) and _isnum(row["ci_high"])):
+        return "n/a"
+    return f"[{1000 * row['ci_low'] / v:,.3g}, {1000 * row['ci_high'] / v:,.3g}]"
+
+
+def returning_creators(rep: CampaignReport) -> Section:
+    """"Returning creators", part of the attribution section: this campaign's creators who worked with the
+    brand before, their incremental followers per 1,000 views now against their first campaign.
+
+    Computed with the attribution section (it reuses this campaign's follower attribution and attributes
+    only the returning creators' first campaigns); ``"not available"`` when no creator worked with the
+    brand before. Contributes ``results.json["repeat"]``.
+    """
+    if "attribution" not in rep.sections:
+        attribution(rep)
+    sec = rep.cache.get("repeat_section")
+    if sec is None:
+        att = rep.sections["attribution"]
+        return Section(key="repeat", title=REPEAT_TITLE, status="not available",
+                       reason=f"the follower attribution is not available ({att.reason})")
+    return sec
 
 
 # ---------------------------------------------------------------- 7. sentiment and compliance

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,6 +182,45 @@ class RepeatResult:
                          f"n={self.n}", fontsize=9)
         else:
             ax.set_title(f"Repeat creators: too few to compare (n={self.n})", fontsize=9)
+        return ax
+
+    def plot_creators(self, ax=None):
+        """Per repeat creator: incremental followers per 1,000 views in the first and each later campaign.
+
+        One row per creator; the first campaign in grey, later ones in colour, each with its interval
+        (the follower attribution's per-creator interval divided by the creator's views).
+        """
+        import matplotlib.pyplot as plt
+
+        t = self.table
+        reps = t.loc[t["repeat"], "creator_id"].unique() if len(t) else []
+        t = t[t["creator_id"].isin(reps)]
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6.5, 0.45 * max(len(reps), 3) + 1.2), layout="constrained")
+        order = (self.pairs.sort_values("first_per_1000_views", na_position="first")["creator_id"].tolist()
+                 if len(self.pairs) else list(reps))
+        order = [c for c in order if c in set(reps)]
+        ypos = {c: i for i, c in enumerate(order)}
+        handles = {}
+        for r in t.itertuples():
+            if r.creator_id not in ypos or not (np.isfinite(r.views) and r.views > 0):
+                continue
+            y = ypos[r.creator_id] + (0.15 if r.repeat else -0.15)
+            x = r.per_1000_views
+            lo, hi = 1000.0 * r.ci_low / r.views, 1000.0 * r.ci_high / r.views
+            color = "C0" if r.repeat else "0.55"
+            if np.isfinite(lo) and np.isfinite(hi):
+                ax.plot([lo, hi], [y, y], color=color, lw=1.5, alpha=0.8)
+            label = "later campaign" if r.repeat else "first campaign"
+            handles[label] = ax.plot([x], [y], "o", color=color, ms=5, label=label)[0]
+        ax.axvline(0, color="0.3", lw=0.8)
+        ax.set_yticks(range(len(order)), [str(t.loc[t["creator_id"] == c, "handle"].iloc[0]) for c in order])
+        ax.set_xlabel("incremental brand followers per 1,000 views (interval)")
+        if handles:
+            ax.legend(handles=[handles[k] for k in ("first campaign", "later campaign") if k in handles],
+                      fontsize=8, loc="lower right")
+        lvl = int(round(100 * (1 - self.alpha)))
+        ax.set_title(f"Returning creators: per-view response, first vs later ({lvl}% intervals)", fontsize=9)
         return ax
 
 
@@ -374,3 +413,97 @@ def repeat_collaborations(data: Any, *, campaign_ids: Sequence[str] | None = Non
         warnings.append("only one campaign analysed: no creator can have an earlier campaign")
     table = creator_campaign_table(atts, camps)
     return compare_repeat(table, alpha=alpha, min_creators=min_creators, campaign_ids=ids, warnings=warnings)
+
+
+def _earlier_campaigns(data: Any, campaign_id: str, camps: pd.DataFrame) -> pd.DataFrame:
+    """The campaign's creators who worked with the same brand before it: creator, first campaign, count."""
+    con = read_table(data, "contracts")
+    con = pd.DataFrame({"creator_id": con["creator_id"].astype(str), "campaign_id": con["campaign_id"].astype(str)})
+    con = con.drop_duplicates().merge(camps, on="campaign_id", how="inner")
+    me = camps.set_index("campaign_id").loc[campaign_id]
+    mine = set(con.loc[con["campaign_id"] == campaign_id, "creator_id"])
+    same = con[(con["brand"] == me["brand"]) & con["creator_id"].isin(mine)]
+    before = same[(same["campaign_start"] < me["campaign_start"])
+                  | ((same["campaign_start"] == me["campaign_start"]) & (same["campaign_id"] < campaign_id))]
+    before = before.sort_values(["creator_id", "campaign_start", "campaign_id"], kind="stable")
+    g = before.groupby("creator_id", sort=True)
+    return pd.DataFrame({"first_campaign": g["campaign_id"].first(), "previous_campaigns": g.size()}).reset_index()
+
+
+def returning_creators(data: Any, campaign_id: str, *, attribution: FollowerAttribution | None = None,
+                       cache: MutableMapping[str, FollowerAttribution] | None = None, n_boot: int = 200,
+                       seed: int = 0, alpha: float = 0.05, min_creators: int = MIN_REPEAT_CREATORS,
+                       **attribution_kwargs: Any) -> RepeatResult:
+    """One campaign's returning creators: their per-view response now against their first campaign.
+
+    A returning creator is one of the campaign's creators with an earlier campaign with the same brand
+    (ordered by start date, then campaign id). Each is compared with their own first campaign with the
+    brand, as in :func:`repeat_collaborations`, but only the campaign itself and those first campaigns
+    are attributed, so a report pays for a few extra attributions, not the brand's whole history.
+
+    Parameters
+    ----------
+    data : path, Dataset or dict of DataFrames
+        Needs ``campaigns`` (``start_date``, ``brand``), ``contracts`` and what
+        :func:`attribute_followers` needs.
+    campaign_id : str
+        The campaign whose returning creators are compared.
+    attribution : FollowerAttribution, optional
+        The campaign's follower attribution, if already computed (e.g. by the report).
+    cache : mutable mapping of campaign id to FollowerAttribution, optional
+        Attributions by campaign: read when present, filled with those computed (or given) here.
+    n_boot, seed, alpha
+        Bootstrap replicates and seed of the attributions run here; one minus the interval coverage.
+    min_creators : int
+        Fewest qualifying creators before a ratio with an interval is estimated.
+    **attribution_kwargs
+        Passed on to :func:`attribute_followers`.
+
+    Returns
+    -------
+    RepeatResult
+        ``table`` holds each returning creator's first campaign (``collaboration`` 1) and this one (its
+        true collaboration number); ``n_repeat_creators`` is 0 when no creator worked with the brand before.
+    """
+    camps = _campaign_frame(data)
+    campaign_id = str(campaign_id)
+    if campaign_id not in set(camps["campaign_id"]):
+        known = ", ".join(sorted(camps["campaign_id"]))
+        raise ValueError(f"unknown campaign {campaign_id!r}; known campaigns: {known}")
+    back = _earlier_campaigns(data, campaign_id, camps)
+    if back.empty:
+        return compare_repeat(pd.DataFrame(columns=_TABLE_COLUMNS), alpha=alpha, min_creators=min_creators,
+                              campaign_ids=(campaign_id,))
+    cache = {} if cache is None else cache
+    if attribution is None:
+        attribution = cache.get(campaign_id) or attribute_followers(data, campaign_id, n_boot=n_boot, seed=seed,
+                                                                    alpha=alpha, **attribution_kwargs)
+    cache[campaign_id] = attribution
+    atts: dict[str, FollowerAttribution] = {campaign_id: attribution}
+    warnings: list[str] = []
+    firsts = sorted(set(back["first_campaign"]))
+    for cid in progress(firsts, desc="attributing earlier campaigns", total=len(firsts)):
+        if cid not in cache:
+            try:
+                cache[cid] = attribute_followers(data, cid, n_boot=n_boot, seed=seed, alpha=alpha,
+                                                 **attribution_kwargs)
+            except ValueError as exc:
+                warnings.append(f"campaign {cid} could not be attributed ({exc}); its returning creators are "
+                                "left out")
+                continue
+        atts[cid] = cache[cid]
+    table = creator_campaign_table(atts, camps)
+    first_of = dict(zip(back["creator_id"], back["first_campaign"]))
+    prev_of = dict(zip(back["creator_id"], back["previous_campaigns"]))
+    keep = table["creator_id"].map(first_of).eq(table["campaign_id"]) | (
+        table["creator_id"].isin(first_of) & table["campaign_id"].eq(campaign_id))
+    table = table[keep].copy()
+    now = table["campaign_id"].eq(campaign_id)
+    table["previous_campaigns"] = np.where(now, table["creator_id"].map(prev_of).fillna(0), 0).astype(int)
+    table["collaboration"] = table["previous_campaigns"] + 1
+    table["repeat"] = now.to_numpy()
+    # a returning creator whose first campaign could not be attributed (or has no row) has no pair
+    has_first = set(table.loc[~now, "creator_id"])
+    table = table[table["creator_id"].isin(has_first)].reset_index(drop=True)
+    return compare_repeat(table[_TABLE_COLUMNS], alpha=alpha, min_creators=min_creators,
+                          campaign_ids=(campaign_id, *firsts), warnings=warnings)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.config import DEFAULT_SEED
-from analysis.simulate.core import MIN_DAYS, build_core
+from analysis.simulate.core import MIN_DAYS, REPEAT_EFFECT, build_core
 from analysis.simulate.io import write_dataset
 from analysis.simulate.world import World
 
@@ -46,11 +46,13 @@ def _check_sizes(campaigns: int, days: int) -> None:
         )
 
 
-def _stages(seed: int, campaigns: int, days: int, effect_scale: float = 1.0) -> list[tuple[str, object]]:
+def _stages(seed: int, campaigns: int, days: int, effect_scale: float = 1.0,
+            repeat_effect: float = REPEAT_EFFECT) -> list[tuple[str, object]]:
     """The simulator's components, in order; each takes and returns the world."""
 
     def core(_world):
-        return build_core(seed=seed, campaigns=campaigns, days=days, effect_scale=effect_scale)
+        return build_core(seed=seed, campaigns=campaigns, days=days, effect_scale=effect_scale,
+                          repeat_effect=repeat_effect)
 
     def commerce(world: World) -> World:
         from analysis.simulate import commerce as _commerce
@@ -70,7 +72,8 @@ def _stages(seed: int, campaigns: int, days: int, effect_scale: float = 1.0) -> 
 
 def generate(*, seed: int = DEFAULT_SEED, campaigns: int = 10, days: int = 365,
              show_progress: bool | None = None,
-             effect_scale: float = 1.0) -> tuple[dict[str, pd.DataFrame], dict]:
+             effect_scale: float = 1.0,
+             repeat_effect: float = REPEAT_EFFECT) -> tuple[dict[str, pd.DataFrame], dict]:
     """Simulate every canonical raw table and the injected truth, in memory.
 
     Parameters
@@ -87,6 +90,11 @@ def generate(*, seed: int = DEFAULT_SEED, campaigns: int = 10, days: int = 365,
         Multiplier of the campaign-caused brand follows and orders (default 1: the calibrated
         simulator). 0 gives null campaigns: posts with views that cause no brand follows and no
         orders, and a truth of 0, for checking that intervals cover zero.
+    repeat_effect : float
+        Population multiplier (geometric mean over creators, default ``REPEAT_EFFECT`` = 1.2) of the
+        brand-profile-visit rate of a creator's viewers in every campaign after the creator's first
+        with the brand; each creator's own multiplier is log-normal around it. 1 switches the repeat
+        effect off. Recorded in ``truth["repeat"]`` and ``truth["campaigns"][id]["repeat"]``.
 
     Returns
     -------
@@ -100,9 +108,12 @@ def generate(*, seed: int = DEFAULT_SEED, campaigns: int = 10, days: int = 365,
     _check_sizes(campaigns, days)
     if not (np.isfinite(effect_scale) and effect_scale >= 0):
         raise ValueError(f"effect_scale must be a number of 0 or more (got {effect_scale}).")
+    if not (np.isfinite(repeat_effect) and repeat_effect > 0):
+        raise ValueError(f"repeat_effect must be a positive number (got {repeat_effect}); 1 means no effect.")
     world: World | None = None
     disable = None if show_progress is None else not show_progress
-    for _name, stage in progress(_stages(int(seed), int(campaigns), int(days), float(effect_scale)), desc="simulate",
+    for _name, stage in progress(_stages(int(seed), int(campaigns), int(days), float(effect_scale),
+                                         float(repeat_effect)), desc="simulate",
                                  disable=disable):
         world = stage(world)
     assert world is not None

@@ -69,6 +69,11 @@ VISIT_RATE_SIGMA = 0.6
 FOLLOW_RATE_BETA = (3.0, 17.0)
 UNFOLLOW_BETA = (3.0, 17.0)
 UNFOLLOW_WINDOW = 60
+#: Repeat collaborations: when a creator works with the brand again, its viewers' brand-profile-visit
+#: rate in every later campaign is multiplied by a per-creator factor, log-normal with geometric mean
+#: ``REPEAT_EFFECT`` (the population multiplier) and log-sd ``REPEAT_SIGMA`` (docs/simulator.md).
+REPEAT_EFFECT = 1.2
+REPEAT_SIGMA = 0.2
 #: Brand's baseline: new followers per day per follower, churn per day per follower.
 BASE_NEW_RATE = 0.00075
 BASE_CHURN_RATE = 0.00042
@@ -713,8 +718,103 @@ def _paid_media(rng, world: World, exposure: pd.DataFrame) -> tuple[pd.DataFrame
     return table, impressions
 
 
+def _repeat_multipliers(rng: np.random.Generator, creators: pd.DataFrame, con: pd.DataFrame,
+                        sched: pd.DataFrame, repeat_effect: float) -> tuple[pd.DataFrame, np.ndarray]:
+    """Collaboration number of every contract and each pool creator's repeat multiplier.
+
+    A creator's campaigns with the brand are ordered by start date, then campaign id; the first is
+    collaboration 1. Every pool creator gets a multiplier ``repeat_effect * exp(REPEAT_SIGMA * z)``
+    (``z`` standard normal, drawn for the whole pool in order so the draws do not depend on who is
+    rehired); ``repeat_effect == 1`` switches the effect off (every multiplier exactly 1).
+    """
+    z = rng.standard_normal(len(creators))
+    if repeat_effect == 1.0:
+        mult = np.ones(len(creators))
+    else:
+        mult = repeat_effect * np.exp(REPEAT_SIGMA * z)
+    start = dict(zip(sched["campaign_id"], sched["start"]))
+    c = con[["campaign_id", "creator_id"]].copy()
+    c["_s"] = c["campaign_id"].map(start)
+    c = c.sort_values(["creator_id", "_s", "campaign_id"], kind="stable")
+    c["collaboration"] = c.groupby("creator_id").cumcount() + 1
+    c["first_campaign"] = c.groupby("creator_id")["campaign_id"].transform("first")
+    idx = pd.Series(np.arange(len(creators)), index=creators["creator_id"].to_numpy())
+    c["multiplier"] = np.where(c["collaboration"] > 1, mult[idx.loc[c["creator_id"]].to_numpy()], 1.0)
+    return c.drop(columns="_s").reset_index(drop=True), mult
+
+
+def _stochastic_round(rng: np.random.Generator, x: np.ndarray, scale: float) -> np.ndarray:
+    return np.floor(x * scale + rng.random(len(x))).astype(np.int64)
+
+
+def _repeat_adjust(rng, *, exposure, mult, q, f, u, visits, follows, view_day, src, arrive, cnt, lost, nzl, r2,
+                   ulag, n_leave, lag_pmf, unf_pmf, effect_scale):
+    """Apply the visit-rate multipliers of repeat collaborations to the drawn funnel (see ``_brand_account``).
+
+    Multiplying the visit rate by ``m`` multiplies every caused follow per view by ``m``: above 1, each
+    viewer who did not visit visits with probability ``q (m - 1) / (1 - q)`` (so the visit probability
+    becomes ``q m``) and those extra visits follow, lag and unfollow like any other; below 1, each
+    visit, follow and unfollow is kept independently with probability ``m``.
+    """
+    views = exposure["views"].to_numpy(np.int64)
+    visits = visits.astype(np.int64).copy()
+    # --- thinning (m < 1) of the drawn visits, follows and unfollows
+    down_row = mult < 1.0
+    cell_down = down_row[src]
+    keep_p = mult[src]
+    n_leave = n_leave.astype(np.int64).copy()
+    leave_cell = nzl[r2]  # the arrival cell each (cell, unfollow day) entry belongs to
+    dl = cell_down[leave_cell]
+    if dl.any():
+        n_leave[dl] = rng.binomial(n_leave[dl], keep_p[leave_cell[dl]])
+    # every lost follow has an unfollow entry, so the kept entries recount the lost ones per cell
+    new_lost = np.bincount(leave_cell, weights=n_leave, minlength=len(cnt)).astype(np.int64)
+    stay = cnt - lost
+    if cell_down.any():
+        stay = stay.copy()
+        stay[cell_down] = rng.binomial(stay[cell_down], keep_p[cell_down])
+    new_cnt = stay + new_lost
+    follows_kept = np.bincount(src, weights=new_cnt, minlength=len(visits)).astype(np.int64)
+    if down_row.any():
+        other = np.maximum(visits - follows, 0)
+        visits[down_row] = rng.binomial(other[down_row], mult[down_row]) + follows_kept[down_row]
+    # --- extra visits and follows (m > 1)
+    up = np.flatnonzero(mult > 1.0)
+    p_extra = np.clip(q[up] * (mult[up] - 1.0) / np.clip(1.0 - q[up], 1e-9, None), 0.0, 1.0)
+    extra_v = rng.binomial(np.maximum(views[up] - visits[up], 0), p_extra)
+    extra_f = rng.binomial(extra_v, f[up])
+    if effect_scale != 1.0:
+        extra_f = _stochastic_round(rng, extra_f, effect_scale)
+    visits[up] += extra_v
+    nz = np.flatnonzero(extra_f > 0)
+    by_lag = rng.multinomial(extra_f[nz], lag_pmf) if len(nz) else np.zeros((0, len(lag_pmf)), int)
+    r, lag = np.nonzero(by_lag)
+    e_cnt = by_lag[r, lag].astype(np.int64)
+    e_src = up[nz[r]]
+    e_arrive = view_day[e_src] + lag
+    e_lost = rng.binomial(e_cnt, u[e_src])
+    e_nzl = np.flatnonzero(e_lost > 0)
+    e_ul = rng.multinomial(e_lost[e_nzl], unf_pmf) if len(e_nzl) else np.zeros((0, len(unf_pmf)), int)
+    e_r2, e_ulag = np.nonzero(e_ul)
+    e_leave = e_arrive[e_nzl[e_r2]] + e_ulag
+    keep = new_cnt > 0
+    leave_day = np.concatenate((arrive[leave_cell], e_leave))
+    n_leave = np.concatenate((n_leave, e_ul[e_r2, e_ulag].astype(np.int64)))
+    return (visits, np.concatenate((src[keep], e_src)), np.concatenate((arrive[keep], e_arrive)),
+            np.concatenate((new_cnt[keep], e_cnt)), np.concatenate((new_lost[keep], e_lost)), leave_day, n_leave)
+
+
 def _brand_account(rng, world: World, exposure: pd.DataFrame, creators: pd.DataFrame,
-                   in_feed_impressions: np.ndarray, effect_scale: float = 1.0) -> tuple[pd.DataFrame, dict]:
+                   in_feed_impressions: np.ndarray, effect_scale: float = 1.0,
+                   repeat_mult: np.ndarray | None = None,
+                   repeat_rng: np.random.Generator | None = None) -> tuple[pd.DataFrame, dict]:
+    """The brand account's daily followers; ``repeat_mult`` (one per exposure row) scales the visit rate.
+
+    The funnel is first drawn from ``rng`` exactly as without a repeat effect; rows whose multiplier
+    differs from 1 are then adjusted with draws from ``repeat_rng`` only (extra visits and follows where
+    the multiplier is above 1, independent thinning of visits, follows and unfollows where it is below
+    1), so the repeat effect never shifts any other draw.
+    """
     days = len(world.dates)
     d0 = pd.Timestamp(world.dates[0])
     f0 = int(round(rng.uniform(70_000, 130_000), -1))
@@ -743,13 +843,19 @@ def _brand_account(rng, world: World, exposure: pd.DataFrame, creators: pd.DataF
     ul = rng.multinomial(lost[nzl], unf_pmf) if len(nzl) else np.zeros((0, len(unf_pmf)), int)
     r2, ulag = np.nonzero(ul)
     leave_day = arrive[nzl[r2]] + ulag
+    n_leave = ul[r2, ulag]
+    if repeat_mult is not None and repeat_rng is not None and np.any(repeat_mult != 1.0):
+        (visits, src, arrive, cnt, lost, leave_day, n_leave) = _repeat_adjust(
+            repeat_rng, exposure=exposure, mult=np.asarray(repeat_mult, float), q=q, f=f, u=u, visits=visits,
+            follows=follows, view_day=view_day, src=src, arrive=arrive, cnt=cnt, lost=lost, nzl=nzl, r2=r2,
+            ulag=ulag, n_leave=n_leave, lag_pmf=lag_pmf, unf_pmf=unf_pmf, effect_scale=effect_scale)
     arrivals = pd.DataFrame({"campaign_id": exposure["campaign_id"].to_numpy()[src],
                              "creator_id": exposure["creator_id"].to_numpy()[src],
                              "view_day": view_day[src], "day": arrive, "follows": cnt, "lost": lost})
     inside = arrive < days
     camp_new = np.bincount(arrive[inside], weights=cnt[inside], minlength=days)
     li = leave_day < days
-    camp_lost = np.bincount(leave_day[li], weights=ul[r2, ulag][li], minlength=days)
+    camp_lost = np.bincount(leave_day[li], weights=n_leave[li], minlength=days)
     camp_visits = np.bincount(view_day, weights=visits, minlength=days)
     # --- the brand's own posts, twice a week
     own_days = np.flatnonzero(np.isin(world.dates.day_of_week, [1, 4]) & (rng.random(days) < 0.95))
@@ -841,10 +947,68 @@ def _targets(rng, sched: pd.DataFrame, con: pd.DataFrame, posts: pd.DataFrame, p
 
 
 # ------------------------------------------------------------------------------------------
+# repeat-collaboration truth
+# ------------------------------------------------------------------------------------------
+
+def _repeat_truth(collab: pd.DataFrame, pool_mult: np.ndarray, creators: pd.DataFrame, exposure: pd.DataFrame,
+                  truth_c: dict, sched: pd.DataFrame, repeat_effect: float, d0: pd.Timestamp) -> dict:
+    """The injected repeat effect and the realised later-vs-first ratio of caused follows per view.
+
+    Per repeat creator: caused follows (the campaign's counting window, as in ``followers.by_creator``)
+    per 1,000 true views of the creator's posts in that campaign up to the window's end (organic and
+    paid), first campaign vs the geometric mean over later campaigns. ``realised_ratio`` is the
+    geometric mean over creators with positive follows in the first and at least one later campaign
+    (the definition ``analysis.attribution.repeat`` estimates).
+    """
+    end = dict(zip(sched["campaign_id"], sched["end"] + ATTRIBUTION_TAIL_DAYS))
+    day = (exposure["date"] - d0).dt.days.to_numpy()
+    lim = exposure["campaign_id"].map(end).to_numpy()
+    views = exposure.loc[day <= lim].groupby(["campaign_id", "creator_id"])["views"].sum()
+    idx = dict(zip(creators["creator_id"], range(len(creators))))
+    out: dict[str, dict] = {}
+    logs = []
+    for crid, g in collab.groupby("creator_id", sort=True):
+        if len(g) < 2:
+            continue
+        per = {}
+        for cid in g["campaign_id"]:
+            v = float(views.get((cid, crid), 0.0))
+            fol = float(truth_c[cid]["followers"]["by_creator"].get(crid, 0))
+            per[cid] = 1000.0 * fol / v if v > 0 else None
+        first = g["campaign_id"].iloc[0]
+        later = [c for c in g["campaign_id"].iloc[1:]]
+        f0 = per[first]
+        pos = [per[c] for c in later if per[c] is not None and per[c] > 0]
+        ratio = None
+        if f0 is not None and f0 > 0 and pos:
+            lr = float(np.mean(np.log(np.array(pos) / f0)))
+            ratio = float(np.exp(lr))
+            logs.append(lr)
+        out[crid] = {
+            "multiplier": round(float(pool_mult[idx[crid]]), 6) if repeat_effect != 1.0 else 1.0,
+            "first_campaign": first, "later_campaigns": later,
+            "follows_per_1000_views": {c: (None if per[c] is None else round(per[c], 6)) for c in per},
+            "realised_ratio": None if ratio is None else round(ratio, 6),
+        }
+    mults = [out[c]["multiplier"] for c in out]
+    return {
+        "population_multiplier": float(repeat_effect),
+        "sigma_log": REPEAT_SIGMA if repeat_effect != 1.0 else 0.0,
+        "acts_on": "brand profile-visit rate of the creator's viewers, every campaign after the first with the brand",
+        "n_repeat_creators": len(out),
+        "sample_multiplier": round(float(np.exp(np.mean(np.log(mults)))), 6) if mults else None,
+        "realised_ratio": round(float(np.exp(np.mean(logs))), 6) if logs else None,
+        "realised_ratio_n": len(logs),
+        "creators": out,
+    }
+
+
+# ------------------------------------------------------------------------------------------
 # orchestration
 # ------------------------------------------------------------------------------------------
 
-def build_core(*, seed: int, campaigns: int = 10, days: int = 365, effect_scale: float = 1.0) -> World:
+def build_core(*, seed: int, campaigns: int = 10, days: int = 365, effect_scale: float = 1.0,
+               repeat_effect: float = REPEAT_EFFECT) -> World:
     """Simulate the core tables and follower truth.
 
     Parameters
@@ -858,6 +1022,11 @@ def build_core(*, seed: int, campaigns: int = 10, days: int = 365, effect_scale:
     effect_scale : float
         Multiplier of the campaign-caused brand follows (and, in ``commerce``, orders); 0 gives
         null campaigns whose truth is 0. The default 1 leaves every draw unchanged.
+    repeat_effect : float
+        Population multiplier (geometric mean over creators) of the brand-profile-visit rate of a
+        creator's viewers in every campaign after the creator's first with the brand (default
+        ``REPEAT_EFFECT``); 1 switches the repeat effect off. Drawn from its own stream, so it changes
+        only the caused follows of repeat collaborations.
 
     Returns
     -------
@@ -871,6 +1040,8 @@ def build_core(*, seed: int, campaigns: int = 10, days: int = 365, effect_scale:
         raise ValueError(f"campaigns must be at least 1 (got {campaigns}).")
     if int(days) < MIN_DAYS:
         raise ValueError(f"days must be at least {MIN_DAYS} (got {days}).")
+    if not (np.isfinite(repeat_effect) and repeat_effect > 0):
+        raise ValueError(f"repeat_effect must be a positive number (got {repeat_effect}); 1 means no effect.")
     seed, campaigns, days = int(seed), int(campaigns), int(days)
     dates = pd.date_range(START_DATE, periods=days, freq="D")
     world = World(seed=seed, dates=dates, timezone=TIMEZONE, currency=CURRENCY, brand=BRAND,
@@ -911,8 +1082,13 @@ def build_core(*, seed: int, campaigns: int = 10, days: int = 365, effect_scale:
     pm, exposure = _post_metrics(world.rng("post_metrics"), world, posts, creators, con)
     paid, in_feed = _paid_media(world.rng("paid_media"), world, exposure)
     world.effect_scale = float(effect_scale)
+    rrng = world.rng("repeat")
+    collab, pool_mult = _repeat_multipliers(rrng, creators, con, sched, float(repeat_effect))
+    row_mult = exposure[["campaign_id", "creator_id"]].merge(
+        collab[["campaign_id", "creator_id", "multiplier"]], on=["campaign_id", "creator_id"], how="left",
+        validate="many_to_one")["multiplier"].fillna(1.0).to_numpy(float)
     brand, info = _brand_account(world.rng("brand_account"), world, exposure, creators, in_feed,
-                                 effect_scale=float(effect_scale))
+                                 effect_scale=float(effect_scale), repeat_mult=row_mult, repeat_rng=rrng)
 
     # --- truth per campaign
     arrivals = info["arrivals"]
@@ -961,6 +1137,13 @@ def build_core(*, seed: int, campaigns: int = 10, days: int = 365, effect_scale:
             },
             "inflated_creator_ids": sorted(set(members) & inflated_ids),
         }
+        cc = collab[(collab["campaign_id"] == cid) & (collab["collaboration"] > 1)]
+        truth_c[cid]["repeat"] = {
+            "creators": {r.creator_id: {"collaboration": int(r.collaboration), "first_campaign": r.first_campaign,
+                                        "multiplier": round(float(r.multiplier), 6)}
+                         for r in cc.sort_values("creator_id").itertuples()},
+        }
+    repeat_truth = _repeat_truth(collab, pool_mult, creators, exposure, truth_c, sched, float(repeat_effect), d0)
     world.truth = {
         "seed": seed,
         "campaigns": truth_c,
@@ -972,6 +1155,7 @@ def build_core(*, seed: int, campaigns: int = 10, days: int = 365, effect_scale:
             "attribution_tail_days": ATTRIBUTION_TAIL_DAYS,
         },
         "creators": {"inflated_creator_ids": sorted(inflated_ids)},
+        "repeat": repeat_truth,
     }
 
     # --- publish tables (private mechanism columns dropped)
