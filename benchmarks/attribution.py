@@ -54,7 +54,12 @@ def naive_boot(spec: E.Spec, res: E.EngineResult, n_boot: int, seed: int) -> np.
     return out
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-write", action="store_true", help="print the table only (docs/performance.md untouched)")
+    a = ap.parse_args(argv)
     tables, _ = make_toy_data(seed=0, days=365, creators=25, posts=100)
     attribute_followers(tables, "C01", n_boot=10)                  # warm-up (imports, caches)
     times = []
@@ -114,6 +119,8 @@ def main() -> int:
     ]
     block = "\n".join(lines)
     print(block)
+    if a.no_write:
+        return 0
     text = DOC.read_text() if DOC.exists() else "# Performance\n"
     if START in text and END in text:
         text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)

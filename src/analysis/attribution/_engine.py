@@ -9,11 +9,13 @@
   the creator's profile-visit rate for followers; site sessions for orders); ``k`` a carry-over kernel
   normalised to sum to one, so ``b_g + u_c`` is the number of outcomes per unit of exposure;
 * ``u_c``: the creator's deviation from the campaign mean, penalised (ridge, i.e. a normal random
-  effect), with the penalty chosen by generalised cross-validation: partial pooling;
+  effect), with the penalty chosen by blocked cross-validation (one-standard-error rule): partial pooling;
 * the kernel (geometric or discretised Weibull, several parameters each) is chosen by blocked
   cross-validation (interleaved 14-day blocks);
 * intervals of totals and creators: HAC (Newey-West) standard errors, kernel-averaged, scaled by a
-  conformal placebo calibration (the target's exposure shifted to other weeks);
+  conformal placebo calibration (the target's exposure shifted to other weeks); a creator's variance is
+  its prediction-error variance (the sandwich plus the shrinkage bias of the pooled deviation and the
+  error its estimated exposure weight passes on);
 * daily bands: block wild bootstrap of leverage-adjusted residuals (Gaussian multipliers constant
   within 14-day blocks); every replicate re-selects the kernel among the best candidates, so
   kernel-selection uncertainty is in the interval. All replicates of one kernel are solved with a
@@ -121,6 +123,7 @@ class Spec:
     folds: int = 5
     pool: bool = True            # False: one coefficient per campaign only (no creator deviations)
     one_se: bool = True          # penalty by the one-standard-error rule (False: the CV minimum)
+    exposure_relvar: np.ndarray | None = None  # (m,) relative variance of each unit's exposure weight
 
     def __post_init__(self) -> None:
         self.ok = np.isfinite(self.y)
@@ -299,12 +302,26 @@ def hac_cov(F: np.ndarray, r: np.ndarray, lags: int) -> np.ndarray:
     return S
 
 
-def linear_parts(spec: Spec, kf: KernelFit, lags: int) -> dict:
-    """Point estimates of one kernel's fit and the HAC covariance of the unit and total attributions.
+def hac_diag(F: np.ndarray, r: np.ndarray, lags: int) -> np.ndarray:
+    """The diagonal of :func:`hac_cov` (variances only, without forming the full matrix)."""
+    Fr = F * r[:, None]
+    out = np.sum(Fr * Fr, axis=0)
+    for lag in range(1, min(lags, len(r) - 1) + 1):
+        out += 2.0 * (1.0 - lag / (lags + 1.0)) * np.sum(Fr[lag:] * Fr[:-lag], axis=0)
+    return out
+
+
+def linear_parts(spec: Spec, kf: KernelFit, lags: int, *, units: bool = True) -> dict:
+    """Point estimates of one kernel's fit and the covariance of the unit and total attributions.
 
     Every attribution is linear in the outcome for a fixed kernel and penalty: a unit's share is its
     modelled effect ``(b_g + u_c) * w_c`` (``w_c`` the creator's adstocked views in the window) plus its
     allocation of the window's residual, and the total is observed minus counterfactual over the window.
+    The total's variance is the HAC sandwich. A unit's variance is its prediction-error variance:
+    the HAC sandwich plus the shrinkage bias of the partially pooled deviations (empirical Bayes,
+    :func:`shrinkage_tau2`) plus, where ``spec.exposure_relvar`` is given, the part of the
+    exposure weight's uncertainty that the pooling passes on (:func:`exposure_term`); ``units=False``
+    skips these two terms (placebos need the total only).
     """
     ok, W = spec.ok, spec.window
     Xo, yo = kf.X[ok], spec.y[ok]
@@ -331,10 +348,77 @@ def linear_parts(spec: Spec, kf: KernelFit, lags: int) -> dict:
     r = yo - Xo @ beta
     dof = n / max(n - float(np.trace(Minv @ kf.gram.G)), 1.0)
     S = hac_cov(F, r, lags) * dof
+    unit_var = np.diag(S)[:-1].copy()
+    unit_hac = unit_var.copy()
+    tau2 = 0.0
+    if units and kf.pen.any() and kf.lam > 0:
+        # shrinkage bias of the partially pooled unit attributions: every attribution is L' beta plus a
+        # constant, E[beta_hat] - beta = -(X'X + P)^-1 P beta, so the bias is -lam L' M^-1_(.,u) u
+        L = Gm - srow[:, None] * alloc[None, :]
+        tau2 = shrinkage_tau2(Xo, Minv, beta, r, kf.pen, kf.lam, lags, dof)
+        Bm = kf.lam * (L.T @ Minv[:, kf.pen])
+        unit_var += tau2 * np.sum(Bm * Bm, axis=1)
+        if spec.exposure_relvar is not None:
+            unit_var += exposure_term(unit_effect, kf.lam * np.diag(Minv)[q + ng + tu],
+                                      np.asarray(spec.exposure_relvar, float)[tu])
     coef = unit_coefs(spec, beta)[tu]
     return {"beta": beta, "fitted": kf.X @ beta, "effect_daily": kf.A[:, tu] * coef[None, :],
             "unit_total": unit_effect + alloc * wres, "total": float(unit_effect.sum() + wres),
-            "unit_var": np.diag(S)[:-1], "total_var": float(S[-1, -1]), "alloc": alloc}
+            "unit_var": unit_var, "unit_var_hac": unit_hac, "total_var": float(S[-1, -1]), "alloc": alloc,
+            "tau2": tau2}
+
+
+def exposure_term(unit_effect: np.ndarray, shrink: np.ndarray, relvar: np.ndarray) -> np.ndarray:
+    """Variance a unit's attribution inherits from the error of its exposure weight.
+
+    A unit's modelled effect is (pooled coefficient) x (weighted exposure). Where the unit's own data
+    determine its coefficient, an error in its weight is absorbed by the coefficient; where the
+    coefficient comes from the pool (shrinkage fraction ``shrink`` = ``lam [(X'X + P)^-1]_cc``, near 1
+    for a creator with little exposure), the relative error of the weight passes on:
+    ``(effect x shrink)^2 x relvar`` (delta method).
+    """
+    s = np.clip(shrink, 0.0, 1.0)
+    return (np.asarray(unit_effect, float) * s) ** 2 * np.nan_to_num(relvar, nan=0.0, posinf=0.0)
+
+
+def shrinkage_tau2(Xo: np.ndarray, Minv: np.ndarray, beta: np.ndarray, r: np.ndarray, pen: np.ndarray,
+                   lam: float, lags: int, dof: float) -> float:
+    """Method-of-moments variance ``tau^2`` of the creator deviations (the random effect's prior).
+
+    With ``u_hat = R u + noise``, ``R = I - lam [(X'X + P)^-1]_uu`` the ridge's resolution on the
+    deviations and ``V`` the HAC covariance of the noise part, ``E ||u_hat||^2 = tau^2 tr(R R') + tr V``,
+    so ``tau^2 = max(0, (||u_hat||^2 - tr V) / tr(R R'))`` (all units of the model share the penalty
+    and the prior).
+    """
+    u = beta[pen]
+    R = np.eye(int(pen.sum())) - lam * Minv[np.ix_(pen, pen)]
+    trV = float(hac_diag(Xo @ Minv[:, pen], r, lags).sum()) * dof
+    den = float(np.sum(R * R))
+    return max(0.0, (float(u @ u) - trV) / den) if den > 0 else 0.0
+
+
+def coef_variance(spec: Spec, kf: KernelFit, lags: int) -> np.ndarray:
+    """Prediction-error variance of every unit's coefficient ``b_g + u_c`` (HAC plus shrinkage bias)."""
+    ok = spec.ok
+    Xo, yo = kf.X[ok], spec.y[ok]
+    n, p = Xo.shape
+    Minv = np.linalg.inv(kf.gram.G + _penalty(kf.gram.G, kf.pen, kf.lam))
+    beta = Minv @ (Xo.T @ yo)
+    q = spec.controls.shape[1]
+    gidx = np.searchsorted(spec.groups, spec.unit_group)
+    m = len(spec.unit_group)
+    C = np.zeros((p, m))
+    C[q + gidx, np.arange(m)] = 1.0
+    if spec.pool:
+        C[q + len(spec.groups) + np.arange(m), np.arange(m)] = 1.0
+    r = yo - Xo @ beta
+    dof = n / max(n - float(np.trace(Minv @ kf.gram.G)), 1.0)
+    var = hac_diag(Xo @ (Minv @ C), r, lags) * dof
+    if kf.pen.any() and kf.lam > 0:
+        tau2 = shrinkage_tau2(Xo, Minv, beta, r, kf.pen, kf.lam, lags, dof)
+        Bm = kf.lam * (C.T @ Minv[:, kf.pen])
+        var += tau2 * np.sum(Bm * Bm, axis=1)
+    return np.maximum(var, 0.0)
 
 
 def placebo_z(spec: Spec, kf: KernelFit, lags: int, *, step: int = 7, margin: int = 7) -> np.ndarray:
@@ -367,7 +451,7 @@ def placebo_z(spec: Spec, kf: KernelFit, lags: int, *, step: int = 7, margin: in
         X, A, pen = design(sp, kf.kernel)
         Xo = X[sp.ok]
         light = KernelFit(kf.kernel, X, A, pen, kf.lam, _GramOnly(Xo.T @ Xo), float("nan"))
-        parts = linear_parts(sp, light, lags)
+        parts = linear_parts(sp, light, lags, units=False)
         if parts["total_var"] > 0:
             out.append(parts["total"] / np.sqrt(parts["total_var"]))
     return np.asarray(out)

@@ -23,16 +23,21 @@ def _f(x: Any) -> float | None:
 
 
 def make_spec(panel: Panel, y: np.ndarray, *, pool: bool = True, drop_creator: str | None = None,
-              fit_mask: np.ndarray | None = None, exposure: np.ndarray | None = None) -> E.Spec:
+              fit_mask: np.ndarray | None = None, exposure: np.ndarray | None = None,
+              exposure_relvar: np.ndarray | None = None) -> E.Spec:
     """The engine's inputs for the panel's target campaign and outcome ``y``.
 
-    ``exposure`` (days x units, columns as ``panel.units``) replaces the daily views as the exposure.
+    ``exposure`` (days x units, columns as ``panel.units``) replaces the daily views as the exposure;
+    ``exposure_relvar`` (one value per unit) is the relative variance of an estimated exposure weight,
+    passed on to the creators' intervals.
     """
     units = panel.units
     views = panel.views if exposure is None else np.asarray(exposure, float)
+    relvar = None if exposure_relvar is None else np.asarray(exposure_relvar, float)
     if drop_creator is not None:
         keep = ~((units["campaign_id"] == panel.campaign_id) & (units["creator_id"] == drop_creator))
         units, views = units[keep].reset_index(drop=True), views[:, keep.to_numpy()]
+        relvar = None if relvar is None else relvar[keep.to_numpy()]
     groups = sorted(units["campaign_id"].unique())
     gi = {g: i for i, g in enumerate(groups)}
     y = np.asarray(y, dtype=float).copy()
@@ -40,7 +45,7 @@ def make_spec(panel: Panel, y: np.ndarray, *, pool: bool = True, drop_creator: s
         y[~fit_mask] = np.nan
     spec = E.Spec(y=y, controls=panel.controls, views=views,
                   unit_group=units["campaign_id"].map(gi).to_numpy(), target=gi[panel.campaign_id],
-                  window=panel.window_mask(), pool=pool)
+                  window=panel.window_mask(), pool=pool, exposure_relvar=relvar)
     spec.unit_frame = units  # type: ignore[attr-defined]
     return spec
 
@@ -68,6 +73,9 @@ class FollowerAttribution:
     by_creator : pandas.DataFrame
         ``creator_id, handle, incremental, ci_low, ci_high, share, views, reported_follows,
         profile_view_share, follows_per_1000_views``; shares add up to one and ``incremental`` to the total.
+        ``ci_low``/``ci_high`` are empirical-Bayes prediction intervals of the creator's true contribution:
+        they include the bias of partial pooling and the uncertainty of the creator's profile-visit weight
+        (``docs/methods.md``, Intervals).
     by_post : pandas.DataFrame
         Each creator's attribution split over their posts by adstocked exposure in the window.
     kernel : dict
@@ -284,14 +292,18 @@ def visit_weights(panel: Panel, *, bounds: tuple[float, float] = (0.2, 5.0)) -> 
     except (ValueError, np.linalg.LinAlgError):
         return ones, info
     rate = E.unit_coefs(spec, res.beta)
+    var = E.coef_variance(spec, res.best, spec.block)
     w = ones.copy()
+    relvar = np.zeros(m)
     for g in spec.groups:
         sel = spec.unit_group == g
         v = panel.views[:, sel].sum(axis=0)
         mean = float(np.dot(rate[sel], v) / v.sum()) if v.sum() > 0 else 0.0
         if mean > 0:
             w[sel] = np.clip(rate[sel] / mean, *bounds)
-    info = {"used": True, "visits_per_1000_views": rate}
+            # relative variance of the weight (delta method), at most 1 (a 100% relative error)
+            relvar[sel] = np.minimum(var[sel] / (w[sel] * mean) ** 2, 1.0)
+    info = {"used": True, "visits_per_1000_views": rate, "visits_se": np.sqrt(var), "weight_relvar": relvar}
     return w, info
 
 
@@ -397,9 +409,10 @@ def attribute_followers(data: Any, campaign_id: str, *, n_boot: int = 1000, seed
         raise ValueError(f"n_boot must be 0 or more (got {n_boot})")
     panel = build_panel(data, campaign_id, tail_days=tail_days)
     y = panel.brand["new_followers"].to_numpy(float)
-    w, _ = visit_weights(panel) if funnel else (np.ones(panel.views.shape[1]), None)
+    w, info = visit_weights(panel) if funnel else (np.ones(panel.views.shape[1]), {})
     return _followers_from_panel(panel, y, n_boot=n_boot, seed=seed, alpha=alpha, kernels=kernels, pool=pool,
-                                 baseline_days=baseline_days, exposure=panel.views * w[None, :])
+                                 baseline_days=baseline_days, exposure=panel.views * w[None, :],
+                                 exposure_relvar=info.get("weight_relvar"))
 
 
 def _fit_mask(panel: Panel, baseline_days: int | None) -> np.ndarray | None:
@@ -413,9 +426,10 @@ def _fit_mask(panel: Panel, baseline_days: int | None) -> np.ndarray | None:
 def _followers_from_panel(panel: Panel, y: np.ndarray, *, n_boot: int, seed: int, alpha: float,
                           kernels: tuple[str, ...], pool: bool, baseline_days: int | None = None,
                           drop_creator: str | None = None, outcome: str = "new followers",
-                          exposure: np.ndarray | None = None) -> FollowerAttribution:
+                          exposure: np.ndarray | None = None,
+                          exposure_relvar: np.ndarray | None = None) -> FollowerAttribution:
     spec = make_spec(panel, y, pool=pool, drop_creator=drop_creator, fit_mask=_fit_mask(panel, baseline_days),
-                     exposure=exposure)
+                     exposure=exposure, exposure_relvar=exposure_relvar)
     res = E.run(spec, kernels=E.candidate_kernels(tuple(kernels)), n_boot=n_boot, seed=seed, alpha=alpha)
     warnings = list(panel.warnings)
     parts = assemble(panel, res, y=y, alpha=alpha, n_boot=n_boot, outcome=outcome, warnings=warnings)

@@ -28,14 +28,15 @@ def sensitivity(data: Any, campaign_id: str, *, n_boot: int = 0, seed: int = 0,
     """
     panel = build_panel(data, campaign_id)
     y = panel.brand["new_followers"].to_numpy(float)
-    w, _ = visit_weights(panel)
-    kw = dict(n_boot=n_boot, seed=seed, alpha=0.05, exposure=panel.views * w[None, :])
+    w, info = visit_weights(panel)
+    kw = dict(n_boot=n_boot, seed=seed, alpha=0.05, exposure=panel.views * w[None, :],
+              exposure_relvar=info.get("weight_relvar"))
     jobs = [("main", "", dict(kernels=("geometric", "weibull"), pool=True)),
             ("kernel", "geometric only", dict(kernels=("geometric",), pool=True)),
             ("kernel", "weibull only", dict(kernels=("weibull",), pool=True)),
             ("pooling", "one response per campaign", dict(kernels=("geometric", "weibull"), pool=False)),
             ("exposure", "plain views (no profile-visit weights)",
-             dict(kernels=("geometric", "weibull"), pool=True, exposure=panel.views))]
+             dict(kernels=("geometric", "weibull"), pool=True, exposure=panel.views, exposure_relvar=None))]
     jobs += [("baseline window", f"{d} days either side", dict(kernels=("geometric", "weibull"), pool=True,
                                                                 baseline_days=d)) for d in baseline_days]
     if leave_one_out:
