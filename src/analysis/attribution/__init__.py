@@ -13,6 +13,9 @@ retention
     :func:`follower_retention`: how many of the gained followers stay (30/60/90 days) vs baseline churn.
 sensitivity
     :func:`sensitivity`: leave-one-creator-out, alternative kernels and baseline windows.
+repeat
+    :func:`repeat_collaborations` and :func:`returning_creators`: do creators who worked with the
+    brand before bring more (or fewer) incremental followers per view the next time?
 toy
     :func:`make_toy_data`: a small synthetic data set for examples and null checks.
 
@@ -23,15 +26,10 @@ from __future__ import annotations
 
 from analysis.attribution.conversions import ConversionAttribution, attribute_orders
 from analysis.attribution.followers import FollowerAttribution, attribute_followers
-from analysis.attribution.repeat import RepeatResult, repeat_collaborations  # noqa: F401
+from analysis.attribution.repeat import RepeatResult, repeat_collaborations, returning_creators
+from analysis.attribution.retention import RetentionResult, follower_retention
+from analysis.attribution.sensitivity import sensitivity
 
-__all__ = ["ConversionAttribution", "FollowerAttribution", "RepeatResult", "attribute_followers", "attribute_orders",
-           "repeat_collaborations"]
-
-try:  # optional parts
-    from analysis.attribution.retention import RetentionResult, follower_retention  # noqa: F401
-    from analysis.attribution.sensitivity import sensitivity  # noqa: F401
-
-    __all__ += ["RetentionResult", "follower_retention", "sensitivity"]
-except ImportError:  # pragma: no cover
-    pass
+__all__ = ["ConversionAttribution", "FollowerAttribution", "RepeatResult", "RetentionResult",
+           "attribute_followers", "attribute_orders", "follower_retention", "repeat_collaborations",
+           "returning_creators", "sensitivity"]
