@@ -338,7 +338,15 @@ def main(argv=None) -> None:
     for r in tab.itertuples():
         lines.append(f"| {r.design} | {r.sims} | {r.true_effect:.4g} | {r.coverage:.1%} | {r.bias_pct:+.2f} % | "
                      f"{r.false_positive:.1%} | {r.mean_ci_width:.4g} |")
+    se5 = np.sqrt(0.05 * 0.95 / args.sims)
     lines += [
+        "",
+        f"One binomial standard error of a false-positive rate near 5 % over {args.sims} simulations is "
+        f"{se5:.1%}. `staggered_did`'s analytic interval scales each unit's squared influence by m/(m-1) for "
+        "its group of m units (its cohort, or the never-treated units): the HC2 / CR2 leverage correction of "
+        "group means, which makes a two-period, one-cohort standard error Welch's. With the global G/(G-1) "
+        "factor used before, the 15-unit groups here lost about 5 % of their variance: 93.8 % coverage and "
+        "6.2 % false positives at 600 simulations.",
         "",
         "## Plain TWFE is biased under staggered adoption with heterogeneous effects",
         "",

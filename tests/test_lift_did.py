@@ -159,6 +159,29 @@ def test_staggered_single_cohort_equals_2x2_did():
     assert st.effect == pytest.approx(manual, abs=1e-10)
 
 
+def test_staggered_two_period_se_is_welch():
+    """One cohort, two periods: the ATT is a difference of mean changes and its standard error, with the
+    per-group m/(m-1) factor, is Welch's two-sample standard error (scipy's unequal-variance t-test)."""
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    n_t, n_c = 7, 12
+    y0 = rng.normal(10, 2, n_t + n_c)
+    y1 = y0 + rng.normal(0, 1, n_t + n_c) + np.r_[np.full(n_t, 1.0), np.zeros(n_c)]
+    df = pd.DataFrame({"u": np.repeat(np.arange(n_t + n_c), 2), "t": np.tile([0, 1], n_t + n_c),
+                       "y": np.column_stack([y0, y1]).ravel(),
+                       "cohort": np.repeat(np.r_[np.ones(n_t), np.full(n_c, np.nan)], 2)})
+    r = staggered_did(df, outcome="y", unit="u", time="t", cohort="cohort", compare_twfe=False)
+    d = y1 - y0
+    welch = stats.ttest_ind(d[:n_t], d[n_t:], equal_var=False)
+    diff = d[:n_t].mean() - d[n_t:].mean()
+    assert r.effect == pytest.approx(diff, abs=1e-12)
+    assert r.se == pytest.approx(diff / welch.statistic, rel=1e-10)
+    boot = staggered_did(df, outcome="y", unit="u", time="t", cohort="cohort", compare_twfe=False,
+                         inference="bootstrap", n_boot=4999, seed=1)
+    assert boot.se == pytest.approx(r.se, rel=0.1)
+
+
 # ---------------------------------------------------------------- pinned-seed simulations (fast)
 
 def test_did_pinned_simulation_coverage_and_size():

@@ -107,6 +107,52 @@ def test_weekly_seasonality_and_trend_options():
     assert np.isfinite(res_t.effect) and res_t.n_sims == 200
 
 
+def test_variance_at_zero_is_integrated_over():
+    """Default: a variance estimated at zero is redrawn from the likelihood's normal approximation on the
+    square-root scale; with every variance interior the paths are the plug-in ones."""
+    from analysis.lift.its import BOUNDARY_VARIANCE
+
+    df = _documented_example(3)       # the level's variance is estimated at zero (y has no level drift)
+    kw = dict(outcome="y", controls=["x1"], treatment_start=df.index[70], seed=1)
+    plug = causal_impact(df, parameter_uncertainty="none", **kw)
+    default = causal_impact(df, **kw)
+    assert plug.params["sigma2.level"] < BOUNDARY_VARIANCE
+    assert default.ci_high - default.ci_low > 1.2 * (plug.ci_high - plug.ci_low)
+    assert default.ci_low < 10 < default.ci_high
+    full = causal_impact(df, parameter_uncertainty="laplace", **kw)
+    assert full.ci_high - full.ci_low > plug.ci_high - plug.ci_low
+    df2 = _documented_example(2)      # both variances interior
+    kw2 = {**kw, "treatment_start": df2.index[70]}
+    plug2 = causal_impact(df2, parameter_uncertainty="none", **kw2)
+    assert (plug2.params > BOUNDARY_VARIANCE).all()
+    assert causal_impact(df2, **kw2).to_dict() == plug2.to_dict()
+
+
+def test_scale_mixture_is_student_t_around_the_plug_in_paths():
+    """``"scale"``: plug-in Gaussian paths scaled by sqrt(nu / chi2_nu), i.e. Student t with nu d.f."""
+    from scipy import stats
+
+    from analysis.lift.its import _fit_model, _scale_df
+
+    df = _documented_example(8, effect=0.0)
+    kw = dict(outcome="y", controls=["x1"], treatment_start=df.index[70], n_sims=4000, seed=2)
+    plug = causal_impact(df, parameter_uncertainty="none", **kw)
+    mixed = causal_impact(df, parameter_uncertainty="scale", **kw)
+    ys = (df["y"] - df["y"].iloc[:70].mean()) / df["y"].iloc[:70].std()
+    xs = (df[["x1"]] - df[["x1"]].iloc[:70].mean()) / df[["x1"]].iloc[:70].std()
+    _, res = _fit_model(ys.to_numpy()[:70], xs.to_numpy()[:70], seasonal=None, trend=False)
+    nu = _scale_df(res)
+    assert nu == res.nobs_effective - (len(res.params) - 1)
+    # same centre, wider by about the ratio of t to normal quantiles (Monte Carlo error a few %)
+    assert mixed.effect == pytest.approx(plug.effect, abs=0.05 * (plug.ci_high - plug.ci_low))
+    ratio = (mixed.ci_high - mixed.ci_low) / (plug.ci_high - plug.ci_low)
+    expected = stats.t.ppf(0.975, nu) / stats.norm.ppf(0.975)
+    assert ratio > 1.0
+    assert ratio == pytest.approx(expected, rel=0.05)
+    with pytest.raises(ValueError, match="parameter_uncertainty"):
+        causal_impact(df, parameter_uncertainty="bayes", **kw)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"controls": ["nope"]}, "not found"),
     ({"controls": ["y"]}, "cannot also be a control"),

@@ -1020,7 +1020,7 @@ def attribution(rep: CampaignReport) -> Section:
 
 REPEAT_TITLE = "Returning creators"
 #: Bootstrap replicates of the earlier campaigns' attributions run for the returning-creator comparison
-#: (only their per-creator intervals use them; the comparison's interval is over creators).
+#: (their per-creator and total intervals feed the comparison's interval).
 REPEAT_N_BOOT = 200
 
 
@@ -1062,10 +1062,11 @@ def _returning_creators_section(rep: CampaignReport, fa: Any) -> Section:
                 "views)."] + res.reading()
     if res.estimated:
         readings.append(
-            "Read the ratio as descriptive: these creators share this campaign's estimate and "
-            f"{'their first campaign' if n_first == 1 else 'a few first campaigns'}, whose estimation error the "
-            "interval over creators leaves out, so it is too narrow (docs/validation_repeat.md); the brand-wide "
-            "comparison over every campaign is in analysis.attribution.repeat_collaborations.")
+            "Read the ratio as descriptive context: these creators share this campaign's estimate and "
+            f"{'their first campaign' if n_first == 1 else 'a few first campaigns'}, so the comparison is close "
+            "to one of campaign-level estimates and its interval is wide; the ratio is also pulled towards 1 "
+            "(docs/validation_repeat.md). The brand-wide comparison over every campaign is in "
+            "analysis.attribution.repeat_collaborations.")
     d = {**res.to_dict(), "status": "ok"}
     fm = {c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:,.3g}") for c in (
         "first: per 1,000 views", "now: per 1,000 views", "ratio now / first")}

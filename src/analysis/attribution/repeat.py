@@ -19,10 +19,15 @@ from analysis.progress import progress
 MIN_REPEAT_CREATORS = 3
 
 _TABLE_COLUMNS = ["creator_id", "handle", "brand", "campaign_id", "campaign_start", "collaboration",
-                  "repeat", "previous_campaigns", "incremental", "ci_low", "ci_high", "views",
-                  "per_1000_views"]
+                  "repeat", "previous_campaigns", "incremental", "ci_low", "ci_high", "se", "views",
+                  "per_1000_views", "campaign_rel_se"]
 _PAIR_COLUMNS = ["creator_id", "handle", "brand", "first_campaign", "first_per_1000_views",
-                 "later_campaigns", "later_per_1000_views", "log_ratio", "ratio", "included", "reason"]
+                 "later_campaigns", "later_per_1000_views", "log_ratio", "ratio", "included",
+                 "reason"]
+
+#: Ways the ratio's interval can be obtained (``RepeatResult.method``).
+METHOD_META = "mean of creators' log ratios; t interval with shared campaign errors"
+METHOD_T = "one-sample t over creators (per-creator intervals missing)"
 
 
 @dataclass(frozen=True)
@@ -44,14 +49,30 @@ class RepeatResult:
         comparison (``included``) and, if not, why (``reason``).
     ratio, ci_low, ci_high : float or None
         Geometric mean over creators of the later-to-first ratio of incremental followers per 1,000
-        views, with its ``1 - alpha`` t interval; None when fewer than ``min_creators`` creators qualify.
+        views, with its ``1 - alpha`` interval; None when fewer than ``min_creators`` creators qualify.
+        The interval's variance is the spread of the creators' log ratios over ``n`` plus the error they
+        share within campaigns (each campaign's total relative standard error, weighted by how many of the
+        creators' ratios involve it), with Student t on ``n - 1`` degrees of freedom
+        (:func:`combine_log_ratios`). Expect attenuation towards 1: per-creator estimates are pooled
+        towards their campaign's mean (``docs/validation_repeat.md``).
     p_value : float or None
-        Two-sided one-sample t test of mean log ratio = 0.
+        Two-sided test of mean log ratio = 0 with the same standard error and degrees of freedom.
     n : int
         Repeat creators in the comparison (positive estimates in their first and at least one later
         campaign).
     n_repeat_creators : int
         Creators with more than one campaign with the same brand.
+    method : str
+        How the interval was obtained (:data:`METHOD_META`, or :data:`METHOD_T` when a campaign's total
+        has no interval, which is too narrow).
+    n_clusters, n_campaigns : int
+        Distinct (first campaign, later campaigns) pairs among the included creators (creators in one
+        pair share every campaign-level error) and campaigns involved.
+    df : int or None
+        Degrees of freedom of the t interval.
+    var_spread, var_shared : float or None
+        The two parts of the log ratio's variance: spread between creators over ``n`` and errors shared
+        within campaigns (see :attr:`se_log`, :attr:`shared_share`).
     """
 
     table: pd.DataFrame = field(repr=False)
@@ -66,6 +87,12 @@ class RepeatResult:
     min_creators: int = MIN_REPEAT_CREATORS
     campaign_ids: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    method: str = ""
+    n_clusters: int = 0
+    n_campaigns: int = 0
+    df: int | None = None
+    var_spread: float | None = None
+    var_shared: float | None = None
 
     @property
     def estimated(self) -> bool:
@@ -83,8 +110,24 @@ class RepeatResult:
             "p_value": np.nan if self.p_value is None else self.p_value,
             "n_creators": self.n, "n_repeat_creators": self.n_repeat_creators,
             "n_excluded": int((~self.pairs["included"]).sum()) if len(self.pairs) else 0,
-            "campaigns": len(self.campaign_ids), "alpha": self.alpha,
+            "campaigns": len(self.campaign_ids), "n_clusters": self.n_clusters, "df": self.df,
+            "se_log": np.nan if self.se_log is None else self.se_log,
+            "shared_share": np.nan if self.shared_share is None else self.shared_share,
+            "method": self.method, "alpha": self.alpha,
         }])
+
+    @property
+    def se_log(self) -> float | None:
+        """Standard error of the log ratio (spread over creators and shared campaign errors)."""
+        if self.var_spread is None or self.var_shared is None:
+            return None
+        return float(np.sqrt(self.var_spread + self.var_shared))
+
+    @property
+    def shared_share(self) -> float | None:
+        """Share of the log ratio's variance due to errors shared within campaigns."""
+        se = self.se_log
+        return None if not se or self.var_shared is None else float(self.var_shared / se**2)
 
     def reading(self) -> list[str]:
         """Plain-language sentences a report can print."""
@@ -111,9 +154,25 @@ class RepeatResult:
             else:
                 out.append("The interval excludes 1: repeat creators " +
                            ("bring more" if self.ratio > 1 else "bring less") + " per view than the first time.")
-            out.append("Creators are usually rehired because their first campaign went well, so part of a "
-                       "decline can be regression to the mean; per-creator estimates are pooled towards "
-                       "their campaign's mean, which pulls ratios towards the campaigns' ratio.")
+            share = self.shared_share
+            if share is not None:
+                out.append(f"The interval counts the spread between creators and the error they share within a "
+                           f"campaign, whose estimate they split ({100 * share:.0f}% of its variance here, taken from "
+                           f"the campaigns' own intervals; {self.n_clusters} distinct pair(s) of first and later "
+                           f"campaigns among {self.n_campaigns} campaigns).")
+                if self.n_clusters == 1:
+                    out.append("Every creator here compares the same two campaigns, so this is in effect one "
+                               "comparison of two campaign-level estimates, and the interval rests on their precision.")
+            out.append("Expect the ratio to be pulled towards 1: each creator's estimate is pooled towards their "
+                       "campaign's mean, so a creator's later-vs-first ratio is partly the two campaigns' ratio. "
+                       "In simulations about a third of a true change on the log scale is recovered (a true x2 "
+                       "reads as about x1.3), so a ratio near 1 does not rule out a real repeat effect, while one "
+                       "whose interval excludes 1 points in the right direction. Creators are usually rehired "
+                       "because their first campaign went well, so part of a decline can also be regression to "
+                       "the mean.")
+            if self.method == METHOD_T:
+                out.append("Some campaigns lack an interval for their total, so this interval ignores the error "
+                           "their creators share and is too narrow.")
         if excl > 0 and nrep > 0:
             out.append(f"{excl} repeat creator(s) left out of the comparison: their first or every later "
                        "estimate is zero or negative (or they had no views), where a ratio is undefined.")
@@ -145,7 +204,10 @@ class RepeatResult:
         return {
             "ratio": _f(self.ratio), "ci_low": _f(self.ci_low), "ci_high": _f(self.ci_high),
             "p_value": _f(self.p_value), "n": int(self.n), "n_repeat_creators": int(self.n_repeat_creators),
-            "min_creators": int(self.min_creators), "alpha": _f(self.alpha),
+            "min_creators": int(self.min_creators), "alpha": _f(self.alpha), "method": self.method,
+            "df": None if self.df is None else int(self.df), "n_clusters": int(self.n_clusters),
+            "n_campaigns": int(self.n_campaigns), "se_log": _f(self.se_log), "var_spread": _f(self.var_spread),
+            "var_shared": _f(self.var_shared),
             "campaign_ids": list(self.campaign_ids), "pairs": rec(self.pairs), "table": rec(self.table),
             "reading": self.reading(), "warnings": list(self.warnings),
         }
@@ -261,6 +323,12 @@ def creator_campaign_table(attributions: Mapping[str, FollowerAttribution], camp
         missing = {"creator_id", "incremental", "views"} - set(b.columns)
         if missing:
             raise ValueError(f"the attribution of campaign {cid!r} lacks column(s) {sorted(missing)} in by_creator")
+        # the attribution's intervals are estimate +/- z se (normal, at the attribution's own alpha)
+        z = float(stats.norm.ppf(1 - float(getattr(att, "alpha", 0.05)) / 2))
+        tot, t_lo, t_hi = (_f(getattr(att, k, None)) for k in ("incremental", "ci_low", "ci_high"))
+        ok = tot is not None and tot > 0 and t_lo is not None and t_hi is not None and t_hi >= t_lo
+        # relative standard error of the campaign's total (NaN where it has no usable interval)
+        rel = (t_hi - t_lo) / (2 * z) / tot if ok else np.nan
         f = pd.DataFrame({
             "creator_id": b["creator_id"].astype(str),
             "handle": (b["handle"] if "handle" in b.columns else b["creator_id"]).astype(str),
@@ -269,7 +337,9 @@ def creator_campaign_table(attributions: Mapping[str, FollowerAttribution], camp
             "ci_low": pd.to_numeric(b["ci_low"], errors="coerce").astype(float) if "ci_low" in b else np.nan,
             "ci_high": pd.to_numeric(b["ci_high"], errors="coerce").astype(float) if "ci_high" in b else np.nan,
             "views": pd.to_numeric(b["views"], errors="coerce").astype(float),
+            "campaign_rel_se": rel,
         })
+        f["se"] = (f["ci_high"] - f["ci_low"]) / (2 * z)
         frames.append(f)
     if not frames:
         return pd.DataFrame(columns=_TABLE_COLUMNS)
@@ -311,13 +381,93 @@ def _pairs(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_PAIR_COLUMNS)
 
 
+def shared_campaign_loadings(table: pd.DataFrame, pairs: pd.DataFrame) -> tuple[pd.DataFrame, list]:
+    """How much each campaign's shared error moves each included creator's log ratio.
+
+    A campaign's per-creator estimates split the campaign's total, so an error in the total moves every
+    creator's log estimate in that campaign by about the total's relative error (``campaign_rel_se``,
+    from the attribution's interval of the total). A creator's log ratio (mean of log later minus log first)
+    loads ``-1`` on its first campaign and ``1 / L`` on each of its ``L`` later campaigns (positive
+    estimates only).
+
+    Returns
+    -------
+    loadings : pandas.DataFrame
+        Included creators by campaign (0 where a creator was not in the campaign).
+    keys : list of tuple
+        Each creator's (first campaign, later campaigns): creators with the same key share every
+        campaign-level error (one independent cluster).
+    """
+    inc = pairs[pairs["included"]]
+    t = table.set_index(["creator_id", "brand", "campaign_id"])
+    load: list[dict[str, float]] = []
+    keys = []
+    for r in inc.itertuples():
+        g = t.loc[(r.creator_id, r.brand)]
+        later = g[(g["collaboration"] > 1) & np.isfinite(g["per_1000_views"]) & (g["per_1000_views"] > 0)]
+        c = {str(r.first_campaign): -1.0}
+        for cid in later.index:
+            c[str(cid)] = c.get(str(cid), 0.0) + 1.0 / len(later)
+        load.append(c)
+        keys.append((str(r.first_campaign), tuple(sorted(map(str, later.index)))))
+    L = pd.DataFrame(load).fillna(0.0) if load else pd.DataFrame()
+    return L, keys
+
+
+def combine_log_ratios(d: np.ndarray, loadings: pd.DataFrame, rel_se: pd.Series, keys: Sequence, *,
+                       alpha: float = 0.05) -> dict:
+    """Mean of the creators' log ratios with an interval that counts their shared campaign errors.
+
+    ``d_c = mu + u_c + sum_k L_ck e_k``: ``u_c`` is the creator's own deviation (true heterogeneity plus
+    the creator-specific part of the estimation error, independent between creators), ``e_k`` campaign
+    ``k``'s shared error on the log scale (standard deviation ``rel_se[k]``, the campaign total's relative
+    standard error; independent between campaigns) and ``L`` the loadings
+    (:func:`shared_campaign_loadings`). The estimate is the plain mean of ``d`` (the per-creator relative
+    errors are too large for a delta-method weighting to be reliable). Its variance is the spread of the
+    creators around the mean over ``n`` (which estimates the ``u_c`` part, as a random-effects
+    Hartung-Knapp variance with equal weights) plus the shared part ``sum_k (mean_c L_ck)^2 rel_se[k]^2``,
+    which the spread cannot see when every creator shares the campaign. The interval is Student t with
+    ``n - 1`` degrees of freedom.
+
+    Returns
+    -------
+    dict
+        ``mu, se, lo, hi, p, df, var_spread, var_shared`` (variances of the mean on the log scale).
+    """
+    n = len(d)
+    mu = float(np.mean(d))
+    var_spread = float(np.var(d, ddof=1)) / n
+    cbar = loadings.mean(axis=0)
+    r = rel_se.reindex(cbar.index).to_numpy(float)
+    var_shared = float(np.sum((cbar.to_numpy(float) * r) ** 2))
+    se = float(np.sqrt(var_spread + var_shared))
+    df = n - 1
+    q = float(stats.t.ppf(1 - alpha / 2, df))
+    p = float(2 * stats.t.sf(abs(mu / se), df)) if se > 0 else (1.0 if mu == 0 else 0.0)
+    return {"mu": mu, "se": se, "lo": mu - q * se, "hi": mu + q * se, "p": p, "df": df,
+            "var_spread": var_spread, "var_shared": var_shared, "n_clusters": len(set(keys))}
+
+
+def _campaign_rel_se(table: pd.DataFrame) -> pd.Series:
+    """Each campaign's shared log-scale error: the total's relative standard error (conservative fallback)."""
+    if not len(table):
+        return pd.Series(dtype=float)
+    rel = table.groupby("campaign_id")["campaign_rel_se"].first().astype(float)
+    # no usable total (not positive, or no interval): assume the campaign's creators share all their error
+    s = (table["se"] / table["incremental"].where(table["incremental"] > 0)).groupby(table["campaign_id"]).max()
+    return rel.where(np.isfinite(rel), s)
+
+
 def compare_repeat(table: pd.DataFrame, *, alpha: float = 0.05, min_creators: int = MIN_REPEAT_CREATORS,
                    campaign_ids: Sequence[str] = (), warnings: Sequence[str] = ()) -> RepeatResult:
     """Paired comparison of later vs first per-view response from a creator x campaign table.
 
     Each repeat creator contributes one value: the mean over their later campaigns (positive estimates
-    only) of log(per-1,000-view response later / first). The result is exp(mean) over creators with a
-    one-sample t interval (scipy), i.e. a geometric-mean ratio.
+    only) of log(per-1,000-view response later / first). The result is exp(mean over creators), a
+    geometric-mean ratio. Creators of one campaign share that campaign's estimation error, which their
+    spread cannot reveal; its size comes from the interval of each campaign's total
+    (:func:`shared_campaign_loadings`, :func:`combine_log_ratios`). Without those intervals the plain
+    one-sample t interval over creators is used and flagged as too narrow.
 
     Parameters
     ----------
@@ -336,19 +486,42 @@ def compare_repeat(table: pd.DataFrame, *, alpha: float = 0.05, min_creators: in
         raise ValueError(f"alpha must be between 0 and 1 (got {alpha})")
     if min_creators < 2:
         raise ValueError(f"min_creators must be 2 or more for a t interval (got {min_creators})")
+    for col in ("se", "campaign_rel_se"):
+        if col not in table.columns:
+            table = table.assign(**{col: np.nan})
     pairs = _pairs(table)
-    d = pairs.loc[pairs["included"], "log_ratio"].to_numpy(float)
+    inc = pairs["included"].to_numpy(bool)
+    d = pairs.loc[inc, "log_ratio"].to_numpy(float)
     n = int(len(d))
-    ratio = lo = hi = p = None
+    ratio = lo = hi = p = var_spread = var_shared = None
+    method, n_clusters, n_camps, df = "", 0, 0, None
+    warn = list(warnings)
+    rel = _campaign_rel_se(table)
+    if n:
+        L, keys = shared_campaign_loadings(table, pairs)
+        n_clusters = len(set(keys))
+        n_camps = int(L.shape[1])
     if n >= min_creators:
-        tt = stats.ttest_1samp(d, 0.0)
-        ci = tt.confidence_interval(confidence_level=1 - alpha)
-        m = float(np.mean(d))
-        ratio, p = float(np.exp(m)), _f(tt.pvalue)
-        lo, hi = (float(np.exp(ci.low)), float(np.exp(ci.high))) if np.isfinite(ci.low) else (ratio, ratio)
+        if np.isfinite(rel.reindex(L.columns).to_numpy(float)).all():
+            method = METHOD_META
+            res = combine_log_ratios(d, L, rel, keys, alpha=alpha)
+            ratio, p, df = float(np.exp(res["mu"])), _f(res["p"]), res["df"]
+            var_spread, var_shared = res["var_spread"], res["var_shared"]
+            lo, hi = float(np.exp(res["lo"])), float(np.exp(res["hi"]))
+        else:
+            method = METHOD_T
+            warn.append("a campaign's total has no interval, so the ratio's interval is a t interval over "
+                        "creators that ignores the error they share within a campaign: too narrow")
+            tt = stats.ttest_1samp(d, 0.0)
+            ci = tt.confidence_interval(confidence_level=1 - alpha)
+            m = float(np.mean(d))
+            ratio, p, df = float(np.exp(m)), _f(tt.pvalue), n - 1
+            lo, hi = (float(np.exp(ci.low)), float(np.exp(ci.high))) if np.isfinite(ci.low) else (ratio, ratio)
     return RepeatResult(table=table, pairs=pairs, ratio=ratio, ci_low=lo, ci_high=hi, p_value=p, n=n,
                         n_repeat_creators=int(len(pairs)), alpha=alpha, min_creators=min_creators,
-                        campaign_ids=tuple(campaign_ids), warnings=tuple(warnings))
+                        campaign_ids=tuple(campaign_ids), warnings=tuple(warn), method=method,
+                        n_clusters=n_clusters, n_campaigns=n_camps, df=df, var_spread=var_spread,
+                        var_shared=var_shared)
 
 
 def repeat_collaborations(data: Any, *, campaign_ids: Sequence[str] | None = None, n_boot: int = 200,
@@ -372,8 +545,8 @@ def repeat_collaborations(data: Any, *, campaign_ids: Sequence[str] | None = Non
     campaign_ids : sequence of str, optional
         Campaigns to include (default: every campaign in the data).
     n_boot : int
-        Bootstrap replicates of each follower attribution run here (intervals of the per-creator
-        estimates in the table; the comparison itself uses the t interval over creators).
+        Bootstrap replicates of each follower attribution run here (its daily intervals; the per-creator
+        and total intervals the comparison uses are analytic and do not need them).
     seed : int
         Seed of the attributions' bootstrap.
     alpha : float

@@ -19,9 +19,12 @@ class RetentionResult:
     """How many of a campaign's incremental followers were lost again, against baseline churn.
 
     ``curve`` has one row per horizon (days after the campaign start): the cohort's incremental
-    followers gained by then, the excess unfollows (observed lost followers minus a baseline of
-    ``churn rate x follower stock`` fitted on the days outside the campaign window, with day-of-week
-    terms), the cohort's lost rate and the baseline churn over the same horizon, and net followers kept.
+    followers gained by then, the excess unfollows charged to the campaign (observed lost followers
+    minus a baseline of ``churn rate x follower stock`` fitted on the days outside every campaign,
+    with day-of-week terms, and split between overlapping campaigns by a distributed-lag fit), the
+    cohort's lost rate and the baseline churn over the same horizon, and net followers kept.
+    ``split`` describes that fit: the campaigns in it, the fitted unfollow kernel (its components
+    and mean lag in days) and the loss rate (excess unfollows per modelled follow).
     """
 
     campaign_id: str
@@ -29,6 +32,7 @@ class RetentionResult:
     baseline_daily_churn: float
     gained: float
     warnings: tuple[str, ...] = ()
+    split: dict = field(default_factory=dict, repr=False)
 
     def summary(self) -> pd.DataFrame:
         return self.curve.copy()
@@ -48,23 +52,121 @@ class RetentionResult:
         return ax
 
     def to_dict(self) -> dict:
+        s = self.split
+        split = {"campaigns": list(s.get("campaigns", [])), "loss_rate": _f(s.get("loss_rate")),
+                 "mean_lag_days": _f(s.get("mean_lag_days")),
+                 "kernel": {k: _f(v) for k, v in s.get("kernel", {}).items()}}
         return {"campaign_id": self.campaign_id, "baseline_daily_churn": _f(self.baseline_daily_churn),
                 "gained": _f(self.gained),
                 "curve": [{k: _f(v) for k, v in r.items()} for r in self.curve.to_dict("records")],
-                "warnings": list(self.warnings)}
+                "warnings": list(self.warnings), "split": split}
 
 
-def _trailing(x: np.ndarray, days: int) -> np.ndarray:
-    """Sum of ``x`` over the ``days`` days before each day (excluding the day itself)."""
-    c = np.concatenate(([0.0], np.cumsum(x)))
-    i = np.arange(len(x))
-    return c[i] - c[np.maximum(i - days, 0)]
+def unfollow_kernels(max_lag: int = 60) -> list[tuple[str, np.ndarray]]:
+    """Basis kernels for the delay from a follow to its unfollow (weights of lags 0..``max_lag`` days).
+
+    A small generic family: flat (every lag alike), geometric (a constant daily hazard, so
+    front-loaded) with mean lags 2, 5, 10 and 20 days, and discretised gamma with shape 2 (a hump)
+    with mean lags 8, 15 and 25 days. Each is truncated at ``max_lag`` and sums to one.
+
+    Returns
+    -------
+    list of (str, numpy.ndarray)
+        A label and the weights of each kernel.
+    """
+    from scipy import stats
+
+    if max_lag < 1:
+        raise ValueError(f"unfollow_days must be at least 1 day, got {max_lag}")
+    lags = np.arange(max_lag + 1, dtype=float)
+    out: list[tuple[str, np.ndarray]] = [("flat", np.ones(max_lag + 1))]
+    for m in (2.0, 5.0, 10.0, 20.0):
+        out.append((f"geometric(mean={m:g})", (m / (1 + m)) ** lags))
+    for m in (8.0, 15.0, 25.0):
+        cdf = stats.gamma.cdf(np.r_[lags, max_lag + 1.0], 2.0, scale=m / 2.0)
+        out.append((f"gamma(shape=2, mean={m:g})", np.diff(cdf)))
+    return [(name, w / w.sum()) for name, w in out]
+
+
+def _carry_over(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Unfollows expected on each day from daily follows ``x`` (days, or days x campaigns) through the
+    kernel ``w`` (weights of lags 0..len(w)-1): a causal convolution along the days."""
+    from scipy import signal
+
+    return signal.lfilter(w, [1.0], x, axis=0)
+
+
+def _modelled(fa: FollowerAttribution, dates: pd.DatetimeIndex) -> np.ndarray:
+    """A campaign's modelled daily follows within its attribution window (zero elsewhere, never negative).
+
+    The modelled effect, not the observed-minus-counterfactual increment: a day's residual belongs to no
+    campaign in particular, and the increments of overlapping campaigns would each carry all of it.
+    """
+    d = fa.daily.set_index("date")
+    eff = d["modelled_effect"].where(d["in_window"], 0.0).reindex(dates).fillna(0.0).to_numpy(float)
+    return np.maximum(eff, 0.0)
+
+
+def split_excess_unfollows(excess: np.ndarray, follows: np.ndarray, fit_days: np.ndarray, *,
+                           max_lag: int = 60) -> tuple[np.ndarray, dict]:
+    """Excess unfollows of each campaign from a distributed-lag fit on all overlapping campaigns.
+
+    The daily excess unfollows on ``fit_days`` are regressed, without intercept, on the campaigns'
+    summed follows carried over through every kernel of :func:`unfollow_kernels`, with non-negative
+    coefficients (``scipy.optimize.nnls``). The coefficients' sum is the loss rate (unfollows per
+    follow, capped at one) and their normalised mix is the unfollow kernel. A campaign's excess
+    unfollows are the loss rate times its own follows carried over through that kernel. The rate is
+    pooled over the campaigns: when their follows rise and fall together, separate rates are not
+    identified and a small campaign's rate absorbs the misfit of a large one.
+
+    Parameters
+    ----------
+    excess : numpy.ndarray
+        Observed minus baseline unfollows per day.
+    follows : numpy.ndarray
+        Days x campaigns modelled daily follows (non-negative).
+    fit_days : numpy.ndarray of bool
+        The days the regression uses.
+    max_lag : int
+        Longest delay from a follow to its unfollow, in days.
+
+    Returns
+    -------
+    (numpy.ndarray, dict)
+        Days x campaigns excess unfollows, and ``{"loss_rate", "mean_lag_days", "kernel"}`` where
+        ``kernel`` maps each basis kernel to its weight in the fitted mix.
+    """
+    from scipy.optimize import nnls
+
+    follows = np.atleast_2d(np.asarray(follows, float).T).T
+    basis = unfollow_kernels(max_lag)
+    B = np.column_stack([_carry_over(follows.sum(axis=1), w) for _, w in basis])
+    coef = np.zeros(len(basis))
+    if fit_days.sum() >= 2 and np.any(B[fit_days] > 0):
+        coef, _ = nnls(B[fit_days], excess[fit_days])
+    total = float(coef.sum())
+    mix = coef / total if total > 0 else np.r_[1.0, np.zeros(len(basis) - 1)]
+    w = sum(c * k for c, (_, k) in zip(mix, basis))
+    rate = min(total, 1.0)
+    info = {"loss_rate": rate, "mean_lag_days": float(np.dot(np.arange(len(w)), w)),
+            "kernel": {name: float(c) for c, (name, _) in zip(mix, basis) if c > 0}}
+    return rate * _carry_over(follows, w), info
 
 
 def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...] = (30, 60, 90),
                        followers: FollowerAttribution | None = None,
                        unfollow_days: int = 60) -> RetentionResult:
     """Lost-follower rate of the campaign's cohort over ``horizons`` days against baseline churn.
+
+    Baseline churn is a Poisson regression (identity link) of the brand account's daily lost
+    followers on the previous day's follower stock, with day-of-week terms, fitted on the days outside
+    every campaign's window and the 90 days after it; the excess unfollows are the observed lost
+    followers minus that baseline. Every campaign whose follows can be unfollowed within the horizons
+    enters one distributed-lag regression (:func:`split_excess_unfollows`): the excess unfollows are
+    regressed on the campaigns' modelled daily follows carried over through a non-negative mix of
+    generic delay kernels (flat, geometric, gamma) with one pooled loss rate, and the campaign is
+    charged its own follows carried through the fitted kernel times that rate. A campaign that
+    overlaps a larger one is so charged for its own follows, not for the larger one's unfollows.
 
     Parameters
     ----------
@@ -75,11 +177,19 @@ def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...]
     followers : FollowerAttribution, optional
         A finished follower attribution to reuse (else one is run without bootstrap).
     unfollow_days : int
-        Days after a follow within which its unfollows are sought: excess unfollows beyond baseline
-        churn are shared between campaigns by the followers each brought in that many days before.
+        Longest delay from a follow to its unfollow, in days: the kernels' support, and how long
+        after a campaign's window its unfollows are sought.
+
+    Returns
+    -------
+    RetentionResult
+        ``curve`` with ``horizon_days, gained, excess_lost, cohort_lost_rate, baseline_lost_rate,
+        net_kept``; ``split`` with the distributed-lag fit.
     """
     import statsmodels.api as sm
 
+    if not horizons or min(horizons) < 1:
+        raise ValueError(f"horizons must be positive numbers of days, got {horizons!r}")
     panel = build_panel(data, campaign_id)
     fa = followers or attribute_followers(data, campaign_id, n_boot=0)
     b = panel.brand
@@ -106,27 +216,29 @@ def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...]
     excess = np.nan_to_num(lost - expected)
     inc = fa.daily.set_index("date")["incremental"].reindex(panel.dates).fillna(0.0).to_numpy()
     inc = np.where(fa.daily["in_window"].to_numpy(), inc, 0.0)
-    # unfollows come 1-60 days after the follow: excess unfollows on a day are shared between the
-    # campaigns in proportion to the followers each brought in the 60 days before (overlapping
-    # campaigns would otherwise be charged each other's losses)
-    recent = _trailing(np.maximum(inc, 0.0), unfollow_days)
-    all_recent = recent.copy()
+    # the fit covers the days the campaign's follows can be unfollowed (and the horizons); every
+    # campaign whose follows can be unfollowed on one of those days enters it as a regressor
+    fit_end = max(panel.window_end + pd.Timedelta(days=unfollow_days), panel.start + pd.Timedelta(days=max(horizons) - 1))
+    fit_days = np.asarray((panel.dates >= panel.start) & (panel.dates <= fit_end)) & np.isfinite(lost) & np.isfinite(stock)
+    series, ids = [_modelled(fa, panel.dates)], [panel.campaign_id]
     for other in panel.campaigns.index:
         if other == panel.campaign_id:
             continue
         row = panel.campaigns.loc[other]
-        if row["window_end"] + pd.Timedelta(days=unfollow_days) < panel.start or \
-                row["start_date"] > panel.start + pd.Timedelta(days=max(horizons)):
+        if row["window_end"] + pd.Timedelta(days=unfollow_days) < panel.start or row["start_date"] > fit_end:
             continue
         try:
             fo = attribute_followers(data, other, n_boot=0)
         except ValueError:
+            warnings.append(f"overlapping campaign {other} could not be attributed: its unfollows are not separated")
             continue
-        io = fo.daily.set_index("date")["incremental"].reindex(panel.dates).fillna(0.0).to_numpy()
-        io = np.where(fo.daily["in_window"].to_numpy(), io, 0.0)
-        all_recent += _trailing(np.maximum(io, 0.0), unfollow_days)
-    share = np.divide(recent, all_recent, out=np.zeros_like(recent), where=all_recent > 0)
-    excess = excess * share
+        series.append(_modelled(fo, panel.dates))
+        ids.append(str(other))
+    charged, info = split_excess_unfollows(excess, np.column_stack(series), fit_days, max_lag=unfollow_days)
+    own = charged[:, 0]
+    if info["loss_rate"] >= 1.0:
+        warnings.append("the fitted loss rate reached one unfollow per follow: excess unfollows are capped")
+    split = {"campaigns": ids, **info}
     start = panel.start
     rows = []
     for h in horizons:
@@ -134,11 +246,11 @@ def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...]
         if panel.dates[-1] < start + pd.Timedelta(days=h - 1):
             warnings.append(f"the data end before {h} days after the start: that horizon is truncated")
         gained = float(inc[m & fa.daily["in_window"].to_numpy()].sum())
-        ex = float(excess[m].sum())
+        ex = float(own[m].sum())
         # baseline: a follower gained uniformly over the horizon faces churn for about half of it
         base = 1 - (1 - rate) ** (h / 2)
         rows.append({"horizon_days": h, "gained": gained, "excess_lost": ex,
                      "cohort_lost_rate": ex / gained if gained > 0 else np.nan,
                      "baseline_lost_rate": base, "net_kept": gained - ex})
     return RetentionResult(campaign_id=panel.campaign_id, curve=pd.DataFrame(rows), baseline_daily_churn=rate,
-                           gained=float(fa.incremental), warnings=tuple(warnings))
+                           gained=float(fa.incremental), warnings=tuple(warnings), split=split)

@@ -714,8 +714,9 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
         Significance level.
     inference : {"analytic", "bootstrap"}
         Standard errors from the influence functions (clustered by unit; t with ``G-1`` degrees of
-        freedom and a ``G/(G-1)`` correction), or a Mammen multiplier bootstrap (which also gives a
-        simultaneous band for the event-time effects).
+        freedom; each unit's squared influence scaled by ``m/(m-1)`` for its group of ``m`` units, the
+        HC2 / CR2 leverage correction of group means), or a Mammen multiplier bootstrap of the same
+        influence functions (which also gives a simultaneous band for the event-time effects).
     n_boot : int
         Bootstrap draws.
     seed : int, optional
@@ -927,8 +928,19 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
     df_t = G - 1
     ssc = G / (G - 1)
 
-    def se_of(inf: np.ndarray) -> np.ndarray:
-        return np.sqrt(ssc * (inf ** 2).sum(axis=0)) / n
+    # Small-sample factor of each unit's squared influence: m / (m - 1) for a unit of a group of m
+    # units (its cohort, or the never-treated units). The cohort-centred influence function is a
+    # deviation from the group's mean, whose squares sum to (m - 1) / m of the group's variance; this is
+    # the HC2 / CR2 (Bell-McCaffrey) leverage correction of the saturated group-means regression, and the
+    # same factor the pooled treated-side variance uses. A single-unit group has zero deviations.
+    grp_key = np.where(np.isfinite(gpos), gpos, -1.0)
+    _, grp_inv, grp_cnt = np.unique(grp_key, return_inverse=True, return_counts=True)
+    grp_m = grp_cnt[grp_inv].astype(float)
+    w_grp = np.where(grp_m > 1, grp_m / np.maximum(grp_m - 1, 1), 1.0)
+
+    def se_of(inf: np.ndarray, w: np.ndarray | float = ssc) -> np.ndarray:
+        ww = w[:, None] if isinstance(w, np.ndarray) else w
+        return np.sqrt((ww * inf ** 2).sum(axis=0)) / n
 
     post = (ev >= 0) & (ct <= end_pos)
     if not post.any():
@@ -1027,25 +1039,28 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
     e_est = np.array(e_est)
     E_inf = np.column_stack(e_inf)
 
+    # cohort-centred influence functions take the per-group factor; the pooled / placebo ones carry
+    # their own group factors already (f_t, f_c) and take G / (G - 1) on the cohort-share part
+    w_unit = w_grp if tv == "cohort" else np.full(n, ssc)
     q = stats.t.ppf(1 - alpha / 2, df_t)
     if inference == "analytic":
-        se_o = float(se_of(inf_o[:, None])[0]) if tv == "cohort" else float(np.sqrt(V) / n)
-        e_se = se_of(E_inf)
+        se_o = float(se_of(inf_o[:, None], w_grp)[0]) if tv == "cohort" else float(np.sqrt(V) / n)
+        e_se = se_of(E_inf, w_unit)
         crit_band = None
     else:
         rng = np.random.default_rng(seed)
         s5 = np.sqrt(5.0)
         pr = (s5 + 1) / (2 * s5)
         Vb = np.where(rng.random((n_boot, n)) < pr, (1 - s5) / 2, (1 + s5) / 2)
-        boot_o = Vb @ inf_use / n
-        boot_e = Vb @ E_inf / n
+        boot_o = Vb @ (inf_use * np.sqrt(w_grp) if tv == "cohort" else inf_use) / n
+        boot_e = Vb @ (E_inf * np.sqrt(w_unit)[:, None]) / n
         iqr = stats.norm.ppf(0.75) - stats.norm.ppf(0.25)
 
         def bse(b: np.ndarray) -> np.ndarray:
             return (np.quantile(b, 0.75, axis=0) - np.quantile(b, 0.25, axis=0)) / iqr
 
-        se_o = float(bse(boot_o[:, None])[0]) * (np.sqrt(ssc) if tv == "cohort" else 1.0)
-        e_se = bse(boot_e) * np.sqrt(ssc)
+        se_o = float(bse(boot_o[:, None])[0])
+        e_se = bse(boot_e)
         with np.errstate(invalid="ignore", divide="ignore"):
             tmax = np.nanmax(np.abs(boot_e) / np.where(e_se > 0, e_se, np.nan), axis=1)
         crit_band = float(np.quantile(tmax, 1 - alpha))
@@ -1062,7 +1077,7 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
         et = pd.concat([et, pd.DataFrame([ref])], ignore_index=True)
     et = et.sort_values("event_time", ignore_index=True)
     gt = pd.DataFrame({"cohort": times[cg], "time": times[ct], "event_time": ev, "att": att,
-                       "se": se_of(IFm), "n_treated": gt_all["nt"], "n_control": gt_all["nc"]})
+                       "se": se_of(IFm, w_grp), "n_treated": gt_all["nt"], "n_control": gt_all["nc"]})
 
     # joint pre-trend test on the nearest leads
     pf = pp = None
@@ -1072,7 +1087,8 @@ def staggered_did(data: pd.DataFrame, *, outcome: str, unit: str, time: str, coh
     if k > 0:
         sel = lead_idx[:k]
         b = e_est[sel]
-        Vl = ssc * E_inf[:, sel].T @ E_inf[:, sel] / n ** 2
+        El = E_inf[:, sel] * np.sqrt(w_unit)[:, None]
+        Vl = El.T @ El / n ** 2
         Vinv = np.linalg.pinv(Vl)
         rank = int(np.linalg.matrix_rank(Vl))
         if rank > 0:

@@ -4,10 +4,12 @@
 regression on control series to the pre-period, then simulates the post-period counterfactual from the
 state-space predictive distribution. The regression coefficients live in the state vector (diffuse
 prior), so their uncertainty carries into the simulated paths together with the level's; the
-variances are maximum-likelihood estimates, optionally redrawn from their asymptotic distribution
-(``parameter_uncertainty=True``). The average effect's interval comes from averaging each simulated
-path, never from averaging pointwise bands. The p-value is R CausalImpact's posterior tail-area
-probability of the post-period sum, ``(k + 1) / (n + 1)``.
+variances are maximum-likelihood estimates, and by default their uncertainty is integrated over: they
+are redrawn from the likelihood's normal approximation on the square-root scale (a Laplace approximation
+of the posterior that R CausalImpact samples by MCMC) and the paths simulated for each draw
+(``parameter_uncertainty``). The average effect's interval comes
+from averaging each simulated path, never from averaging pointwise bands. The p-value is R
+CausalImpact's posterior tail-area probability of the post-period sum, ``(k + 1) / (n + 1)``.
 """
 
 from __future__ import annotations
@@ -202,31 +204,108 @@ def _fit_model(y: np.ndarray, X: np.ndarray | None, *, seasonal: int | None, tre
     return model, res
 
 
-def _simulate_paths(res: Any, X_post: np.ndarray | None, h: int, n: int, rng: np.random.Generator,
-                    parameter_uncertainty: bool) -> np.ndarray:
-    """Counterfactual paths, shape (n, h), from the predictive distribution at the end of the pre-period."""
-    if not parameter_uncertainty:
-        sim = res.simulate(h, anchor="end", repetitions=n, exog=X_post, rng=rng)
-        return np.asarray(sim, dtype=float).reshape(h, n).T
+def _parameter_draws(res: Any, n_draws: int, rng: np.random.Generator,
+                     only: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """Variance parameters drawn from the likelihood's normal approximation on the unconstrained scale.
+
+    statsmodels parametrises each variance of a structural model by its square root (``sigma2 = u**2``).
+    The log-likelihood is symmetric in ``u`` around zero, so on that scale the maximum is interior even
+    when a variance is estimated at zero (the usual case for the level of a short pre-period), and a
+    normal approximation there is a Laplace approximation of the posterior under a flat prior on ``u``.
+    The covariance is the inverse of the negative Hessian of the log-likelihood in ``u`` (complex-step
+    derivatives); directions without curvature keep their estimate. With ``only`` (a boolean mask over
+    the parameters) just those are drawn, from their normal distribution given the others at their
+    estimates (precision: the corresponding block of the information). Returns the constrained draws,
+    shape ``(n_draws, k)``, and whether the Hessian was usable.
+    """
+    from statsmodels.tools.numdiff import approx_hess_cs
+
     model = res.model
     params = np.asarray(res.params, dtype=float)
-    cov = np.asarray(res.cov_params(), dtype=float)
-    n_draws = max(1, n // 50)
-    if not np.all(np.isfinite(cov)):
-        draws_u = np.tile(params, (n_draws, 1))
-    else:
-        cov = 0.5 * (cov + cov.T)
-        draws_u = rng.multivariate_normal(params, cov, size=n_draws, check_valid="ignore")
-        # variances are reflected at zero (the asymptotic normal ignores the boundary)
-        is_var = np.array([name.startswith("sigma2") for name in model.param_names])
-        draws_u[:, is_var] = np.abs(draws_u[:, is_var])
-    per = int(np.ceil(n / len(draws_u)))
+    try:
+        u_hat = np.asarray(model.untransform_params(params), dtype=float)
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")
+            hess = np.asarray(approx_hess_cs(u_hat, lambda u: model.loglike(u, transformed=False)), dtype=float)
+        model.update(params, transformed=True)
+    except Exception:  # noqa: BLE001 - any numerical failure falls back to the plug-in estimate
+        return np.tile(params, (n_draws, 1)), False
+    if not np.all(np.isfinite(hess)):
+        return np.tile(params, (n_draws, 1)), False
+    info = -0.5 * (hess + hess.T)
+    sel = np.ones(len(params), dtype=bool) if only is None else np.asarray(only, dtype=bool)
+    info = info[np.ix_(sel, sel)]
+    vals, vecs = np.linalg.eigh(info)
+    ok = vals > 1e-8 * max(float(np.max(np.abs(vals))), 1e-300)
+    if not ok.any():
+        return np.tile(params, (n_draws, 1)), False
+    # covariance restricted to the directions with curvature: V diag(1/lambda) V'
+    root = vecs[:, ok] / np.sqrt(vals[ok])
+    z = rng.standard_normal((n_draws, int(ok.sum())))
+    draws_u = np.tile(u_hat, (n_draws, 1))
+    draws_u[:, sel] += z @ root.T
+    draws = np.array([np.asarray(model.transform_params(d), dtype=float) for d in draws_u])
+    return draws, bool(ok.all())
+
+
+def _scale_df(res: Any) -> int:
+    """Degrees of freedom of the common scale: observations that enter the likelihood (after the diffuse
+    states' burn-in) minus the variance ratios estimated beside the scale."""
+    n_eff = int(getattr(res, "nobs_effective", res.nobs - res.model.loglikelihood_burn))
+    return max(n_eff - (len(res.params) - 1), 1)
+
+
+#: A variance (of the standardised outcome) below this is taken as estimated at zero.
+BOUNDARY_VARIANCE = 1e-6
+
+
+def _at_boundary(res: Any) -> np.ndarray:
+    """Mask of the variance parameters whose maximum-likelihood estimate sits at zero."""
+    names = list(res.model.param_names)
+    p = np.asarray(res.params, dtype=float)
+    return np.array([n.startswith("sigma2") for n in names]) & (p < BOUNDARY_VARIANCE)
+
+
+def _simulate_paths(res: Any, X_post: np.ndarray | None, h: int, n: int, rng: np.random.Generator,
+                    parameter_uncertainty: str, paths_per_draw: int = 10) -> tuple[np.ndarray, bool]:
+    """Counterfactual paths, shape (n, h), from the predictive distribution at the end of the pre-period.
+
+    ``"none"``: the Gaussian predictive distribution at the maximum-likelihood variances (plug-in).
+    ``"scale"``: the same paths with each path's deviation from the predictive mean multiplied by
+    ``sqrt(nu / chi2_nu)``, one draw per path: the exact predictive distribution (Student t with ``nu``
+    degrees of freedom, a scale mixture of the plug-in Gaussian) when the variances are known up to a
+    common scale that is estimated from ``nu`` degrees of freedom under the reference prior
+    (West and Harrison 1997, ch. 4; Harvey 1989, sec. 3.4 on the concentrated scale).
+    ``"laplace"``: every variance redrawn (:func:`_parameter_draws`) once per ``paths_per_draw``
+    paths and the model refiltered with each draw. ``"boundary"``: only the variances estimated at
+    zero are redrawn (given the others at their estimates); plug-in when none is. Returns the paths
+    and whether the draws could be made.
+    """
+    if parameter_uncertainty in ("none", "scale"):
+        sim = np.asarray(res.simulate(h, anchor="end", repetitions=n, exog=X_post, rng=rng),
+                         dtype=float).reshape(h, n).T
+        if parameter_uncertainty == "none":
+            return sim, True
+        mean = np.asarray(res.forecast(h, exog=X_post), dtype=float).reshape(1, h)
+        nu = _scale_df(res)
+        mult = np.sqrt(nu / rng.chisquare(nu, size=n))
+        return mean + mult[:, None] * (sim - mean), True
+    model = res.model
+    only = None
+    if parameter_uncertainty == "boundary":
+        only = _at_boundary(res)
+        if not only.any():
+            sim = res.simulate(h, anchor="end", repetitions=n, exog=X_post, rng=rng)
+            return np.asarray(sim, dtype=float).reshape(h, n).T, True
+    n_draws = max(1, int(np.ceil(n / paths_per_draw)))
+    draws, ok = _parameter_draws(res, n_draws, rng, only=only)
+    per = int(np.ceil(n / n_draws))
     paths = []
-    for d in draws_u:
+    for d in draws:
         r = model.filter(d)
         sim = r.simulate(h, anchor="end", repetitions=per, exog=X_post, rng=rng)
         paths.append(np.asarray(sim, dtype=float).reshape(h, per).T)
-    return np.vstack(paths)[:n]
+    return np.vstack(paths)[:n], ok
 
 
 def _control_shift_warnings(data: pd.DataFrame, controls: Sequence[str], pre: np.ndarray, post: np.ndarray,
@@ -278,7 +357,7 @@ def causal_impact(
     seasonal: int | None = None,
     trend: bool = False,
     n_sims: int = 1000,
-    parameter_uncertainty: bool = False,
+    parameter_uncertainty: str | bool = "boundary",
     check_controls: bool = True,
     seed: int = 0,
 ) -> ImpactResult:
@@ -305,10 +384,19 @@ def causal_impact(
         Use a local linear trend instead of a local level.
     n_sims : int
         Simulated counterfactual paths (R CausalImpact's default is 1000 MCMC draws).
-    parameter_uncertainty : bool
-        Redraw the variance parameters from their asymptotic distribution (one draw per 50 paths)
-        instead of fixing them at their estimates. Regression coefficients and states always carry
-        their uncertainty.
+    parameter_uncertainty : {"laplace", "scale", "none"}
+        How the estimated variances' uncertainty enters the counterfactual paths. ``"laplace"``
+        (default): every variance is redrawn, once per 10 paths, from the normal approximation of the
+        likelihood on statsmodels' unconstrained scale (the square roots of the variances, on which the
+        maximum is interior even when a variance is estimated at zero) and the model refiltered before
+        simulating; this integrates over the variances as R CausalImpact's MCMC does, under a flat prior
+        on the standard deviations. ``"scale"``: only a common scale is integrated out (the plug-in
+        Gaussian paths become a Student-t scale mixture with the likelihood's residual degrees of
+        freedom), which is nearly the plug-in for pre-periods of 60 days or more. ``"none"``: plug-in
+        maximum-likelihood variances; on the simulator's geo holdouts its intervals were too narrow
+        whenever the level's variance was estimated at zero. ``True``/``False`` mean
+        ``"laplace"``/``"none"``. Regression coefficients and states always carry their uncertainty
+        (they are states with a diffuse prior).
     check_controls : bool
         Warn when a control's post-period mean falls outside its pre-period predictive range.
     seed : int
@@ -334,6 +422,11 @@ def causal_impact(
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}.")
+    if isinstance(parameter_uncertainty, bool):
+        parameter_uncertainty = "laplace" if parameter_uncertainty else "none"
+    if parameter_uncertainty not in ("boundary", "laplace", "scale", "none"):
+        raise ValueError("parameter_uncertainty must be 'boundary', 'laplace', 'scale' or 'none', "
+                         f"got {parameter_uncertainty!r}.")
     controls = list(controls or [])
     missing = [c for c in [outcome, *controls] if c not in data.columns]
     if missing:
@@ -370,7 +463,8 @@ def causal_impact(
         xs[xs == 0] = 1.0
         X = (Xr - xm) / xs
     _, res = _fit_model(ys[pre], None if X is None else X[pre], seasonal=seasonal, trend=trend)
-    paths_s = _simulate_paths(res, None if X is None else X[post], h, n_sims, rng, parameter_uncertainty)
+    paths_s, draws_ok = _simulate_paths(res, None if X is None else X[post], h, n_sims, rng,
+                                        parameter_uncertainty)
     paths = mu + sd * paths_s                                   # n_sims x h counterfactual outcomes
 
     obs_post = y[post]
@@ -426,6 +520,9 @@ def causal_impact(
     if n_pre < 2 * h:
         warns.append(f"The pre-period ({n_pre} periods) is short relative to the post-period ({h}): "
                      "the counterfactual relies on a short history.")
+    if not draws_ok:
+        warns.append("The likelihood's curvature could not be estimated for every variance parameter; those "
+                     "variances are held at their estimates, so the intervals may be too narrow.")
     if not res.mle_retvals or not res.mle_retvals.get("converged", True):
         warns.append("The structural model's likelihood optimisation did not converge; treat the intervals "
                      "with caution.")

@@ -8,7 +8,8 @@ power
     approximation.
 geo_power
     Simulation-based power of a geo test from pre-period data, as GeoLift does: lifts are injected into
-    historical windows of the treated regions and the detection rate is measured.
+    historical windows of the treated regions and the detection rate is measured, with the test's
+    critical value calibrated on the same effect-free windows.
 """
 
 from __future__ import annotations
@@ -201,6 +202,15 @@ class GeoPowerResult:
     test_days, n_sims : int
     alpha : float
     treated_units : tuple of str
+    critical_value : float
+        The test's critical value for the absolute estimated relative lift: ``t(1 - alpha/2, df)`` times
+        the root mean square of the effect-free windows' estimates. A campaign window of ``test_days``
+        days, estimated the same way (treated total on control total over the ``pre_days`` before it),
+        is significant when its absolute relative lift exceeds it.
+    pre_days : int
+        Days of history before each window used to fit.
+    df : int
+        Degrees of freedom of the critical value (disjoint test windows in the history, minus one).
     """
 
     table: pd.DataFrame
@@ -210,6 +220,9 @@ class GeoPowerResult:
     treated_units: tuple[str, ...]
     target_power: float = 0.8
     warnings: tuple[str, ...] = field(default=())
+    critical_value: float = float("nan")
+    pre_days: int = 0
+    df: int = 0
 
     @property
     def mde(self) -> float | None:
@@ -223,6 +236,7 @@ class GeoPowerResult:
     def to_dict(self) -> dict[str, Any]:
         return _clean({"test_days": self.test_days, "n_sims": self.n_sims, "alpha": self.alpha,
                        "mde": self.mde, "treated_units": list(self.treated_units),
+                       "critical_value": self.critical_value, "pre_days": self.pre_days, "df": self.df,
                        "table": self.table.to_dict(orient="list"), "warnings": list(self.warnings)})
 
     def reading(self) -> str:
@@ -231,7 +245,8 @@ class GeoPowerResult:
             return (f"No simulated lift up to {self.table['effect_size'].max():.0%} is detected with "
                     f"{self.target_power:.0%} power in a {self.test_days}-day test.")
         return (f"A {self.test_days}-day test in these regions detects a lift of {self.mde:.0%} or more "
-                f"with at least {self.target_power:.0%} power.")
+                f"with at least {self.target_power:.0%} power; an estimated lift beyond "
+                f"\u00b1{self.critical_value:.1%} in the campaign window is significant at {self.alpha:.0%}.")
 
     def plot(self, ax=None):
         """Power curve over the simulated effect sizes."""
@@ -250,35 +265,15 @@ class GeoPowerResult:
         return ax
 
 
-def _window_test(tr: np.ndarray, ct: np.ndarray, pre: slice, post: slice, test_days: int,
-                 alpha: float) -> tuple[float, bool]:
-    """Estimate the window's relative lift and test it by a moving-block permutation (conformal) test.
-
-    The estimate fits ``treated = a + b * control`` on the pre period and compares the window with that
-    counterfactual. The test imposes the null of no effect: it fits the same regression on the pre period
-    and the window together, and compares the window's mean residual with the mean residual of every
-    ``test_days``-long block of the same series, taken cyclically (Chernozhukov, Wuthrich and Zhu 2021).
-    Every block, the window included, is treated alike, so under no effect and a stationary, weakly
-    dependent residual series the rejection rate is about ``alpha``.
-
-    Returns the relative lift estimate and whether the p-value is at most ``alpha``.
-    """
+def _window_estimate(tr: np.ndarray, ct: np.ndarray, pre: slice, post: slice) -> float:
+    """Relative lift of the window: ``treated = a + b * control`` fitted on the pre period, the window
+    compared with that counterfactual (mean gap over mean counterfactual)."""
     y, x = tr[pre], ct[pre]
-    b = np.cov(x, y, bias=True)[0, 1] / np.var(x)
+    vx = np.var(x)
+    b = np.cov(x, y, bias=True)[0, 1] / vx if vx > 0 else 0.0
     a = y.mean() - b * x.mean()
     cf_post = a + b * ct[post]
-    est = (tr[post] - cf_post).mean() / cf_post.mean()
-    # null-imposed fit on pre + window, then cyclic block means of the residuals
-    yy = np.concatenate([y, tr[post]])
-    xx = np.concatenate([x, ct[post]])
-    b0 = np.cov(xx, yy, bias=True)[0, 1] / np.var(xx)
-    u = yy - (yy.mean() - b0 * xx.mean()) - b0 * xx
-    T0 = len(u)
-    c = np.concatenate([[0.0], np.cumsum(np.concatenate([u, u[:test_days - 1]]))])
-    blocks = np.abs(c[test_days:test_days + T0] - c[:T0]) / test_days  # block j covers j .. j+test_days-1
-    stat = blocks[T0 - test_days]  # the window itself
-    p = float(np.mean(blocks >= stat - 1e-12 * (1 + abs(stat))))
-    return float(est), bool(p <= alpha)
+    return float((tr[post] - cf_post).mean() / cf_post.mean())
 
 
 def geo_power(panel: pd.DataFrame, *, unit: str, time: str, outcome: str, treated_units, effect_sizes=(
@@ -287,15 +282,31 @@ def geo_power(panel: pd.DataFrame, *, unit: str, time: str, outcome: str, treate
         show_progress: bool | None = None) -> GeoPowerResult:
     """Simulated power of a geo experiment, from historical (pre-campaign) data.
 
-    For each of ``n_sims`` historical windows of ``test_days`` days (end points drawn with ``seed``), and
-    each effect size, the treated regions' outcome is multiplied by ``1 + effect`` inside the window. The
-    lift is estimated by fitting the treated total on the control total over the preceding ``pre_days``
-    (a difference-in-differences with a fitted scale, on aggregated series). The test is a moving-block
-    permutation (conformal) test (Chernozhukov, Wuthrich and Zhu 2021): under the null of no effect the
-    same regression is fitted on the pre period and the window together, and the window's mean residual
-    is ranked among the mean residuals of every ``test_days``-long cyclic block of that series. Power is
-    the detection rate; at effect 0 it is the false-positive rate, which should be near ``alpha`` (measured
-    11.9 % at a nominal 10 % over 40 simulated AR(1) histories).
+    For each of ``n_sims`` historical windows of ``test_days`` days (end points drawn with ``seed``,
+    distinct while the history allows), and each effect size, the treated regions' outcome is multiplied
+    by ``1 + effect`` inside the window. The lift is estimated by fitting the treated total on the control
+    total over the preceding ``pre_days`` (a difference-in-differences with a fitted scale, on aggregated
+    series).
+
+    The test is calibrated on the history itself, from the effect-free simulations (as GeoLift
+    calibrates its power analysis on historical windows): the estimate of a window without effect has a
+    spread ``s``, the root mean square of the effect-free windows' estimates, and a window is significant
+    when ``|estimate| > t(1 - alpha/2, d) * s``. The degrees of freedom ``d`` are the number of disjoint
+    ``test_days`` windows after the first fit, minus one: the simulated windows overlap heavily, so they
+    hold far fewer independent draws than ``n_sims``, and the t quantile carries the uncertainty of ``s``.
+    Power is the share of windows with an injected lift that this test detects; at effect 0 it is the
+    share of the same effect-free windows it flags, which is below ``alpha`` (they also set ``s``). The
+    critical value (:attr:`GeoPowerResult.critical_value`) applies to the real campaign window.
+
+    Measured on 400 simulated AR(1) histories (phi = 0.6, 16 regions, 3 treated, 240 days, 14-day tests,
+    200 windows, alpha = 10 %), testing the 14 days after each history with its critical value: 9.8 %
+    false positives (39 of 400; binomial SE 1.5 points); 6.8 % of the historical windows themselves are
+    flagged, and a 5 % lift is detected in 67 % of them. Calibrating
+    by the rank of the window among the effect-free windows instead (the 90 % quantile of their absolute
+    estimates) is exact on those windows by construction but gave 12.3-14.7 % on the next window, because
+    a tail quantile from a handful of independent windows is noisy; a moving-block (conformal) test of
+    each window, used before, gave 11.9 % (11.7 % with contiguous instead of cyclic blocks: with 70 days
+    of AR(0.6) residuals its permutation distribution is only approximate).
 
     Parameters
     ----------
@@ -348,31 +359,44 @@ def geo_power(panel: pd.DataFrame, *, unit: str, time: str, outcome: str, treate
         raise ValueError(f"The panel has {T} complete days; {pre_days} pre-period days plus {test_days} test "
                          "days are needed.")
     rng = np.random.default_rng(seed)
-    ends = rng.integers(first_end, T + 1, size=n_sims)
+    n_ends = T + 1 - first_end
+    if n_sims <= n_ends:
+        ends = first_end + rng.choice(n_ends, size=n_sims, replace=False)
+    else:
+        ends = rng.integers(first_end, T + 1, size=n_sims)
     sizes = sorted({0.0, *(float(e) for e in effect_sizes)})
-    rows = []
-    disable = None if show_progress is None else not show_progress
-    for eff in progress(sizes, desc="geo power", disable=disable):
-        det, ests = [], []
-        for end in ends:
+
+    def estimates(eff: float) -> np.ndarray:
+        out = np.empty(n_sims)
+        for i, end in enumerate(ends):
             start = end - test_days
-            pre = slice(start - pre_days, start)
             post = slice(start, end)
             y = tr.copy()
             y[post] = y[post] * (1 + eff)
-            est, sig = _window_test(y, ct, pre, post, test_days, alpha)
-            det.append(sig)
-            ests.append(est)
-        ests = np.array(ests)
-        rows.append({"effect_size": eff, "power": float(np.mean(det)), "mean_estimate": float(ests.mean()),
-                     "rmse": float(np.sqrt(np.mean((ests - eff) ** 2)))})
+            out[i] = _window_estimate(y, ct, slice(start - pre_days, start), post)
+        return out
+
+    null_est = estimates(0.0)
+    # disjoint test windows in the history after the first fit: the effective number of independent
+    # effect-free estimates behind the spread (the simulated windows overlap heavily)
+    n_disjoint = (T - pre_days) // test_days
+    df = max(n_disjoint - 1, 1)
+    spread = float(np.sqrt(np.mean(null_est ** 2)))
+    crit = float(stats.t.ppf(1 - alpha / 2, df) * spread)
+    rows = []
+    disable = None if show_progress is None else not show_progress
+    for eff in progress(sizes, desc="geo power", disable=disable):
+        ests = null_est if eff == 0.0 else estimates(eff)
+        rows.append({"effect_size": eff, "power": float(np.mean(np.abs(ests) > crit)),
+                     "mean_estimate": float(ests.mean()), "rmse": float(np.sqrt(np.mean((ests - eff) ** 2)))})
     table = pd.DataFrame(rows)
     warns = []
-    fp = float(table.loc[table["effect_size"] == 0, "power"].iloc[0])
-    if fp > 1.5 * alpha + 0.02:
-        warns.append(f"The false-positive rate at no effect is {fp:.0%} against a nominal {alpha:.0%}: the "
-                     "control regions track the treated ones poorly, so the power figures are optimistic.")
+    if n_disjoint < 6:
+        warns.append(f"The history holds only {n_disjoint} disjoint {test_days}-day windows after the "
+                     f"{pre_days}-day fit: the critical value rests on few independent windows and the power "
+                     "figures are rough.")
     if len(np.unique(ends)) < n_sims / 2:
         warns.append("Few distinct historical windows: simulations overlap heavily.")
     return GeoPowerResult(table=table, test_days=test_days, n_sims=n_sims, alpha=alpha,
-                          treated_units=tuple(sorted(treated)), target_power=target_power, warnings=tuple(warns))
+                          treated_units=tuple(sorted(treated)), target_power=target_power, warnings=tuple(warns),
+                          critical_value=crit, pre_days=pre_days, df=df)

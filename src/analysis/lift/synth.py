@@ -1038,8 +1038,10 @@ def geo_lift(
        total's pre-period level, so the simplex weights match the total's shape although it is many
        times any single region; in-space placebos and the conformal interval as usual;
     2. :func:`analysis.lift.its.causal_impact` with each control region as a separate regressor (its
-       coefficient a state with a diffuse prior). On the simulator this covered the truth at the
-       nominal rate, while the summed controls under-covered (see ``docs/validation_lift.md``).
+       coefficient a state with a diffuse prior) and its default ``parameter_uncertainty="boundary"``
+       (variances estimated at zero are redrawn, so the counterfactual may drift). On the simulator
+       this covered the truth at or above the nominal rate, while the summed controls under-covered
+       (see ``docs/validation_lift.md``).
 
     A staggered roll-out recorded in ``geo_assignment`` (treatment regions with different
     ``start_date``) is read the same way, from the campaign start: the effect is then diluted over the

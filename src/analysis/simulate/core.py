@@ -798,7 +798,7 @@ def _repeat_adjust(rng, *, exposure, mult, q, f, u, visits, follows, view_day, s
     e_r2, e_ulag = np.nonzero(e_ul)
     e_leave = e_arrive[e_nzl[e_r2]] + e_ulag
     keep = new_cnt > 0
-    leave_day = np.concatenate((arrive[leave_cell], e_leave))
+    leave_day = np.concatenate((arrive[leave_cell] + ulag, e_leave))
     n_leave = np.concatenate((n_leave, e_ul[e_r2, e_ulag].astype(np.int64)))
     return (visits, np.concatenate((src[keep], e_src)), np.concatenate((arrive[keep], e_arrive)),
             np.concatenate((new_cnt[keep], e_cnt)), np.concatenate((new_lost[keep], e_lost)), leave_day, n_leave)
