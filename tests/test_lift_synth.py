@@ -458,3 +458,17 @@ def test_geo_synthetic_control_coverage_on_simulator(simulator_studies):
     # version covered 99.7% here); see docs/validation_lift.md
     lifted, _ = simulator_studies
     assert 0.92 <= lifted.loc["synthetic_control", "coverage_95"] <= 0.98
+
+
+def test_covariate_placebos_do_not_depend_on_jobs():
+    """Placebo fits in two processes give the same placebo table as in one (covariate fit)."""
+    panel, _ = factor_panel(5, effect=0.0)
+    start = panel["date"].min() + pd.Timedelta(days=60)
+    args = dict(outcome="y", unit="region", time="date", treated_unit="treated", treatment_start=start,
+                predictors=["y"], in_time_placebo=None, ci_method="placebo", progress_bar=False)
+    one = synthetic_control(panel, jobs=1, **args)
+    two = synthetic_control(panel, jobs=2, **args)
+    pd.testing.assert_frame_equal(one.placebos, two.placebos)
+    assert one.p_value == two.p_value and len(one.placebos) == panel["region"].nunique()
+    with pytest.raises(ValueError, match="jobs"):
+        synthetic_control(panel, jobs=0, **args)
