@@ -229,3 +229,30 @@ def test_real_errors_are_recorded_shown_and_raised_in_strict_mode(sim_processed,
     monkeypatch.setenv("ANALYSIS_STRICT_SECTIONS", "1")
     with pytest.raises(RuntimeError, match="engine exploded"):
         cr.kpi_tables(_report(sim_processed))
+
+
+def test_engine_writes_the_notebook_at_start_and_end_and_keeps_failures(tmp_path, monkeypatch):
+    """The report engine does not rewrite the notebook around every cell, but a failing cell's
+    partial notebook (outputs so far and the error) is still written."""
+    import papermill as pm
+    import papermill.engines as engines
+
+    writes = []
+    real = engines.write_ipynb
+    monkeypatch.setattr(engines, "write_ipynb", lambda nb, path: (writes.append(path), real(nb, path)))
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                           "display_name": "Python 3"}})
+    nb.cells = [nbformat.v4.new_code_cell(f"print({i})") for i in range(8)]
+    nb.cells.append(nbformat.v4.new_code_cell("raise ValueError('boom')"))
+    nb.cells.append(nbformat.v4.new_code_cell("print('never')"))
+    src, out = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, src)
+    report._register_engine()
+    with pytest.raises(pm.PapermillExecutionError, match="boom"):
+        pm.execute_notebook(str(src), str(out), kernel_name="python3", progress_bar=False,
+                            engine_name=report.ENGINE)
+    assert 2 <= len(writes) <= 4 < 2 * len(nb.cells)  # papermill's engine: two writes per cell
+    got = nbformat.read(out, as_version=4)
+    texts = ["".join(o.get("text", "") for o in c.get("outputs", [])) for c in got.cells]
+    assert any("7" in t for t in texts)
+    assert any(o.get("ename") == "ValueError" for c in got.cells for o in c.get("outputs", []))

@@ -97,6 +97,62 @@ def export_html(notebook_path: str | os.PathLike, html_path: str | os.PathLike) 
     return out
 
 
+#: Seconds between writes of the output notebook while it runs (papermill's own engine writes it
+#: before and after every cell); it is always written at the start and at the end, also after an error.
+SAVE_EVERY_S = 10.0
+#: Name of the papermill engine registered by :func:`_register_engine`.
+ENGINE = "analysis-nbclient"
+
+
+def _register_engine() -> None:
+    """Register papermill's nbclient engine with fewer writes of the output notebook.
+
+    Rewriting the whole notebook (figures included) twice per cell is most of papermill's own time
+    per report. The notebook is still written when execution starts, at least every
+    :data:`SAVE_EVERY_S` seconds, and when it ends, including after a failing cell, a timeout or a
+    dead kernel (papermill's ``finally``), so a failed campaign keeps its partial notebook.
+    """
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+
+    if ENGINE in papermill_engines._engines:
+        return
+
+    class _Manager(NotebookExecutionManager):
+        _final = False
+
+        def save(self, **kwargs):
+            elapsed = (self.now() - self.last_save_time).total_seconds()
+            if self._final or elapsed >= SAVE_EVERY_S:
+                super().save(**kwargs)
+
+        def notebook_start(self, **kwargs):
+            self._final = True
+            try:
+                super().notebook_start(**kwargs)
+            finally:
+                self._final = False
+
+        def notebook_complete(self, **kwargs):
+            self._final = True
+            super().notebook_complete(**kwargs)
+
+    class _Engine(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False,
+                             autosave_cell_every=30, **kwargs):
+            nb_man = _Manager(nb, output_path=output_path, progress_bar=progress_bar,
+                              log_output=log_output, autosave_cell_every=autosave_cell_every)
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
+    papermill_engines.register(ENGINE, _Engine)
+
+
 def run_one(campaign_id: str, data_dir: str, out_dir: str, notebook: str = str(NOTEBOOK),
             timeout: int = CELL_TIMEOUT, seed: int | None = None) -> dict[str, Any]:
     """Execute the report notebook for one campaign (in the current process) and export it.
@@ -119,9 +175,10 @@ def run_one(campaign_id: str, data_dir: str, out_dir: str, notebook: str = str(N
     t0 = time.perf_counter()
     error = None
     try:
+        _register_engine()
         pm.execute_notebook(str(notebook), str(nb_path), parameters=params, kernel_name="python3",
                             execution_timeout=timeout, extra_arguments=KERNEL_ARGS, log_output=False,
-                            progress_bar=False)
+                            progress_bar=False, engine_name=ENGINE)
     except pm.PapermillExecutionError as exc:
         error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
     except Exception as exc:  # kernel death, timeout, missing notebook: recorded per campaign
