@@ -31,7 +31,29 @@ from functools import cache
 from zoneinfo import available_timezones
 
 import pandas as pd
-import pandera.pandas as pa
+
+
+def _import_pandera():
+    """Import ``pandera.pandas`` without its attempt to import ``pyspark.pandas``.
+
+    pandera imports ``pyspark.pandas`` whenever PySpark is installed (the ``spark`` extra). Under
+    pandas 3 that import fails anyway (pyspark.pandas needs pandas < 3), after printing a
+    FutureWarning into every notebook and costing about 0.1 s; marking the module absent while
+    pandera loads makes it skip the attempt. Nothing is changed when pandas is older or
+    ``pyspark.pandas`` was already imported.
+    """
+    block = int(pd.__version__.split(".")[0]) >= 3 and "pyspark.pandas" not in sys.modules
+    if block:
+        sys.modules["pyspark.pandas"] = None  # type: ignore[assignment]
+    try:
+        import pandera.pandas as pandera_pandas
+    finally:
+        if block and sys.modules.get("pyspark.pandas", False) is None:
+            del sys.modules["pyspark.pandas"]
+    return pandera_pandas
+
+
+pa = _import_pandera()
 
 #: Earliest and latest dates and timestamps accepted anywhere.
 DATE_MIN = pd.Timestamp("2015-01-01")
