@@ -150,3 +150,39 @@ def test_many_seed_coverage_proportion_and_cuped():
         rej.append(proportion_lift(control_successes=int(xc), control_n=1500, treatment_successes=int(x0),
                                    treatment_n=1800).p_value < 0.05)
     assert 0.92 <= np.mean(cov) <= 0.98 and np.mean(rej) <= 0.06
+
+
+@pytest.mark.slow
+def test_survey_reading_on_300_simulated_surveys():
+    """The issue's targets on the simulator's brand-lift surveys (docs/validation_survey.md)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "validation_survey.py"
+    spec = importlib.util.spec_from_file_location("validation_survey", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    table = mod.summarise(mod.study(range(300))).set_index("check")
+    assert table["runs"].min() >= 300
+    for check in ("questions with an injected uplift: 95% interval covers the truth",
+                  "questions with an injected uplift: bias sum(est - truth) / sum(truth)",
+                  "no campaign effect: question's interval excludes 0",
+                  "no campaign effect: any Holm-adjusted p < 0.05 in a campaign (family-wise)"):
+        assert table.loc[check, "met"], (check, table.loc[check, "measured"])
+
+
+def test_survey_validation_study_pinned_seeds():
+    """Pinned seeds of the survey validation study: rows line up with the truth and nothing is lost."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "validation_survey.py"
+    spec = importlib.util.spec_from_file_location("validation_survey", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    df = mod.study(range(3))
+    assert len(df) == 24 and set(df["null"]) == {True, False}
+    assert (df.loc[df["null"], "truth"] == 0).all() and (df.loc[~df["null"], "truth"] > 0).sum() == 9
+    assert (df["ci_low"] <= df["effect"]).all() and (df["effect"] <= df["ci_high"]).all()
+    table = mod.summarise(df)
+    assert list(table["runs"]) == [9, 9, 9, 3, 12, 3]
