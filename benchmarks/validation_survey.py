@@ -21,7 +21,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "validation_survey.md"
