@@ -379,15 +379,9 @@ def test_retention_many_seeds_charges_each_campaign_its_own_unfollows():
 
 
 @pytest.mark.slow
-def test_many_seed_validation_targets():
+def test_many_seed_validation_targets(benchmark_script):
     """The validation study's targets (see docs/validation_attribution.md)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "validation_attribution.py"
-    spec = importlib.util.spec_from_file_location("validation_attribution", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = benchmark_script("validation_attribution")
     sim = pd.DataFrame([r for s in range(1, 201) for r in mod.one_sim(s)])
     null = pd.DataFrame([r for s in range(1, 201) for r in mod.one_null(s)])
     table, _ = mod.summarise(sim, null)

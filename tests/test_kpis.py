@@ -573,14 +573,9 @@ def test_float32_rates_are_widened():
             np.testing.assert_allclose(a[c], b[c], rtol=1e-12)
 
 
-def test_benchmark_variants_agree_after_warm_up(tmp_path):
+def test_benchmark_variants_agree_after_warm_up(tmp_path, benchmark_script):
     """The benchmark's engine and SQL variants give the same totals, with and without the warm-up run."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "kpis.py"
-    spec = importlib.util.spec_from_file_location("bench_kpis", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = benchmark_script("kpis")
     bench.generate(30 * 200, tmp_path)
     cold = {v: bench.run_variant(v, str(tmp_path)) for v in ("engine", "duckdb_sql")}
     (tmp_path / "warmup").mkdir()

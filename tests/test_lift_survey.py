@@ -153,15 +153,9 @@ def test_many_seed_coverage_proportion_and_cuped():
 
 
 @pytest.mark.slow
-def test_survey_reading_on_300_simulated_surveys():
+def test_survey_reading_on_300_simulated_surveys(benchmark_script):
     """The issue's targets on the simulator's brand-lift surveys (docs/validation_survey.md)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "validation_survey.py"
-    spec = importlib.util.spec_from_file_location("validation_survey", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = benchmark_script("validation_survey")
     table = mod.summarise(mod.study(range(300))).set_index("check")
     assert table["runs"].min() >= 300
     for check in ("questions with an injected uplift: 95% interval covers the truth",
@@ -171,15 +165,9 @@ def test_survey_reading_on_300_simulated_surveys():
         assert table.loc[check, "met"], (check, table.loc[check, "measured"])
 
 
-def test_survey_validation_study_pinned_seeds():
+def test_survey_validation_study_pinned_seeds(benchmark_script):
     """Pinned seeds of the survey validation study: rows line up with the truth and nothing is lost."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "validation_survey.py"
-    spec = importlib.util.spec_from_file_location("validation_survey", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = benchmark_script("validation_survey")
     df = mod.study(range(3))
     assert len(df) == 24 and set(df["null"]) == {True, False}
     assert (df.loc[df["null"], "truth"] == 0).all() and (df.loc[~df["null"], "truth"] > 0).sum() == 9
