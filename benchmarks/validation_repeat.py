@@ -47,7 +47,7 @@ def simulate_and_attribute(seed: int, effect: float, store: Path | None = None) 
     """
     import pickle
 
-    from analysis.attribution import attribute_followers
+    from analysis.attribution.repeat import attribute_campaigns
     from analysis.simulate import generate
 
     path = None if store is None else store / f"seed{seed}_effect{effect:g}.pkl"
@@ -55,12 +55,8 @@ def simulate_and_attribute(seed: int, effect: float, store: Path | None = None) 
         with path.open("rb") as fh:
             return pickle.load(fh)
     tables, truth = generate(seed=seed, campaigns=CAMPAIGNS, days=DAYS, show_progress=False, repeat_effect=effect)
-    cache = {}
-    for cid in truth["campaigns"]:
-        try:
-            cache[cid] = attribute_followers(tables, cid, n_boot=0, seed=seed)
-        except ValueError:
-            continue
+    cache = attribute_campaigns(tables, list(truth["campaigns"]), skip_errors=True, show_progress=False,
+                                n_boot=0, seed=seed)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

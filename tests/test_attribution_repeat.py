@@ -290,19 +290,15 @@ def test_many_seeds_false_positives_and_direction():
     """
     import warnings
 
-    from analysis.attribution import attribute_followers
+    from analysis.attribution.repeat import attribute_campaigns
     from analysis.simulate import generate
 
     def run(seed: int, effect: float) -> tuple[RepeatResult, list[RepeatResult]]:
         tables, truth = generate(seed=seed, campaigns=10, days=365, show_progress=False, repeat_effect=effect)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cache = {}
-            for cid in truth["campaigns"]:
-                try:
-                    cache[cid] = attribute_followers(tables, cid, n_boot=0, seed=seed)
-                except ValueError:
-                    continue
+            cache = attribute_campaigns(tables, list(truth["campaigns"]), skip_errors=True,
+                                        show_progress=False, n_boot=0, seed=seed)
             brand = repeat_collaborations(tables, campaign_ids=sorted(cache), attributions=cache)
             camps = [returning_creators(tables, c, attribution=cache[c], cache=dict(cache)) for c in sorted(cache)]
         return brand, [r for r in camps if r.estimated]
@@ -321,3 +317,18 @@ def test_many_seeds_false_positives_and_direction():
     assert fp_brand <= 2 / 12 and fp_camp <= 0.10
     up = np.mean([np.log(b.ratio) - np.log(a.ratio) for a, b in zip(null_brand, strong)])
     assert up > np.log(1.15)
+
+
+def test_attribute_campaigns_reuses_given_results_and_skips_only_when_asked(sim_processed):
+    from analysis.attribution.repeat import attribute_campaigns
+
+    ds = load(sim_processed)
+    ids = sorted(ds["campaigns"]["campaign_id"].astype(str))[:2]
+    first = attribute_campaigns(ds, ids[:1], show_progress=False, n_boot=0)
+    both = attribute_campaigns(ds, ids, given=first, show_progress=False, n_boot=0)
+    assert list(both) == ids and both[ids[0]] is first[ids[0]]
+    assert isinstance(both[ids[1]], FollowerAttribution)
+    with pytest.raises(ValueError):
+        attribute_campaigns(ds, ["NO_SUCH_CAMPAIGN"], show_progress=False, n_boot=0)
+    assert attribute_campaigns(ds, ["NO_SUCH_CAMPAIGN", ids[0]], given=first, skip_errors=True,
+                               show_progress=False) == {ids[0]: first[ids[0]]}

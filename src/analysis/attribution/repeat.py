@@ -524,6 +524,39 @@ def compare_repeat(table: pd.DataFrame, *, alpha: float = 0.05, min_creators: in
                         var_shared=var_shared)
 
 
+def attribute_campaigns(data: Any, campaign_ids: Sequence[str], *,
+                        given: Mapping[str, FollowerAttribution] | None = None, skip_errors: bool = False,
+                        show_progress: bool | None = None,
+                        **attribution_kwargs: Any) -> dict[str, FollowerAttribution]:
+    """Follower attribution of every campaign in ``campaign_ids``, reusing the results in ``given``.
+
+    Parameters
+    ----------
+    data : path, Dataset or dict of DataFrames
+    campaign_ids : sequence of str
+        Campaigns to attribute, in the order of the returned mapping.
+    given : mapping of campaign id to FollowerAttribution, optional
+        Results already computed (not rerun).
+    skip_errors : bool
+        Leave out campaigns whose attribution raises a ``ValueError`` (for example, no posts) instead
+        of raising it.
+    show_progress : bool, optional
+        Progress bar over the campaigns attributed here (default: on unless ``ANALYSIS_NO_PROGRESS``).
+    **attribution_kwargs
+        Passed on to :func:`~analysis.attribution.attribute_followers` (``n_boot``, ``seed``, ...).
+    """
+    have = {str(k): v for k, v in (given or {}).items()}
+    todo = [str(c) for c in campaign_ids if str(c) not in have]
+    disable = None if show_progress is None else not show_progress
+    for cid in progress(todo, desc="attributing followers", total=len(todo), disable=disable):
+        try:
+            have[cid] = attribute_followers(data, cid, **attribution_kwargs)
+        except ValueError:
+            if not skip_errors:
+                raise
+    return {str(c): have[str(c)] for c in campaign_ids if str(c) in have}
+
+
 def repeat_collaborations(data: Any, *, campaign_ids: Sequence[str] | None = None, n_boot: int = 200,
                           seed: int = 0, alpha: float = 0.05,
                           attributions: Mapping[str, FollowerAttribution] | None = None,
@@ -575,12 +608,8 @@ def repeat_collaborations(data: Any, *, campaign_ids: Sequence[str] | None = Non
             raise ValueError(f"unknown campaign(s) {', '.join(unknown)}; known campaigns: "
                              f"{', '.join(sorted(known))}")
         ids = list(dict.fromkeys(ids))
-    given = {str(k): v for k, v in (attributions or {}).items()}
-    todo = [c for c in ids if c not in given]
-    atts: dict[str, FollowerAttribution] = {c: given[c] for c in ids if c in given}
-    for cid in progress(todo, desc="attributing followers", total=len(todo)):
-        atts[cid] = attribute_followers(data, cid, n_boot=n_boot, seed=seed, alpha=alpha, **attribution_kwargs)
-    atts = {c: atts[c] for c in ids}
+    atts = attribute_campaigns(data, ids, given=attributions, n_boot=n_boot, seed=seed, alpha=alpha,
+                               **attribution_kwargs)
     warnings = []
     if len(ids) < 2:
         warnings.append("only one campaign analysed: no creator can have an earlier campaign")
