@@ -273,6 +273,40 @@ def test_engines_pandas_polars_duckdb_agree():
         np.testing.assert_allclose(res[num].to_numpy(float), base[num].to_numpy(float), rtol=1e-9, equal_nan=True)
 
 
+def test_repeated_snapshot_date_counts_once():
+    """A post whose final snapshot row appears twice is still one post with one set of counts."""
+    import duckdb
+
+    snap, windows = _synthetic_snapshots(n_posts=9)
+    j = snap.merge(windows[["post_id", "window_end"]], on="post_id")
+    last = j[j["date"] <= j["window_end"]].sort_values("date").groupby("post_id").tail(1)
+    doubled = pd.concat([snap, last[snap.columns]], ignore_index=True)
+    clean = kpis.compute_kpis(snap, by=["campaign_id"], windows=windows)
+    for native in (doubled, duckdb.connect().from_df(doubled)):
+        res = kpis.compute_kpis(native, by=["campaign_id"], windows=windows)
+        assert res["n_posts"].tolist() == clean["n_posts"].tolist() == [3.0, 3.0, 3.0]
+        np.testing.assert_allclose(res["views"], clean["views"], rtol=0)
+
+
+def test_undefined_quantities_and_metrics_keep_their_columns():
+    """Sparse inputs give the same columns, in the same order, on every engine: undefined ones are NaN."""
+    import duckdb
+
+    snap, windows = _synthetic_snapshots(n_posts=6)
+    sparse = snap[["post_id", "date", "views", "likes"]]
+    full = kpis.compute_kpis(snap, by=["campaign_id"], windows=windows)
+    expected = (["campaign_id", "n_posts", *kpis.POST_QUANTITIES]
+                + [m for m in REGISTRY if m not in kpis.POST_QUANTITIES and m != "n_posts"])
+    assert list(full.columns) == expected
+    for native in (sparse, duckdb.connect().from_df(sparse)):
+        res = kpis.compute_kpis(native, by=["campaign_id"], windows=windows[["post_id", "campaign_id", "window_end"]])
+        assert list(res.columns) == expected
+        assert res["reach"].isna().all() and res["engagement_rate"].isna().all()
+        assert res["watch_time_s"].dtype == "float64" and res["cpm"].dtype == "float64"
+        np.testing.assert_allclose(res["views"], full["views"], rtol=0)
+        np.testing.assert_allclose(res["likes"] / res["views"], full["likes"] / full["views"], rtol=1e-12)
+
+
 def test_duckdb_zero_denominators_are_null():
     import duckdb
 

@@ -153,8 +153,32 @@ def _f64(name: str, schema: Mapping[str, Any] | None = None) -> nw.Expr:
 
 # ---------------------------------------------------------------- the engine (narwhals)
 
-def _post_level(snapshots: Any, windows: Any) -> nw.LazyFrame | nw.DataFrame:
-    """Per post: base quantities from the final snapshot with ``date`` <= ``window_end``."""
+def _inner_join(left: nw.LazyFrame | nw.DataFrame, right: nw.LazyFrame | nw.DataFrame,
+                on: Sequence[str]) -> nw.LazyFrame | nw.DataFrame:
+    """Inner join on the ``on`` columns (kept once): the left columns, then the right's others.
+
+    On DuckDB the relation API's ``USING`` join is one relation, where narwhals' general join
+    builds five (aliases, join, projection, alias), each of which the engine binds; the result is
+    the same frame.
+    """
+    if isinstance(left, nw.LazyFrame) and left.implementation.is_duckdb():
+        lrel, rrel = left.to_native(), right.to_native()
+        if rrel.alias == lrel.alias:  # a self-join needs two names
+            rrel = rrel.set_alias(f"{lrel.alias}_r")
+        return nw.from_native(lrel.join(rrel, list(on), how="inner"))
+    return left.join(right, on=list(on), how="inner")
+
+
+def _post_level(snapshots: Any, windows: Any, *, absent: list[str] | None = None,
+                parts: bool = False) -> Any:
+    """Per post: base quantities from the final snapshot with ``date`` <= ``window_end``.
+
+    Quantities the inputs cannot define (no column to compute them from) are null columns; with
+    ``absent`` (a list) they are left out instead and their names appended to it, so that an
+    aggregation does not carry sums of nulls (:func:`compute_kpis` adds them back). With ``parts``
+    the final snapshot rows and the quantities' expressions on them are returned instead, for an
+    aggregation to evaluate directly (one query step fewer).
+    """
     snap = nw.from_native(snapshots)
     win = nw.from_native(windows)
     scols = snap.collect_schema()
@@ -167,22 +191,31 @@ def _post_level(snapshots: Any, windows: Any) -> nw.LazyFrame | nw.DataFrame:
         snap = snap.select(keep + extra)
     if wcols["window_end"] != date_dtype:
         win = win.with_columns(nw.col("window_end").cast(date_dtype))
-    j = snap.join(win, on="post_id", how="inner")
+    j = _inner_join(snap, win, ["post_id"])
     j = j.filter(nw.col("date") <= nw.col("window_end"))
-    last = j.group_by("post_id").agg(nw.col("date").max())
-    s = j.join(last, on=["post_id", "date"], how="inner")
-    exprs = []
-    for c in SNAPSHOT_COUNTS:
-        exprs.append(_f64(c, scols) if c in scols else nw.lit(None, dtype=nw.Float64).alias(c))
+    # each post's last snapshot (one row per post even if a date repeats); on DuckDB a window
+    # row number, which runs faster than a self-join on the latest date
+    s = j.unique(["post_id"], keep="last", order_by=["date"])
     allcols = {**dict(wcols), **dict(scols)}
+    exprs: dict[str, nw.Expr] = {}
+    for c in SNAPSHOT_COUNTS:
+        exprs[c] = _f64(c, scols) if c in scols else None
     for name, (factors, observed) in DERIVED.items():
-        exprs.append(_derived(name, factors, observed, allcols))
-    exprs.append(_f64("followers", allcols) if "followers" in allcols
-                 else nw.lit(None, dtype=nw.Float64).alias("followers"))
-    exprs.append(nw.lit(1.0, dtype=nw.Float64).alias("n_posts"))
+        defined = all(c in allcols for c in tuple(factors) + tuple(observed))
+        exprs[name] = _derived(name, factors, observed, allcols) if defined else None
+    exprs["followers"] = _f64("followers", allcols) if "followers" in allcols else None
+    for name in [k for k, e in exprs.items() if e is None]:
+        if absent is None:
+            exprs[name] = nw.lit(None, dtype=nw.Float64).alias(name)
+        else:
+            absent.append(name)
+            del exprs[name]
+    exprs["n_posts"] = nw.lit(1.0, dtype=nw.Float64).alias("n_posts")
+    if parts:
+        return s, exprs
     ids = [c for c in list(wcols) + extra
            if c not in ("window_end", "duration_s", "followers") and c not in POST_QUANTITIES]
-    return s.select(*[nw.col(c) for c in dict.fromkeys(["post_id"] + ids)], *exprs)
+    return s.select(*[nw.col(c) for c in dict.fromkeys(["post_id"] + ids)], *exprs.values())
 
 
 def _known(c: str, schema: Mapping[str, Any] | None = None) -> nw.Expr:
@@ -220,7 +253,7 @@ def _sum_by(frame: nw.DataFrame | nw.LazyFrame, by: Sequence[str], quantities: S
     q = [c for c in quantities if c in cols]
     if frame.implementation.is_duckdb() and all(cols[c] == nw.Float64 for c in q):
         # one relation instead of three (each DuckDB relation costs a bind)
-        return frame.group_by(list(by)).agg(*[nw.when(nw.col(c).count() > 0).then(nw.col(c).sum()).alias(c)
+        return frame.group_by(list(by)).agg(*[nw.when(nw.col(c).count().cast(nw.Boolean)).then(nw.col(c).sum()).alias(c)
                                               for c in q])
     aggs = []
     for c in q:
@@ -245,6 +278,11 @@ def _side(terms: Sequence[str], cols, weights: Mapping[str, float] | None = None
             e = -e
         expr = e if expr is None else expr + e
     return expr
+
+
+def _definable(metric: Any, columns: Any) -> bool:
+    """Whether the base quantities in ``columns`` define ``metric`` (both sides of a ratio)."""
+    return all(t.lstrip("-") in columns for t in tuple(metric.numerator) + tuple(metric.denominator))
 
 
 def compute_metrics(frame: Any, *, emv: Mapping[str, float] | None = None,
@@ -287,7 +325,7 @@ def compute_metrics(frame: Any, *, emv: Mapping[str, float] | None = None,
             continue
         ratio = num / den * m.scale if m.scale != 1 else num / den
         # guarded: Spark's ANSI mode raises on division by zero; the registry says "undefined"
-        exprs.append(nw.when(den != 0).then(ratio).alias(name))
+        exprs.append(nw.when(den.cast(nw.Boolean)).then(ratio).alias(name))  # true where den != 0
     out = f.with_columns(*exprs)
     return out if is_nw else out.to_native()
 
@@ -334,12 +372,27 @@ def compute_kpis(snapshots: Any, *, by: Sequence[str], windows: Any = None,
             window_end=nw.lit(pd.Timestamp("2262-01-01"))).to_native()
     elif isinstance(windows, pd.DataFrame):
         windows, keep = _like_backend(windows, snapshots)
-    post = _post_level(snapshots, windows)
-    agg = _sum_by(post, by, ("n_posts",) + POST_QUANTITIES)
-    out = compute_metrics(agg, emv=emv)
+    absent: list[str] = []
+    quantities = ("n_posts",) + POST_QUANTITIES
+    rows, exprs = _post_level(snapshots, windows, absent=absent, parts=True)
+    if rows.implementation.is_duckdb():
+        # the sums evaluate the post-level expressions directly: one relation fewer to bind
+        agg = rows.group_by(list(by)).agg(*[nw.when(e.count().cast(nw.Boolean)).then(e.sum()).alias(name)
+                                            for name, e in exprs.items() if name != "n_posts"],
+                                          nw.len().cast(nw.Float64).alias("n_posts"))
+    else:
+        post = rows.select(*[nw.col(c) for c in dict.fromkeys(by)], *exprs.values())
+        agg = _sum_by(post, by, [q for q in quantities if q not in absent])
+    present = set(agg.collect_schema())
+    defined = [name for name in REGISTRY if _definable(REGISTRY[name], present)]
+    out = compute_metrics(agg, emv=emv, metrics=defined)
     res = _to_pandas(out, sort_by=by)
     del keep
-    return res
+    # quantities and metrics the inputs do not define are null, in their usual places (added here,
+    # on the small result, rather than carried through the query as null columns)
+    ids = [c for c in res.columns if c not in quantities and c not in REGISTRY]
+    order = ids + [q for q in quantities if q not in ids] + [m for m in REGISTRY if m not in quantities]
+    return res.reindex(columns=order)  # the added columns are float64 NaN
 
 
 # ---------------------------------------------------------------- processed data -> KPI tables
