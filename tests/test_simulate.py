@@ -369,6 +369,27 @@ def test_exposure_is_the_true_daily_views_of_campaign_posts(world):
     pd.testing.assert_series_equal(total.sort_index(), final.loc[total.index].sort_index(), check_names=False)
 
 
+def test_funnel_truth_gives_each_creators_follows_per_view(world):
+    """truth["creators"]["funnel"]: visit x follow rate (x repeat multiplier) is the caused follows per view."""
+    funnel = world.truth["creators"]["funnel"]
+    ex = world.exposure
+    assert set(funnel) == set(ex["creator_id"])
+    q = np.array([r["brand_visit_rate"] for r in funnel.values()])
+    f = np.array([r["brand_follow_rate"] for r in funnel.values()])
+    assert (q > 0).all() and (q < 0.05).all() and (f > 0).all() and (f < 1).all()
+    mult = {(cid, c): r["multiplier"] for cid, t in world.truth["campaigns"].items()
+            for c, r in t["repeat"]["creators"].items()}
+    views = ex.groupby(["campaign_id", "creator_id"])["views"].sum()
+    caused = world.caused_follows.groupby(["campaign_id", "creator_id"])["follows"].sum().reindex(views.index,
+                                                                                                 fill_value=0)
+    expected = np.array([views[k] * funnel[k[1]]["brand_visit_rate"] * mult.get(k, 1.0)
+                         * funnel[k[1]]["brand_follow_rate"] for k in views.index])
+    big = expected > 100  # Poisson noise under 10%
+    assert big.sum() >= 20
+    ratio = caused.to_numpy()[big] / expected[big]
+    assert np.median(ratio) == pytest.approx(1.0, abs=0.05) and (np.abs(ratio - 1) < 0.35).all()
+
+
 def test_world_streams_are_independent_and_deterministic(world):
     a = world.rng("commerce").random(3)
     b = world.rng("commerce").random(3)

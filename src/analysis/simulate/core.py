@@ -1007,6 +1007,16 @@ def _repeat_truth(collab: pd.DataFrame, pool_mult: np.ndarray, creators: pd.Data
 # orchestration
 # ------------------------------------------------------------------------------------------
 
+def _funnel_truth(creators: pd.DataFrame, exposure: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Each campaign creator's brand funnel rates: profile visits per view (before any repeat multiplier)
+    and follows per visit. They let a validation study compute what a perfect estimate of either
+    rate would rank (the ceiling the data allow)."""
+    cr = creators.set_index("creator_id")
+    ids = sorted(set(exposure["creator_id"]))
+    return {c: {"brand_visit_rate": round(float(cr.at[c, "_visit_rate"]), 8),
+                "brand_follow_rate": round(float(cr.at[c, "_follow_rate"]), 8)} for c in ids}
+
+
 def build_core(*, seed: int, campaigns: int = 10, days: int = 365, effect_scale: float = 1.0,
                repeat_effect: float = REPEAT_EFFECT) -> World:
     """Simulate the core tables and follower truth.
@@ -1154,7 +1164,7 @@ def build_core(*, seed: int, campaigns: int = 10, days: int = 365, effect_scale:
             "brand_start_followers": info["start_followers"],
             "attribution_tail_days": ATTRIBUTION_TAIL_DAYS,
         },
-        "creators": {"inflated_creator_ids": sorted(inflated_ids)},
+        "creators": {"inflated_creator_ids": sorted(inflated_ids), "funnel": _funnel_truth(creators, exposure)},
         "repeat": repeat_truth,
     }
 
