@@ -288,6 +288,19 @@ def test_repeated_snapshot_date_counts_once():
         np.testing.assert_allclose(res["views"], clean["views"], rtol=0)
 
 
+def test_without_windows_every_snapshot_counts_on_pandas_and_duckdb():
+    """No windows: each post's last snapshot overall; the DuckDB relation joins with windows derived from itself."""
+    import duckdb
+
+    snap, windows = _synthetic_snapshots(n_posts=6)
+    snap = snap.merge(windows[["post_id", "campaign_id"]], on="post_id")
+    a = kpis.compute_kpis(snap, by=["campaign_id"])
+    b = kpis.compute_kpis(duckdb.connect().from_df(snap), by=["campaign_id"])
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12)
+    final = snap.sort_values("date").groupby("post_id").tail(1).groupby("campaign_id")["views"].sum()
+    np.testing.assert_allclose(a["views"], final.to_numpy(float), rtol=0)
+
+
 def test_undefined_quantities_and_metrics_keep_their_columns():
     """Sparse inputs give the same columns, in the same order, on every engine: undefined ones are NaN."""
     import duckdb
