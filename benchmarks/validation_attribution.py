@@ -53,6 +53,12 @@ def one_sim(seed: int) -> list[dict]:
         by = fa.by_creator.set_index("creator_id")
         covered = (by["ci_low"] <= tv) & (tv <= by["ci_high"])
         row.update(_reference_rankings(by["views"], tv, big, truth, cid))
+        if tv.sum() > 0 and len(est) >= 3:
+            top_est, top_true = est.nlargest(3).index, tv.nlargest(3).index
+            top_views = by["views"].nlargest(3).index
+            row.update(f_top1=float(top_est[0] == top_true[0]), f_top3=len(set(top_est) & set(top_true)) / 3,
+                       f_top1_views=float(top_views[0] == top_true[0]),
+                       f_top3_views=len(set(top_views) & set(top_true)) / 3)
         row.update(f_est=fa.incremental, f_lo=fa.ci_low, f_hi=fa.ci_high, f_true=t, f_rho=rho,
                    f_n_big=int(big.sum()), f_creator_cov=covered.mean(),
                    f_creator_cov_big=covered[big].mean() if big.any() else np.nan, kernel=fa.kernel["family"])
@@ -132,6 +138,13 @@ def summarise(sim: pd.DataFrame, null: pd.DataFrame) -> tuple[pd.DataFrame, dict
           for col, what in (("rho_views", "window views alone"),
                             ("rho_true_visit", "views x the simulator's true visit rate"),
                             ("rho_true_funnel", "views x true visit rate x true follow rate"))
+          if col in ok],
+        *[{"check": what, "target": "(report)", "measured": f"{100 * ok[col].mean():.0f}%",
+           "runs": int(ok[col].notna().sum()), "met": None}
+          for col, what in (("f_top1", "creators: the estimated top creator is the true top creator"),
+                            ("f_top1_views", "(reference) the creator with the most window views is the true top"),
+                            ("f_top3", "creators: share of the true top 3 among the estimated top 3"),
+                            ("f_top3_views", "(reference) share of the true top 3 among the 3 with the most views"))
           if col in ok],
         {"check": "creators: share of per-creator 95% intervals covering the truth (mean over runs)",
          "target": "85-97%", "measured": f"{100 * c_cov:.1f}%", "runs": len(ok), "met": 0.85 <= c_cov <= 0.97},

@@ -84,6 +84,19 @@ def test_results_block_is_json_safe_and_follows_the_contract(toy_fit):
     assert d["ci_low"] <= d["incremental"] <= d["ci_high"]
 
 
+def test_ranking_caution_names_creators_whose_intervals_reach_the_leader():
+    from analysis.attribution.followers import _ranking_caution
+
+    c = pd.DataFrame({"handle": ["@a", "@b", "@c", "@d"], "modelled_incremental": [500.0, 420.0, 300.0, 50.0],
+                      "ci_low": [380.0, 300.0, 150.0, -20.0], "ci_high": [620.0, 540.0, 379.0, 120.0]})
+    (text,) = _ranking_caution(c)
+    assert text.startswith("The intervals of @b overlap @a's") and "@c" not in text and "@d" not in text
+    c.loc[1, "ci_high"] = 370.0
+    assert _ranking_caution(c) == ["@a's interval lies above every other creator's: the lead is clear."]
+    assert _ranking_caution(c.iloc[:1]) == []
+    assert _ranking_caution(c.assign(ci_low=np.nan)) == []
+
+
 def test_daily_table_and_readings(toy_fit):
     d = toy_fit.daily
     w = d[d["in_window"]]
@@ -93,6 +106,7 @@ def test_daily_table_and_readings(toy_fit):
     assert (w["cum_ci_low"] <= w["cumulative"] + 1e-9).all()
     text = " ".join(toy_fit.reading())
     assert "95% interval" in text
+    assert "the lead is clear" in text or "do not settle which of them brought more" in text
     comp = toy_fit.comparison()
     assert {"modelled_incremental", "reported_follows", "profile_view_share"} <= set(comp)
     assert toy_fit.summary().shape[0] == 1

@@ -57,6 +57,25 @@ def _creator_names(panel: Panel) -> dict[str, str]:
     return {}
 
 
+def _ranking_caution(c: pd.DataFrame) -> list[str]:
+    """A sentence on how settled the order of the leading creators is (``c``: :meth:`comparison`).
+
+    Creators whose intervals overlap the leader's are named: the data do not say which of them brought
+    more. The order of creators is the least certain part of an attribution from one account-level
+    series (``docs/validation_attribution.md``).
+    """
+    if len(c) < 2 or not np.isfinite(c["ci_low"].iloc[0]):
+        return []
+    top = c.iloc[0]
+    close = c.iloc[1:][c["ci_high"].iloc[1:] >= top["ci_low"]]
+    if close.empty:
+        return [f"{top['handle']}'s interval lies above every other creator's: the lead is clear."]
+    names = ", ".join(close["handle"].astype(str).head(3)) + (f" and {len(close) - 3} more" if len(close) > 3 else "")
+    return [f"The intervals of {names} overlap {top['handle']}'s, so the data do not settle which of them "
+            "brought more; the order of creators is the least certain part of this analysis, more so than "
+            "the campaign's total (see the validation of creator rankings in docs/validation_attribution.md)."]
+
+
 @dataclass(frozen=True)
 class FollowerAttribution:
     """Incremental brand followers of one campaign, in total, by day and by creator.
@@ -173,6 +192,7 @@ class FollowerAttribution:
             top = c.iloc[0]
             out.append(f"The largest contribution is {top['handle']} with {top['modelled_incremental']:,.0f} "
                        f"({100 * top['modelled_share']:.0f}% of the total).")
+            out += _ranking_caution(c)
             if np.isfinite(c["reported_share"]).any():
                 diff = (c["modelled_share"] - c["reported_share"]).abs()
                 j = int(diff.idxmax())
