@@ -197,7 +197,7 @@ def _post_level(snapshots: Any, windows: Any, *, absent: list[str] | None = None
     # row number, which runs faster than a self-join on the latest date
     s = j.unique(["post_id"], keep="last", order_by=["date"])
     allcols = {**dict(wcols), **dict(scols)}
-    exprs: dict[str, nw.Expr] = {}
+    exprs: dict[str, nw.Expr | None] = {}  # None: not defined by these inputs
     for c in SNAPSHOT_COUNTS:
         exprs[c] = _f64(c, scols) if c in scols else None
     for name, (factors, observed) in DERIVED.items():
