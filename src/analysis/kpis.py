@@ -340,7 +340,8 @@ def compute_kpis(snapshots: Any, *, by: Sequence[str], windows: Any = None,
         ``post_metrics``-like rows: ``post_id``, ``date`` and cumulative counts (``views``,
         ``reach``, ``likes``, ...), ``avg_watch_time_s``, ``completion_rate`` (null where not
         reported: such a row counts in neither sum of that rate); optionally ``by`` columns,
-        ``duration_s`` and ``followers``.
+        ``duration_s`` and ``followers``. A post counts once even if its last date repeats (which
+        of the repeated rows is not specified; ``ingest`` folds repeated keys, last row wins).
     by : sequence of str
         Entity columns to group by (from ``snapshots`` or ``windows``).
     windows : frame, optional
