@@ -253,8 +253,7 @@ def _sum_by(frame: nw.DataFrame | nw.LazyFrame, by: Sequence[str], quantities: S
     q = [c for c in quantities if c in cols]
     if frame.implementation.is_duckdb() and all(cols[c] == nw.Float64 for c in q):
         # one relation instead of three (each DuckDB relation costs a bind)
-        return frame.group_by(list(by)).agg(*[nw.when(nw.col(c).count().cast(nw.Boolean)).then(nw.col(c).sum()).alias(c)
-                                              for c in q])
+        return _sum_in_one(frame, by, {c: nw.col(c) for c in q})
     aggs = []
     for c in q:
         aggs.append(nw.col(c).sum().alias(c))
@@ -265,12 +264,24 @@ def _sum_by(frame: nw.DataFrame | nw.LazyFrame, by: Sequence[str], quantities: S
                             .alias(c) for c in q]).drop([f"_n_{c}" for c in q])
 
 
-def _side(terms: Sequence[str], cols, weights: Mapping[str, float] | None = None) -> nw.Expr | None:
+def _sum_in_one(frame: nw.DataFrame | nw.LazyFrame, by: Sequence[str], exprs: Mapping[str, nw.Expr],
+                *more: nw.Expr):
+    """Sum each Float64 expression of ``exprs`` by ``by`` in one aggregation (all-null groups stay null),
+    with ``more`` aggregations beside them."""
+    return frame.group_by(list(by)).agg(*[nw.when(e.count().cast(nw.Boolean)).then(e.sum()).alias(name)
+                                          for name, e in exprs.items()], *more)
+
+
+def _definable(metric: Any, columns: Any) -> bool:
+    """Whether the base quantities in ``columns`` define ``metric`` (both sides of a ratio)."""
+    return all(t.lstrip("-") in columns for t in tuple(metric.numerator) + tuple(metric.denominator))
+
+
+def _side(terms: Sequence[str], cols, weights: Mapping[str, float] | None = None) -> nw.Expr:
+    """The sum of ``terms`` (a leading ``-`` subtracts), each times its weight where given."""
     expr = None
     for t in terms:
         q = t.lstrip("-")
-        if q not in cols:
-            return None
         e = _f64(q, cols)
         if weights is not None:
             e = e * float(weights[q])
@@ -278,11 +289,6 @@ def _side(terms: Sequence[str], cols, weights: Mapping[str, float] | None = None
             e = -e
         expr = e if expr is None else expr + e
     return expr
-
-
-def _definable(metric: Any, columns: Any) -> bool:
-    """Whether the base quantities in ``columns`` define ``metric`` (both sides of a ratio)."""
-    return all(t.lstrip("-") in columns for t in tuple(metric.numerator) + tuple(metric.denominator))
 
 
 def compute_metrics(frame: Any, *, emv: Mapping[str, float] | None = None,
@@ -312,17 +318,14 @@ def compute_metrics(frame: Any, *, emv: Mapping[str, float] | None = None,
     exprs = []
     for name in metrics or REGISTRY:
         m = REGISTRY[name]
-        num = _side(m.numerator, cols, weights if m.weights == "emv" else None)
-        if num is None:
+        if not _definable(m, cols):
             exprs.append(nw.lit(None, dtype=nw.Float64).alias(name))
             continue
+        num = _side(m.numerator, cols, weights if m.weights == "emv" else None)
         if not m.denominator:
             exprs.append((num * m.scale if m.scale != 1 else num).alias(name))
             continue
         den = _side(m.denominator, cols)
-        if den is None:
-            exprs.append(nw.lit(None, dtype=nw.Float64).alias(name))
-            continue
         ratio = num / den * m.scale if m.scale != 1 else num / den
         # guarded: Spark's ANSI mode raises on division by zero; the registry says "undefined"
         exprs.append(nw.when(den.cast(nw.Boolean)).then(ratio).alias(name))  # true where den != 0
@@ -378,9 +381,8 @@ def compute_kpis(snapshots: Any, *, by: Sequence[str], windows: Any = None,
     rows, exprs = _post_level(snapshots, windows, absent=absent, parts=True)
     if rows.implementation.is_duckdb():
         # the sums evaluate the post-level expressions directly: one relation fewer to bind
-        agg = rows.group_by(list(by)).agg(*[nw.when(e.count().cast(nw.Boolean)).then(e.sum()).alias(name)
-                                            for name, e in exprs.items() if name != "n_posts"],
-                                          nw.len().cast(nw.Float64).alias("n_posts"))
+        agg = _sum_in_one(rows, by, {k: e for k, e in exprs.items() if k != "n_posts"},
+                          nw.len().cast(nw.Float64).alias("n_posts"))
     else:
         post = rows.select(*[nw.col(c) for c in dict.fromkeys(by)], *exprs.values())
         agg = _sum_by(post, by, [q for q in quantities if q not in absent])
