@@ -72,8 +72,8 @@ def _ranking_caution(c: pd.DataFrame) -> list[str]:
         return [f"{top['handle']}'s interval lies above every other creator's: the lead is clear."]
     names = ", ".join(close["handle"].astype(str).head(3)) + (f" and {len(close) - 3} more" if len(close) > 3 else "")
     return [f"The intervals of {names} overlap {top['handle']}'s, so the data do not settle which of them "
-            "brought more; the order of creators is the least certain part of this analysis, more so than "
-            "the campaign's total (see the validation of creator rankings in docs/validation_attribution.md)."]
+            "brought more (the order of creators is the least reliable part of this analysis; see the "
+            "validation of creator rankings in docs/validation_attribution.md)."]
 
 
 @dataclass(frozen=True)
