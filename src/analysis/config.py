@@ -1,4 +1,4 @@
-"""Project paths and shared constants, named once.
+"""Project paths, shared constants and the one check of an interval level, named once.
 
 Paths resolve relative to the repository when the package is installed in
 editable mode (the normal set-up); every command also takes explicit paths.
@@ -38,3 +38,9 @@ TIERS: tuple[tuple[str, int, float], ...] = (
 )
 
 DEFAULT_SEED = 20251
+
+
+def check_alpha(alpha: float) -> None:
+    """Raise a readable ``ValueError`` unless ``0 < alpha < 1`` (one minus an interval's coverage)."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1 (got {alpha!r}); 0.05 gives 95% intervals.")

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.config import ATTRIBUTION_TAIL_DAYS, DEFAULT_SEED, POST_CAMPAIGN_DAYS
+from analysis.config import ATTRIBUTION_TAIL_DAYS, DEFAULT_SEED, POST_CAMPAIGN_DAYS, check_alpha
 from analysis.conversions import (campaign_windows, data_dir, direct_orders, direct_sessions,
                                   read_table)
 from analysis.metrics import BASE_QUANTITIES, DERIVED, REGISTRY, emv_values
@@ -709,8 +709,7 @@ def ratio_interval(num: Any, den: Any, *, method: str = DEFAULT_INTERVAL_METHOD,
     """
     if method not in INTERVAL_METHODS:
         raise ValueError(f"method must be one of {INTERVAL_METHODS}, got {method!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    check_alpha(alpha)
     y = np.nan_to_num(np.asarray(num, dtype=np.float64), nan=0.0)
     x = np.nan_to_num(np.asarray(den, dtype=np.float64), nan=0.0)
     n = len(y)

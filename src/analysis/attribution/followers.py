@@ -11,7 +11,7 @@ from scipy import stats
 
 from analysis.attribution import _engine as E
 from analysis.attribution._data import Panel, build_panel
-from analysis.config import ATTRIBUTION_TAIL_DAYS
+from analysis.config import ATTRIBUTION_TAIL_DAYS, check_alpha
 
 
 def _f(x: Any) -> float | None:
@@ -423,8 +423,7 @@ def attribute_followers(data: Any, campaign_id: str, *, n_boot: int = 1000, seed
     -------
     FollowerAttribution
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1 (got {alpha})")
+    check_alpha(alpha)
     if n_boot < 0:
         raise ValueError(f"n_boot must be 0 or more (got {n_boot})")
     panel = build_panel(data, campaign_id, tail_days=tail_days)

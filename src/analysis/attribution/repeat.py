@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.config import check_alpha
 from analysis.attribution._data import _dates
 from analysis.attribution.followers import FollowerAttribution, _f, attribute_followers
 from analysis.conversions import read_table
@@ -482,8 +483,7 @@ def compare_repeat(table: pd.DataFrame, *, alpha: float = 0.05, min_creators: in
     -------
     RepeatResult
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1 (got {alpha})")
+    check_alpha(alpha)
     if min_creators < 2:
         raise ValueError(f"min_creators must be 2 or more for a t interval (got {min_creators})")
     for col in ("se", "campaign_rel_se"):
@@ -595,8 +595,7 @@ def repeat_collaborations(data: Any, *, campaign_ids: Sequence[str] | None = Non
     -------
     RepeatResult
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1 (got {alpha})")
+    check_alpha(alpha)
     camps = _campaign_frame(data)
     known = set(camps["campaign_id"])
     if campaign_ids is None:

@@ -33,6 +33,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from analysis.config import check_alpha
 from analysis.lift._result import LiftResult, _clean
 
 __all__ = ["DidResult", "EventStudyResult", "StaggeredResult", "did", "event_study", "staggered_did",
@@ -280,8 +281,7 @@ def did(data: pd.DataFrame, *, outcome: str, treated: str, post: str | None = No
     -0.02246
     """
     _check_columns(data, outcome=outcome, treated=treated, post=post, unit=unit, time=time, cluster=cluster)
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}.")
+    check_alpha(alpha)
     if post is None and (unit is None or time is None):
         raise ValueError("Without `post`, `treated` is the unit-by-time treatment indicator and both `unit` "
                          "and `time` are required (two-way fixed effects). For a 2x2 pass `post`.")

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.config import check_alpha
 from analysis.lift._result import LiftResult, _clean
 
 __all__ = ["ImpactResult", "causal_impact", "simulation_study"]
@@ -420,8 +421,7 @@ def causal_impact(
     >>> bool(res.ci_low < 10 < res.ci_high)
     True
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}.")
+    check_alpha(alpha)
     if isinstance(parameter_uncertainty, bool):
         parameter_uncertainty = "laplace" if parameter_uncertainty else "none"
     if parameter_uncertainty not in ("boundary", "laplace", "scale", "none"):

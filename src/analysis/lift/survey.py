@@ -32,6 +32,7 @@ from statsmodels.stats.proportion import (confint_proportions_2indep, proportion
                                           proportions_ztest)
 from statsmodels.stats.proportion import test_proportions_2indep as _wald_2indep
 
+from analysis.config import check_alpha
 from analysis.lift._result import LiftResult, _clean
 
 __all__ = ["BayesUpliftResult", "MeanLiftResult", "ProportionLiftResult", "SurveyLiftResult",
@@ -183,8 +184,7 @@ def proportion_lift(*, control_successes: int, control_n: int, treatment_success
     _check_counts(treatment_successes, treatment_n, "treatment")
     if method not in _DIFF_METHODS:
         raise ValueError(f"method must be one of {sorted(_DIFF_METHODS)}, got {method!r}.")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}.")
+    check_alpha(alpha)
     xc, nc, xt, nt = int(control_successes), int(control_n), int(treatment_successes), int(treatment_n)
     pc, pt = xc / nc, xt / nt
     lo, hi = confint_proportions_2indep(xt, nt, xc, nc, method=_DIFF_METHODS[method], compare="diff",

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from analysis.config import check_alpha
 from analysis.lift._result import LiftResult, _clean
 from analysis.progress import progress
 
@@ -762,8 +763,7 @@ def synthetic_control(
     >>> bool(res.ci_low < 2.0 < res.ci_high)
     True
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}.")
+    check_alpha(alpha)
     if augment not in (None, "ridge"):
         raise ValueError(f"augment must be None or 'ridge', got {augment!r}.")
     if rescale and predictors:
@@ -1121,8 +1121,7 @@ def geo_lift(
     """
     from analysis.lift.its import causal_impact
 
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}.")
+    check_alpha(alpha)
     sales, assign = _get_table(data_or_tables, "geo_sales_daily"), _get_table(data_or_tables, "geo_assignment")
     absent = [n for n, t in (("geo_sales_daily", sales), ("geo_assignment", assign)) if t is None]
     if absent:
