@@ -105,7 +105,8 @@ def one_null(seed: int) -> list[dict]:
         o = ca.orders
         rows.append({"seed": seed, "campaign_id": cid, "est": fa.incremental, "lo": fa.ci_low, "hi": fa.ci_high,
                      "o_est": o.incremental if o else np.nan, "o_lo": o.ci_low if o else np.nan,
-                     "o_hi": o.ci_high if o else np.nan})
+                     "o_hi": o.ci_high if o else np.nan, "se": fa.kernel["se"],
+                     "calibration": fa.kernel["calibration"], "placebos": fa.kernel["placebos"]})
     return rows
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 from pathlib import Path
 
@@ -375,6 +376,18 @@ def test_kpi_intervals(processed):
     post = kpis.kpi_table(processed, level="post", campaign_id="C1")
     assert post["engagement_rate"].min() - 1e-12 <= er["ci_low"]
     assert er["ci_high"] <= post["engagement_rate"].max() + 1e-12
+
+
+def test_kpi_intervals_do_not_depend_on_engine_row_order(processed, monkeypatch):
+    # DuckDB returns aggregated rows in no fixed order (threads): the seeded bootstrap must not care
+    first = kpis.kpi_intervals(processed, level="campaign", campaign_id="C1", n_boot=500, seed=1)
+    real = kpis.compute_post_level
+    for order in itertools.permutations(range(3)):
+        monkeypatch.setattr(kpis, "compute_post_level",
+                            lambda *a, o=order, **k: real(*a, **k).iloc[list(o)].reset_index(drop=True))
+        again = kpis.kpi_intervals(processed, level="campaign", campaign_id="C1", n_boot=500, seed=1)
+        pd.testing.assert_frame_equal(first, again)
+    assert first["ci_low"].notna().sum() >= 5
 
 
 def test_daily_series(processed):

@@ -440,7 +440,8 @@ def _post_base(data: Any, campaigns: pd.DataFrame, window: str, notes: list[str]
     missing = set(posts["post_id"]) - set(res["post_id"])
     if missing:
         notes.append(f"{len(missing)} campaign post(s) have no metrics snapshot in the window")
-    return res
+    # engines return rows in no fixed order: sort, so that seeded resampling over posts is reproducible
+    return res.sort_values(["campaign_id", "creator_id", "post_id"], kind="stable").reset_index(drop=True)
 
 
 def compute_post_level(snapshots: Any, windows: pd.DataFrame) -> pd.DataFrame:
@@ -817,7 +818,9 @@ def kpi_intervals(data: Any, *, level: str = "campaign", campaign_id: str | None
         key = dict(zip(ids, ent))
         sel_p = np.logical_and.reduce([post[k] == v for k, v in key.items()]) if len(post) else np.array([], bool)
         sel_c = np.logical_and.reduce([creator[k] == v for k, v in key.items()])
-        units = {"post": post[sel_p], "creator": creator[sel_c]}
+        # a fixed unit order: the same seed resamples the same posts, whatever order the engine returned
+        units = {"post": post[sel_p].sort_values("post_id", kind="stable"),
+                 "creator": creator[sel_c].sort_values("creator_id", kind="stable")}
         rng = np.random.default_rng([seed, i])
         counts_cache: dict[str, np.ndarray] = {}
         for m in REGISTRY.values():
