@@ -13,7 +13,8 @@
 * the kernel (geometric or discretised Weibull, several parameters each) is chosen by blocked
   cross-validation (interleaved 14-day blocks);
 * intervals of totals and creators: HAC (Newey-West) standard errors, kernel-averaged, scaled by a
-  conformal placebo calibration (the target's exposure shifted to other weeks); a creator's variance is
+  placebo calibration (the target's exposure shifted to other weeks: the placebos' root mean square
+  z-value with a Student quantile for its overlapping-batch degrees of freedom); a creator's variance is
   its prediction-error variance (the sandwich plus the shrinkage bias of the pooled deviation and the
   error its estimated exposure weight passes on);
 * daily bands: block wild bootstrap of leverage-adjusted residuals (Gaussian multipliers constant
@@ -464,20 +465,39 @@ class _GramOnly:
         self.G = G
 
 
-def calibration_factor(z: np.ndarray, alpha: float = 0.05, cap: float = 4.0) -> float:
-    """Factor on the standard errors that makes the placebo windows' intervals cover zero.
+def placebo_dof(n_placebos: int, window_days: int, step: int = 7) -> float:
+    """Degrees of freedom of the placebos' variance estimate (overlapping batch means).
 
-    Conformal (split-conformal rank rule on the placebos): the ``ceil((n + 1)(1 - alpha))``-th smallest
-    ``|z|`` of the ``n`` placebos, divided by the normal quantile ``z_(1 - alpha/2)``; with too few
-    placebos for that rank the largest is used. At least 1 (the HAC interval is never narrowed) and
-    at most ``cap``.
+    The placebo windows are ``window_days`` long and start every ``step`` days, so neighbours overlap
+    and the ``n`` placebo totals are overlapping batch sums of one residual series spanning about
+    ``n * step`` days. The variance estimate from overlapping batches of length ``b`` over ``N`` days
+    has about ``1.5 (N / b - 1)`` degrees of freedom (Meketon and Schmeiser 1984; Welch 1987), far fewer
+    than the number of placebos. At least 1.
     """
-    z = np.abs(np.asarray(z, float))
+    if n_placebos <= 0 or window_days <= 0:
+        return 1.0
+    return max(1.0, 1.5 * (n_placebos * step / float(window_days) - 1.0))
+
+
+def calibration_factor(z: np.ndarray, alpha: float = 0.05, cap: float = 4.0, *,
+                       window_days: int | None = None, step: int = 7) -> float:
+    """Factor on the standard errors from the placebo windows' standardised totals ``z``.
+
+    The placebos estimate how much the HAC standard error understates the window total's spread: their
+    root mean square ``s = sqrt(mean(z^2))`` (1 if the HAC error were right). That estimate is itself
+    uncertain, with the degrees of freedom ``nu`` of :func:`placebo_dof` (the placebos overlap), so the
+    interval uses the Student quantile: ``estimate +- t_(nu, 1 - alpha/2) s SE``, expressed as the factor
+    ``t_(nu, 1 - alpha/2) s / z_(1 - alpha/2)`` on the standard error. At least 1 (the HAC interval is never
+    narrowed) and at most ``cap``. ``window_days`` is the placebo (and real) window's length; without it
+    the placebos are taken as independent (``nu = n - 1``).
+    """
+    z = np.asarray(z, float)
     z = z[np.isfinite(z)]
     if len(z) == 0:
         return 1.0
-    k = int(np.ceil((len(z) + 1) * (1 - alpha)))
-    q = float(np.sort(z)[min(k, len(z)) - 1])
+    nu = placebo_dof(len(z), window_days, step) if window_days else max(1.0, len(z) - 1.0)
+    s = float(np.sqrt(np.mean(z ** 2)))
+    q = float(stats.t.ppf(1 - alpha / 2, nu)) * s
     return float(np.clip(q / stats.norm.ppf(1 - alpha / 2), 1.0, cap))
 
 
@@ -612,7 +632,8 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
     residual = np.where(spec.ok, spec.y - fitted, np.nan)
     alloc = sum(w * p["alloc"] for w, p in parts)
     z = placebo_z(spec, best, lags) if calibrate else np.zeros(0)
-    c = calibration_factor(z, alpha)
+    wdx = np.nonzero(W)[0]
+    c = calibration_factor(z, alpha, window_days=int(wdx[-1] - wdx[0] + 1) if len(wdx) else None)
     err_total, err_units, err_daily = err_total * c, err_units * c, err_daily * c
     return EngineResult(spec=spec, fits=fits, best=best, beta=beta, fitted=fitted,
                         effect_daily=effect_daily, residual=residual, total=total, unit_total=unit_total,
