@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         f"(`docs/methods.md`): baseline regression plus every campaign's creator exposure through {len(res0.fits)} "
         "candidate carry-over kernels (blocked cross-validation, estimates averaged over kernels by held-out fit), "
         "creators partially pooled (penalty by cross-validation); intervals of the total and of creators are "
-        "Newey-West (HAC) standard errors scaled by a conformal placebo calibration "
+        "Newey-West (HAC) standard errors scaled by a placebo calibration (root mean square placebo z, Student "
+        "quantile with overlapping-batch degrees of freedom) "
         f"({int(len(res1.placebo_z))} placebo campaigns here), daily bands come from a 1,000-replicate block wild "
         "bootstrap with kernel re-selection among the 6+ best kernels. Orders use the same model on daily orders, "
         "revenue and new-customer orders (exposure: tagged site sessions; baseline with the holiday weeks).",
