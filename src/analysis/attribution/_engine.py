@@ -590,7 +590,7 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
         blocks = block_ids(n_ok, spec.block)
         nb = int(blocks[-1]) + 1
         cands = fits[:top]
-        for fam in {k.kernel.family for k in fits}:        # the best of each family takes part
+        for fam in sorted({k.kernel.family for k in fits}):  # the best of each family takes part (fixed order)
             fb = next(f for f in fits if f.kernel.family == fam)
             if fb not in cands:
                 cands.append(fb)
