@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from scipy import stats
 import pandas as pd
 import pytest
+from scipy import stats
 
 from analysis.attribution import attribute_followers, attribute_orders, follower_retention, sensitivity
 from analysis.attribution import _engine as E

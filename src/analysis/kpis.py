@@ -818,9 +818,7 @@ def kpi_intervals(data: Any, *, level: str = "campaign", campaign_id: str | None
         key = dict(zip(ids, ent))
         sel_p = np.logical_and.reduce([post[k] == v for k, v in key.items()]) if len(post) else np.array([], bool)
         sel_c = np.logical_and.reduce([creator[k] == v for k, v in key.items()])
-        # a fixed unit order: the same seed resamples the same posts, whatever order the engine returned
-        units = {"post": post[sel_p].sort_values("post_id", kind="stable"),
-                 "creator": creator[sel_c].sort_values("creator_id", kind="stable")}
+        units = {"post": post[sel_p], "creator": creator[sel_c]}  # posts arrive sorted (_post_base)
         rng = np.random.default_rng([seed, i])
         counts_cache: dict[str, np.ndarray] = {}
         for m in REGISTRY.values():

@@ -43,6 +43,9 @@ def single_threaded_blas():
 #: Longest carry-over considered (days).
 MAX_LAG = 56
 
+#: Days between the starts of neighbouring placebo windows (a week keeps the day-of-week alignment).
+PLACEBO_STEP = 7
+
 
 @dataclass(frozen=True)
 class Kernel:
@@ -422,7 +425,7 @@ def coef_variance(spec: Spec, kf: KernelFit, lags: int) -> np.ndarray:
     return np.maximum(var, 0.0)
 
 
-def placebo_z(spec: Spec, kf: KernelFit, lags: int, *, step: int = 7, margin: int = 7) -> np.ndarray:
+def placebo_z(spec: Spec, kf: KernelFit, lags: int, *, step: int = PLACEBO_STEP, margin: int = 7) -> np.ndarray:
     """Standardised totals of placebo campaigns: the target's exposure moved to other weeks.
 
     Every target unit's daily exposure (and the attribution window with it) is shifted circularly by
@@ -465,7 +468,7 @@ class _GramOnly:
         self.G = G
 
 
-def placebo_dof(n_placebos: int, window_days: int, step: int = 7) -> float:
+def placebo_dof(n_placebos: int, window_days: int, step: int = PLACEBO_STEP) -> float:
     """Degrees of freedom of the placebos' variance estimate (overlapping batch means).
 
     The placebo windows are ``window_days`` long and start every ``step`` days, so neighbours overlap
@@ -480,7 +483,7 @@ def placebo_dof(n_placebos: int, window_days: int, step: int = 7) -> float:
 
 
 def calibration_factor(z: np.ndarray, alpha: float = 0.05, cap: float = 4.0, *,
-                       window_days: int | None = None, step: int = 7) -> float:
+                       window_days: int | None = None, step: int = PLACEBO_STEP) -> float:
     """Factor on the standard errors from the placebo windows' standardised totals ``z``.
 
     The placebos estimate how much the HAC standard error understates the window total's spread: their
