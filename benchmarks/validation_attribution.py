@@ -27,6 +27,8 @@ from scipy import stats  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "validation_attribution.md"
 N_BOOT = 200
+#: Bins of the creators' chance of being the top creator, for its calibration table.
+P_TOP_BINS = (0.0, 0.05, 0.2, 0.4, 0.6, 0.8, 0.95, 1.0)
 
 
 def one_sim(seed: int) -> list[dict]:
@@ -59,6 +61,7 @@ def one_sim(seed: int) -> list[dict]:
             row.update(f_top1=float(top_est[0] == top_true[0]), f_top3=len(set(top_est) & set(top_true)) / 3,
                        f_top1_views=float(top_views[0] == top_true[0]),
                        f_top3_views=len(set(top_views) & set(top_true)) / 3)
+        row.update(_leader_calibration(by["p_top"], tv, by["incremental"]))
         row.update(f_est=fa.incremental, f_lo=fa.ci_low, f_hi=fa.ci_high, f_true=t, f_rho=rho,
                    f_n_big=int(big.sum()), f_creator_cov=covered.mean(),
                    f_creator_cov_big=covered[big].mean() if big.any() else np.nan, kernel=fa.kernel["family"])
@@ -70,6 +73,22 @@ def one_sim(seed: int) -> list[dict]:
             row.update(o_est=o.incremental, o_lo=o.ci_low, o_hi=o.ci_high, o_true=to)
         rows.append(row)
     return rows
+
+
+def _leader_calibration(p_top: pd.Series, tv: pd.Series, est: pd.Series) -> dict:
+    """Per-run pieces of the calibration of ``p_top``: counts, summed chances and true tops per bin, and
+    the Brier score of the chances and of the point ranking (chance 1 for the estimated leader)."""
+    if tv.sum() <= 0 or p_top.isna().any() or len(p_top) < 2:
+        return {}
+    hit = (tv.index == tv.idxmax()).astype(float)
+    point = (est.index == est.idxmax()).astype(float)
+    b = np.clip(np.searchsorted(P_TOP_BINS, p_top.to_numpy(), side="left") - 1, 0, len(P_TOP_BINS) - 2)
+    out = {"p_brier": float(np.sum((p_top.to_numpy() - hit) ** 2)), "p_brier_point": float(np.sum((point - hit) ** 2))}
+    for i in range(len(P_TOP_BINS) - 1):
+        sel = b == i
+        out.update({f"p_n{i}": int(sel.sum()), f"p_sum{i}": float(p_top.to_numpy()[sel].sum()),
+                    f"p_hit{i}": float(hit[sel].sum())})
+    return out
 
 
 def _reference_rankings(views: pd.Series, tv: pd.Series, big: pd.Series, truth: dict, cid: str) -> dict:
@@ -152,6 +171,7 @@ def summarise(sim: pd.DataFrame, null: pd.DataFrame) -> tuple[pd.DataFrame, dict
         {"check": "creators above 5% share: intervals covering the truth (mean over runs)", "target": "(report)",
          "measured": f"{100 * ok['f_creator_cov_big'].mean():.1f}%", "runs": int(ok["f_creator_cov_big"].notna().sum()),
          "met": None},
+        *_leader_rows(ok),
         {"check": "orders: 95% interval covers the truth", "target": "90-98%", "measured": f"{100 * o_cov:.1f}%",
          "runs": len(o), "met": 0.90 <= o_cov <= 0.98},
         {"check": "orders: aggregate bias", "target": "abs(bias) < 5%", "measured": f"{100 * o_bias:+.1f}%",
@@ -162,6 +182,32 @@ def summarise(sim: pd.DataFrame, null: pd.DataFrame) -> tuple[pd.DataFrame, dict
          "measured": f"{100 * n_cov0o:.1f}%", "runs": int(null["o_est"].notna().sum()), "met": n_cov0o >= 0.94},
     ])
     return table, {"errors": int(sim["f_est"].isna().sum()) if "f_est" in sim else 0}
+
+
+def _leader_rows(ok: pd.DataFrame) -> list[dict]:
+    """Calibration of the creators' chance of being the top creator (``p_top``)."""
+    if "p_brier" not in ok:
+        return []
+    c = ok.dropna(subset=["p_brier"])
+    rows, worst = [], 0.0
+    for i in range(len(P_TOP_BINS) - 1):
+        n, ps, hits = c[f"p_n{i}"].sum(), c[f"p_sum{i}"].sum(), c[f"p_hit{i}"].sum()
+        if n == 0:
+            continue
+        gap = ps / n - hits / n
+        if n >= 30:
+            worst = max(worst, abs(gap))
+        rows.append({"check": f"creators with a chance of being the top of {P_TOP_BINS[i]:.2f}-{P_TOP_BINS[i + 1]:.2f}: "
+                              "mean chance vs share that were the true top",
+                     "target": "(report)", "measured": f"{ps / n:.2f} vs {hits / n:.2f}", "runs": int(n), "met": None})
+    brier, point = c["p_brier"].mean(), c["p_brier_point"].mean()
+    return [{"check": "creators' chance of being the top: largest gap between mean chance and share that were the "
+                      "true top (bins with at least 30 creators)", "target": "<= 0.15", "measured": f"{worst:.3f}",
+             "runs": len(c), "met": worst <= 0.15},
+            {"check": "creators' chance of being the top: Brier score per campaign (point ranking in brackets)",
+             "target": "below the point ranking's", "measured": f"{brier:.3f} ({point:.3f})", "runs": len(c),
+             "met": brier < point},
+            *rows]
 
 
 def write_doc(table: pd.DataFrame, meta: dict, seconds: float, n_seeds: int, n_null: int, jobs: int) -> None:
@@ -186,6 +232,11 @@ def write_doc(table: pd.DataFrame, meta: dict, seconds: float, n_seeds: int, n_n
         "times each creator's *true* brand-profile-visit rate is what a perfect first stage would reach; adding "
         "the true follow-per-visit rate shows how much of the remaining disorder comes from follow rates that "
         "differ by creator and are identified only through the brand's aggregate daily follows.",
+        "* A creator's chance of being the top creator (`p_top` in `by_creator` and `results.json`) treats every "
+        "creator's estimate as normal with its standard error; the calibration rows compare, bin by bin, the mean "
+        "chance with the share of those creators that were the true top, and the Brier score (sum over the "
+        "campaign's creators of (chance - truly top)^2) with that of the point ranking (chance 1 for the "
+        "estimated leader).",
         "",
         "| check | target | measured | runs | met |",
         "|---|---|---|---|---|",

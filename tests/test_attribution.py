@@ -85,6 +85,35 @@ def test_results_block_is_json_safe_and_follows_the_contract(toy_fit):
     assert d["ci_low"] <= d["incremental"] <= d["ci_high"]
 
 
+def test_leader_probability_matches_the_normal_closed_form_and_simulation():
+    # two estimates: P(X1 > X2) = Phi((m1 - m2) / sqrt(s1^2 + s2^2))
+    p = E.leader_probability(np.array([10.0, 8.0]), np.array([2.0, 3.0]))
+    assert p[0] == pytest.approx(stats.norm.cdf(2.0 / np.sqrt(13.0)), abs=1e-6)
+    assert p.sum() == pytest.approx(1.0)
+    # four, one of them a point mass: Monte Carlo reference (400,000 draws, standard error < 0.001)
+    mu, sd = np.array([100.0, 90.0, 60.0, 95.0]), np.array([10.0, 20.0, 5.0, 0.0])
+    draws = np.random.default_rng(0).normal(mu, sd, (400_000, 4))
+    ref = np.bincount(draws.argmax(axis=1), minlength=4) / len(draws)
+    np.testing.assert_allclose(E.leader_probability(mu, sd), ref, atol=0.004)
+    # exact ties without uncertainty share; NaN anywhere gives NaN; bad input is refused
+    np.testing.assert_allclose(E.leader_probability(np.array([3.0, 3.0, 1.0]), np.zeros(3)), [0.5, 0.5, 0.0])
+    assert np.isnan(E.leader_probability(np.array([1.0, np.nan]), np.ones(2))).all()
+    with pytest.raises(ValueError, match="0 or more"):
+        E.leader_probability(np.array([1.0, 2.0]), np.array([1.0, -1.0]))
+
+
+def test_creators_carry_the_chance_of_being_the_leader(toy, toy_fit):
+    _, truth = toy
+    by = toy_fit.by_creator
+    assert by["p_top"].between(0, 1).all() and by["p_top"].sum() == pytest.approx(1.0)
+    # the leader by point estimate has the largest chance, and the reading says how large
+    assert by["p_top"].idxmax() == by["incremental"].idxmax()
+    top = toy_fit.comparison().iloc[0]
+    assert any(f"chance that {top['handle']} truly brought the most is {top['p_top']:.0%}" in r
+               for r in toy_fit.reading())
+    assert next(iter(toy_fit.to_dict()["by_creator"].values()))["p_top"] == pytest.approx(by["p_top"].iloc[0])
+
+
 def test_ranking_caution_names_creators_whose_intervals_reach_the_leader():
     from analysis.attribution.followers import _ranking_caution
 
@@ -436,6 +465,33 @@ def test_many_seed_validation_targets(benchmark_script):
     table, _ = mod.summarise(sim, null)
     failed = table[table["met"] == False]  # noqa: E712
     assert failed.empty, failed.to_string()
+
+
+def test_leader_calibration_rows_detect_over_confident_chances(benchmark_script):
+    """The validation's calibration of ``p_top`` on synthetic campaigns whose truths are drawn around the
+    estimates with the stated standard errors (calibrated by construction) and with errors twice as large
+    (chances over-confident): the first meets both targets, the second fails the calibration gap."""
+    mod = benchmark_script("validation_attribution")
+    rng = np.random.default_rng(4)
+
+    def study(spread: float) -> pd.DataFrame:
+        rows = []
+        for _ in range(1000):
+            est = pd.Series(rng.gamma(2.0, 100.0, 6), index=[f"c{i}" for i in range(6)])
+            se = 0.3 * est + 10.0
+            tv = (est + spread * se * rng.standard_normal(6)).clip(lower=0.0)
+            p = pd.Series(E.leader_probability(est.to_numpy(), se.to_numpy()), index=est.index)
+            rows.append(mod._leader_calibration(p, tv, est))
+        return pd.DataFrame(rows)
+
+    good = {r["check"]: r for r in mod._leader_rows(study(1.0))}
+    bad = {r["check"]: r for r in mod._leader_rows(study(2.0))}
+    gap = next(k for k in good if "largest gap" in k)
+    brier = next(k for k in good if "Brier" in k)
+    assert good[gap]["met"] and good[brier]["met"], good
+    assert not bad[gap]["met"], bad[gap]
+    n = sum(r["runs"] for k, r in good.items() if k.startswith("creators with a chance"))
+    assert n == 1000 * 6  # every creator falls in one bin
 
 
 # ---------------------------------------------------------------------------- per-creator intervals

@@ -999,7 +999,7 @@ def attribution(rep: CampaignReport) -> Section:
             "incremental", "ci_low", "ci_high", "modelled_incremental", "reported_follows",
             "post_campaign_incremental", "effect_half_life_days")}
         fm.update({c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.1%}") for c in (
-            "relative_to_counterfactual", "modelled_share", "reported_share", "profile_view_share")})
+            "relative_to_counterfactual", "modelled_share", "reported_share", "profile_view_share", "p_top")})
         return Section(key="attribution", title="Where did the followers come from?",
                        reading=" ".join(readings), tables=tuple(tables), formatters=fm, plotters=tuple(plotters),
                        contribution=contribution, result=fa, warnings=tuple(dict.fromkeys(warn)))

@@ -654,3 +654,49 @@ def basic_interval(estimate: np.ndarray | float, errors: np.ndarray, alpha: floa
         return nan, nan
     lo_q, hi_q = np.quantile(errors, [alpha / 2, 1 - alpha / 2], axis=axis)
     return np.asarray(estimate) - hi_q, np.asarray(estimate) - lo_q
+
+
+def leader_probability(mean: np.ndarray, se: np.ndarray, *, grid: int = 4001) -> np.ndarray:
+    """Chance that each of several quantities is the largest, for independent normal estimates.
+
+    ``P_c = integral of phi_c(x) prod_{j != c} Phi_j(x) dx``, evaluated by the trapezoidal rule on a fixed
+    grid spanning every estimate +- 8 standard errors (deterministic; no random draws), then normalised
+    to sum to one. A standard error of zero is a point mass; with every standard error zero the largest
+    mean (ties shared) has probability one. NaN in either input gives NaN everywhere.
+
+    Parameters
+    ----------
+    mean, se : array_like
+        Point estimates and their standard errors (same length).
+    grid : int
+        Points of the integration grid.
+
+    Returns
+    -------
+    numpy.ndarray
+        One probability per estimate, summing to one.
+    """
+    mu = np.asarray(mean, dtype=float)
+    sd = np.asarray(se, dtype=float)
+    if mu.shape != sd.shape or mu.ndim != 1:
+        raise ValueError("mean and se must be 1-d arrays of the same length")
+    if len(mu) == 0:
+        return mu.copy()
+    if not (np.isfinite(mu).all() and np.isfinite(sd).all()):
+        return np.full(len(mu), np.nan)
+    if (sd < 0).any():
+        raise ValueError("standard errors must be 0 or more")
+    if len(mu) == 1:
+        return np.ones(1)
+    if (sd == 0).all():
+        top = mu == mu.max()
+        return top / top.sum()
+    # a point mass is a very narrow normal: the grid resolves it as long as it is wider than the grid step
+    span = float((mu + 8 * sd).max() - (mu - 8 * sd).min())
+    sd = np.maximum(sd, span / (grid - 1) * 0.5)
+    x = np.linspace(float((mu - 8 * sd).min()), float((mu + 8 * sd).max()), grid)
+    z = (x[None, :] - mu[:, None]) / sd[:, None]
+    logcdf = stats.norm.logcdf(z)
+    dens = np.exp(stats.norm.logpdf(z) + logcdf.sum(axis=0)[None, :] - logcdf) / sd[:, None]
+    p = np.trapezoid(dens, x, axis=1)
+    return p / p.sum()

@@ -76,6 +76,18 @@ def _ranking_caution(c: pd.DataFrame) -> list[str]:
             "validation of creator rankings in docs/validation_attribution.md)."]
 
 
+def _leader_sentence(c: pd.DataFrame) -> list[str]:
+    """The chance that the leading creator truly brought the most, and the runner-up's (``c``: :meth:`comparison`)."""
+    if c.empty or "p_top" not in c or not np.isfinite(c["p_top"].iloc[0]):
+        return []
+    text = (f"Given the estimates and their uncertainty, the chance that {c['handle'].iloc[0]} truly brought "
+            f"the most is {c['p_top'].iloc[0]:.0%}")
+    if len(c) > 1:
+        j = int(np.argmax(c["p_top"].to_numpy()[1:])) + 1
+        text += f" (next: {c['handle'].iloc[j]}, {c['p_top'].iloc[j]:.0%})"
+    return [text + "."]
+
+
 @dataclass(frozen=True)
 class FollowerAttribution:
     """Incremental brand followers of one campaign, in total, by day and by creator.
@@ -90,8 +102,11 @@ class FollowerAttribution:
         ``date, observed, counterfactual, incremental, ci_low, ci_high, cumulative, cum_ci_low,
         cum_ci_high, in_window`` over the brand account's whole history (cumulative within the window).
     by_creator : pandas.DataFrame
-        ``creator_id, handle, incremental, ci_low, ci_high, share, views, reported_follows,
+        ``creator_id, handle, incremental, ci_low, ci_high, share, views, p_top, reported_follows,
         profile_view_share, follows_per_1000_views``; shares add up to one and ``incremental`` to the total.
+        ``p_top`` is the chance that the creator truly brought the most (normal approximation of every
+        creator's estimate and standard error; :func:`analysis.attribution._engine.leader_probability`),
+        calibrated in ``docs/validation_attribution.md``.
         ``ci_low``/``ci_high`` are empirical-Bayes prediction intervals of the creator's true contribution:
         they include the bias of partial pooling and the uncertainty of the creator's profile-visit weight
         (``docs/methods.md``, Intervals).
@@ -169,6 +184,7 @@ class FollowerAttribution:
             "modelled_share": c["share"],
             "reported_share": rep / rep.sum() if rep.sum() > 0 else np.nan,
             "profile_view_share": c["profile_view_share"],
+            "p_top": c["p_top"],
         })
         out["ratio_to_reported"] = np.where(rep > 0, out["modelled_incremental"] / rep.where(rep > 0), np.nan)
         return out.sort_values("modelled_incremental", ascending=False).reset_index(drop=True)
@@ -192,6 +208,7 @@ class FollowerAttribution:
             top = c.iloc[0]
             out.append(f"The largest contribution is {top['handle']} with {top['modelled_incremental']:,.0f} "
                        f"({100 * top['modelled_share']:.0f}% of the total).")
+            out += _leader_sentence(c)
             out += _ranking_caution(c)
             if np.isfinite(c["reported_share"]).any():
                 diff = (c["modelled_share"] - c["reported_share"]).abs()
@@ -211,7 +228,8 @@ class FollowerAttribution:
         return {
             "incremental": _f(self.incremental), "ci_low": _f(self.ci_low), "ci_high": _f(self.ci_high),
             "by_creator": {str(r.creator_id): {"incremental": _f(r.incremental), "ci_low": _f(r.ci_low),
-                                               "ci_high": _f(r.ci_high), "share": _f(r.share)}
+                                               "ci_high": _f(r.ci_high), "share": _f(r.share),
+                                               "p_top": _f(r.p_top)}
                            for r in self.by_creator.itertuples()},
             "kernel": {"family": self.kernel["family"], "label": self.kernel["label"],
                        "mean_lag_days": _f(self.kernel["mean_lag"]),
@@ -356,7 +374,9 @@ def assemble(panel: Panel, res: E.EngineResult, *, y: np.ndarray, alpha: float, 
                        "handle": [names.get(c, c) for c in tunits["creator_id"]],
                        "incremental": res.unit_total, "ci_low": ulo, "ci_high": uhi,
                        "share": res.unit_total / total if total != 0 else np.nan,
-                       "views": _target_views(panel, tunits)[W].sum(axis=0) * 1000.0})
+                       "views": _target_views(panel, tunits)[W].sum(axis=0) * 1000.0,
+                       "p_top": E.leader_probability(res.unit_total, res.unit_se)
+                       if res.unit_se is not None else np.nan})
     by["per_1000_views"] = np.where(by["views"] > 0, 1000.0 * by["incremental"] / by["views"].where(by["views"] > 0),
                                     np.nan)
     # per post: split each creator's total by the post's adstocked exposure in the window
