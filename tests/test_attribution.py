@@ -150,6 +150,10 @@ def test_plots_return_axes(toy_fit):
     assert toy_fit.plot_creators(ax=axes[1]) is axes[1]
     assert toy_fit.plot_cumulative(ax=axes[2]) is axes[2]
     assert len(axes[0].lines) >= 2
+    # the creators' labels carry their chance of being the top creator (the largest bar is last)
+    top = toy_fit.by_creator.iloc[0]
+    assert axes[1].get_yticklabels()[-1].get_text() == f"{top['handle']}  ({top['p_top']:.0%})"
+    plt.close(fig)
 
 
 def test_same_seed_same_answer(toy):

@@ -280,7 +280,7 @@ class FollowerAttribution:
         return ax
 
     def plot_creators(self, ax=None):
-        """Bar chart of incremental per creator with intervals."""
+        """Bar chart of incremental per creator with intervals; labels carry the chance of being the top (>= 1%)."""
         import matplotlib.pyplot as plt
 
         c = self.by_creator.sort_values("incremental")
@@ -290,10 +290,13 @@ class FollowerAttribution:
         ax.barh(y, c["incremental"], color="C0", alpha=0.8)
         ax.errorbar(c["incremental"], y, xerr=[c["incremental"] - c["ci_low"], c["ci_high"] - c["incremental"]],
                     fmt="none", ecolor="0.2", lw=0.8)
-        ax.set_yticks(y, c["handle"])
+        p = c["p_top"] if "p_top" in c else pd.Series(np.nan, index=c.index)
+        ax.set_yticks(y, [f"{h}  ({q:.0%})" if np.isfinite(q) and q >= 0.01 else str(h)
+                          for h, q in zip(c["handle"], p)])
         ax.axvline(0, color="0.5", lw=0.8)
         ax.set_xlabel(f"incremental {self.outcome}")
-        ax.set_title("Attribution by creator (partially pooled)")
+        ax.set_title("Attribution by creator (partially pooled)"
+                     + ("\n(in brackets: chance of being the top creator)" if np.isfinite(p).any() else ""))
         return ax
 
 
