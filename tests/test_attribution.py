@@ -114,6 +114,20 @@ def test_creators_carry_the_chance_of_being_the_leader(toy, toy_fit):
     assert next(iter(toy_fit.to_dict()["by_creator"].values()))["p_top"] == pytest.approx(by["p_top"].iloc[0])
 
 
+def test_leader_sentence_grades_the_lead_by_its_chance():
+    from analysis.attribution.followers import _leader_sentence, _ranking_caution
+
+    c = pd.DataFrame({"handle": ["@a", "@b", "@c"], "modelled_incremental": [500.0, 420.0, 300.0],
+                      "ci_low": [380.0, 300.0, 150.0], "ci_high": [620.0, 540.0, 379.0], "p_top": [0.95, 0.04, 0.01]})
+    assert _leader_sentence(c) == ["Given the estimates and their uncertainty, the chance that @a truly brought "
+                                   "the most is 95% (next: @b, 4%): the lead is clear."]
+    assert "likely, but not settled" in _leader_sentence(c.assign(p_top=[0.6, 0.3, 0.1]))[0]
+    (text,) = _leader_sentence(c.assign(p_top=[0.4, 0.1, 0.5]))
+    assert "the data do not settle who brought the most" in text and "(next: @c, 50%)" in text
+    # without chances the overlap caution speaks instead
+    assert _leader_sentence(c.assign(p_top=np.nan)) == [] and _ranking_caution(c)
+
+
 def test_ranking_caution_names_creators_whose_intervals_reach_the_leader():
     from analysis.attribution.followers import _ranking_caution
 
@@ -136,7 +150,8 @@ def test_daily_table_and_readings(toy_fit):
     assert (w["cum_ci_low"] <= w["cumulative"] + 1e-9).all()
     text = " ".join(toy_fit.reading())
     assert "95% interval" in text
-    assert "the lead is clear" in text or "do not settle which of them brought more" in text
+    assert "truly brought the most is" in text and any(v in text for v in (
+        "the lead is clear", "likely, but not settled", "the data do not settle who brought the most"))
     comp = toy_fit.comparison()
     assert {"modelled_incremental", "reported_follows", "profile_view_share"} <= set(comp)
     assert toy_fit.summary().shape[0] == 1

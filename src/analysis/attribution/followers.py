@@ -77,15 +77,25 @@ def _ranking_caution(c: pd.DataFrame) -> list[str]:
 
 
 def _leader_sentence(c: pd.DataFrame) -> list[str]:
-    """The chance that the leading creator truly brought the most, and the runner-up's (``c``: :meth:`comparison`)."""
+    """The chance that the leading creator truly brought the most, the runner-up's, and what it means.
+
+    ``c`` is :meth:`FollowerAttribution.comparison`. Empty when the chances are not available (then
+    :func:`_ranking_caution` speaks instead). The chances account for how far apart the estimates are
+    relative to their uncertainty, which overlapping intervals alone overstate.
+    """
     if c.empty or "p_top" not in c or not np.isfinite(c["p_top"].iloc[0]):
         return []
+    p0 = float(c["p_top"].iloc[0])
     text = (f"Given the estimates and their uncertainty, the chance that {c['handle'].iloc[0]} truly brought "
-            f"the most is {c['p_top'].iloc[0]:.0%}")
+            f"the most is {p0:.0%}")
     if len(c) > 1:
         j = int(np.argmax(c["p_top"].to_numpy()[1:])) + 1
         text += f" (next: {c['handle'].iloc[j]}, {c['p_top'].iloc[j]:.0%})"
-    return [text + "."]
+    if p0 >= 0.9:
+        return [text + ": the lead is clear."]
+    verdict = "likely, but not settled" if p0 >= 0.5 else "the data do not settle who brought the most"
+    return [f"{text}: {verdict} (the order of creators is the least reliable part of this analysis; "
+            "docs/validation_attribution.md shows how often it is right and that these chances are calibrated)."]
 
 
 @dataclass(frozen=True)
@@ -208,8 +218,7 @@ class FollowerAttribution:
             top = c.iloc[0]
             out.append(f"The largest contribution is {top['handle']} with {top['modelled_incremental']:,.0f} "
                        f"({100 * top['modelled_share']:.0f}% of the total).")
-            out += _leader_sentence(c)
-            out += _ranking_caution(c)
+            out += _leader_sentence(c) or _ranking_caution(c)
             if np.isfinite(c["reported_share"]).any():
                 diff = (c["modelled_share"] - c["reported_share"]).abs()
                 j = int(diff.idxmax())
