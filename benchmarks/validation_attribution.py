@@ -70,25 +70,35 @@ def one_sim(seed: int) -> list[dict]:
         if ca.orders is not None:
             o = ca.orders
             to = float(tr["conversions"]["incremental"]["orders"])
-            est = o.by_creator.set_index("creator_id")["incremental"]
+            ob = o.by_creator.set_index("creator_id")
+            otv = pd.Series(tr["conversions"].get("by_creator", {}), dtype=float).reindex(ob.index).fillna(0.0)
             row.update(o_est=o.incremental, o_lo=o.ci_low, o_hi=o.ci_high, o_true=to)
+            if "by_creator" in tr["conversions"] and otv.sum() > 0:
+                obig = otv / otv.sum() > 0.05
+                row.update(o_creator_cov=((ob["ci_low"] <= otv) & (otv <= ob["ci_high"])).mean(),
+                           o_rho=stats.spearmanr(ob["incremental"][obig], otv[obig])[0] if obig.sum() >= 3 else np.nan,
+                           o_top1=float(ob["incremental"].idxmax() == otv.idxmax()),
+                           o_top1_views=float(ob["views"].idxmax() == otv.idxmax()))
+                row.update(_leader_calibration(ob["p_top"], otv, ob["incremental"], prefix="op_"))
         rows.append(row)
     return rows
 
 
-def _leader_calibration(p_top: pd.Series, tv: pd.Series, est: pd.Series) -> dict:
+def _leader_calibration(p_top: pd.Series, tv: pd.Series, est: pd.Series, prefix: str = "p_") -> dict:
     """Per-run pieces of the calibration of ``p_top``: counts, summed chances and true tops per bin, and
-    the Brier score of the chances and of the point ranking (chance 1 for the estimated leader)."""
+    the Brier score of the chances and of the point ranking (chance 1 for the estimated leader); keys
+    start with ``prefix``."""
     if tv.sum() <= 0 or p_top.isna().any() or len(p_top) < 2:
         return {}
     hit = (tv.index == tv.idxmax()).astype(float)
     point = (est.index == est.idxmax()).astype(float)
     b = np.clip(np.searchsorted(P_TOP_BINS, p_top.to_numpy(), side="left") - 1, 0, len(P_TOP_BINS) - 2)
-    out = {"p_brier": float(np.sum((p_top.to_numpy() - hit) ** 2)), "p_brier_point": float(np.sum((point - hit) ** 2))}
+    out = {f"{prefix}brier": float(np.sum((p_top.to_numpy() - hit) ** 2)),
+           f"{prefix}brier_point": float(np.sum((point - hit) ** 2))}
     for i in range(len(P_TOP_BINS) - 1):
         sel = b == i
-        out.update({f"p_n{i}": int(sel.sum()), f"p_sum{i}": float(p_top.to_numpy()[sel].sum()),
-                    f"p_hit{i}": float(hit[sel].sum())})
+        out.update({f"{prefix}n{i}": int(sel.sum()), f"{prefix}sum{i}": float(p_top.to_numpy()[sel].sum()),
+                    f"{prefix}hit{i}": float(hit[sel].sum())})
     return out
 
 
@@ -205,6 +215,7 @@ def summarise(sim: pd.DataFrame, null: pd.DataFrame) -> tuple[pd.DataFrame, dict
          "runs": len(o), "met": 0.90 <= o_cov <= 0.98},
         {"check": "orders: aggregate bias", "target": "abs(bias) < 5%", "measured": f"{100 * o_bias:+.1f}%",
          "runs": len(o), "met": abs(o_bias) < 0.05},
+        *_order_creator_rows(o),
         {"check": "null campaign (followers): interval covers zero", "target": ">= 94%",
          "measured": f"{100 * n_cov0:.1f}%", "runs": len(null), "met": n_cov0 >= 0.94},
         {"check": "null campaign (orders): interval covers zero", "target": ">= 94%",
@@ -213,27 +224,46 @@ def summarise(sim: pd.DataFrame, null: pd.DataFrame) -> tuple[pd.DataFrame, dict
     return table, {"errors": int(sim["f_est"].isna().sum()) if "f_est" in sim else 0}
 
 
-def _leader_rows(ok: pd.DataFrame) -> list[dict]:
-    """Calibration of the creators' chance of being the top creator (``p_top``)."""
-    if "p_brier" not in ok:
+def _order_creator_rows(o: pd.DataFrame) -> list[dict]:
+    """Orders by creator (truth: ``truth["campaigns"][cid]["conversions"]["by_creator"]``)."""
+    if "o_creator_cov" not in o:
         return []
-    c = ok.dropna(subset=["p_brier"])
+    c = o.dropna(subset=["o_creator_cov"])
+    rho = c["o_rho"].dropna()
+    cov = c["o_creator_cov"].mean()
+    return [{"check": "orders, creators: share of per-creator 95% intervals covering the truth (mean over runs)",
+             "target": "85-97%", "measured": f"{100 * cov:.1f}%", "runs": len(c), "met": 0.85 <= cov <= 0.97},
+            {"check": "orders, creators above 5% share: Spearman with truth (median)", "target": ">= 0.8",
+             "measured": f"{rho.median():.2f} (mean {rho.mean():.2f}; >= 0.8 in {100 * (rho >= 0.8).mean():.0f}%)",
+             "runs": len(rho), "met": rho.median() >= 0.8},
+            {"check": "orders, creators: the estimated top creator is the true top creator (the one with the most "
+                      "window views in brackets)", "target": "(report)",
+             "measured": f"{100 * c['o_top1'].mean():.0f}% ({100 * c['o_top1_views'].mean():.0f}%)", "runs": len(c),
+             "met": None},
+            *_leader_rows(c, prefix="op_", what="orders, creators")]
+
+
+def _leader_rows(ok: pd.DataFrame, prefix: str = "p_", what: str = "creators") -> list[dict]:
+    """Calibration of the creators' chance of being the top creator (``p_top``); ``what`` names the outcome."""
+    if f"{prefix}brier" not in ok:
+        return []
+    c = ok.dropna(subset=[f"{prefix}brier"])
     rows, worst = [], 0.0
     for i in range(len(P_TOP_BINS) - 1):
-        n, ps, hits = c[f"p_n{i}"].sum(), c[f"p_sum{i}"].sum(), c[f"p_hit{i}"].sum()
+        n, ps, hits = c[f"{prefix}n{i}"].sum(), c[f"{prefix}sum{i}"].sum(), c[f"{prefix}hit{i}"].sum()
         if n == 0:
             continue
         gap = ps / n - hits / n
         if n >= 30:
             worst = max(worst, abs(gap))
-        rows.append({"check": f"creators with a chance of being the top of {P_TOP_BINS[i]:.2f}-{P_TOP_BINS[i + 1]:.2f}: "
+        rows.append({"check": f"{what} with a chance of being the top of {P_TOP_BINS[i]:.2f}-{P_TOP_BINS[i + 1]:.2f}: "
                               "mean chance vs share that were the true top",
                      "target": "(report)", "measured": f"{ps / n:.2f} vs {hits / n:.2f}", "runs": int(n), "met": None})
-    brier, point = c["p_brier"].mean(), c["p_brier_point"].mean()
-    return [{"check": "creators' chance of being the top: largest gap between mean chance and share that were the "
+    brier, point = c[f"{prefix}brier"].mean(), c[f"{prefix}brier_point"].mean()
+    return [{"check": f"{what}' chance of being the top: largest gap between mean chance and share that were the "
                       "true top (bins with at least 30 creators)", "target": "<= 0.15", "measured": f"{worst:.3f}",
              "runs": len(c), "met": worst <= 0.15},
-            {"check": "creators' chance of being the top: Brier score per campaign (point ranking in brackets)",
+            {"check": f"{what}' chance of being the top: Brier score per campaign (point ranking in brackets)",
              "target": "below the point ranking's", "measured": f"{brier:.3f} ({point:.3f})", "runs": len(c),
              "met": brier < point},
             *rows]
@@ -267,7 +297,8 @@ def write_doc(table: pd.DataFrame, meta: dict, seconds: float, n_seeds: int, n_n
         "creator's estimate as normal with its standard error; the calibration rows compare, bin by bin, the mean "
         "chance with the share of those creators that were the true top, and the Brier score (sum over the "
         "campaign's creators of (chance - truly top)^2) with that of the point ranking (chance 1 for the "
-        "estimated leader).",
+        "estimated leader). The orders rows do the same with each creator's caused orders "
+        "(`truth[\"campaigns\"][cid][\"conversions\"][\"by_creator\"]`).",
         "",
         "| check | target | measured | runs | met |",
         "|---|---|---|---|---|",

@@ -490,6 +490,8 @@ def _conversions_truth(world: World, orders: pd.DataFrame, contracts: pd.DataFra
             "new_customer_share_incremental": (float(orders["new_customer"].to_numpy()[caused].mean())
                                                if caused.any() else None),
             "window": {"start": lo.date().isoformat(), "end": hi.date().isoformat()},
+            "by_creator": {str(c): int(n) for c, n in
+                           orders.loc[caused, "creator_id"].astype(str).value_counts().sort_index().items()},
         }
 
 
