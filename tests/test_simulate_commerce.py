@@ -138,6 +138,11 @@ def test_conversion_truth_recounts_from_orders(world, orders_hidden):
         hid = orders_hidden
         caused = (hid["campaign_id"] == cid).fillna(False) & hid["date"].between(lo, hi)
         assert int(caused.sum()) == t["conversions"]["incremental"]["orders"]
+        # per creator: the caused orders of each of the campaign's creators, adding up to the total
+        by = t["conversions"]["by_creator"]
+        assert by == hid.loc[caused, "creator_id"].astype(str).value_counts().to_dict()
+        assert sum(by.values()) == t["conversions"]["incremental"]["orders"]
+        assert set(by) <= set(k.loc[k.campaign_id == cid, "creator_id"].astype(str))
 
 
 def test_web_sessions_include_campaign_clicks(world):
