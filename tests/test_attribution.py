@@ -211,6 +211,10 @@ def test_orders_reconcile_direct_and_incremental(toy):
     s = ca.summary().set_index("basis")
     assert s.loc["incremental", "roas"] == pytest.approx(inc["revenue"] / ca.cost)
     assert "orders" in ca.reconciliation()
+    # chances of being the top creator are validated for followers only: empty for orders, and the
+    # reading falls back on the overlap caution
+    assert ca.orders.by_creator["p_top"].isna().all()
+    assert not any("truly brought the most" in r for r in ca.orders.reading())
 
 
 def test_retention_and_sensitivity_run(toy):

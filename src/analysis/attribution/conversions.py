@@ -285,7 +285,7 @@ def attribute_orders(data: Any, campaign_id: str, *, n_boot: int = 1000, seed: i
                 continue
             res[key] = _followers_from_panel(model_panel, daily[key].to_numpy(float), n_boot=n_boot, seed=seed,
                                              alpha=alpha, kernels=kernels, pool=True, outcome=name,
-                                             exposure=exposure)
+                                             exposure=exposure, leader_chances=False)
         kernel = E.candidate_kernels()[0]
         k = res["orders"].kernel
         kernel = E.weibull(k["params"]["shape"], k["params"]["scale"]) if k["family"] == "weibull" \

@@ -478,7 +478,14 @@ def _followers_from_panel(panel: Panel, y: np.ndarray, *, n_boot: int, seed: int
                           kernels: tuple[str, ...], pool: bool, baseline_days: int | None = None,
                           drop_creator: str | None = None, outcome: str = "new followers",
                           exposure: np.ndarray | None = None,
-                          exposure_relvar: np.ndarray | None = None) -> FollowerAttribution:
+                          exposure_relvar: np.ndarray | None = None,
+                          leader_chances: bool = True) -> FollowerAttribution:
+    """One attribution of outcome ``y`` on a built panel.
+
+    ``leader_chances=False`` leaves ``p_top`` empty (NaN): the chances are validated for followers only
+    (for orders they were conservative, ``docs/validation_attribution.md``), and the reading then falls
+    back on the overlap caution.
+    """
     spec = make_spec(panel, y, pool=pool, drop_creator=drop_creator, fit_mask=_fit_mask(panel, baseline_days),
                      exposure=exposure, exposure_relvar=exposure_relvar)
     res = E.run(spec, kernels=E.candidate_kernels(tuple(kernels)), n_boot=n_boot, seed=seed, alpha=alpha)
@@ -494,6 +501,8 @@ def _followers_from_panel(panel: Panel, y: np.ndarray, *, n_boot: int, seed: int
     pv = by["creator_id"].map(rep["profile_views"]).fillna(0.0)
     by["profile_view_share"] = pv / pv.sum() if pv.sum() > 0 else np.nan
     by = by.rename(columns={"per_1000_views": "follows_per_1000_views"})
+    if not leader_chances:
+        by["p_top"] = np.nan
     if (by["incremental"] < 0).any():
         warnings.append(f"{int((by['incremental'] < 0).sum())} creator(s) have a negative point attribution "
                         "(noise around zero effect); their intervals show the uncertainty")
