@@ -29,6 +29,9 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "validation_attribution.md"
 N_BOOT = 200
 #: Bins of the creators' chance of being the top creator, for its calibration table.
 P_TOP_BINS = (0.0, 0.05, 0.2, 0.4, 0.6, 0.8, 0.95, 1.0)
+#: Spearman's rho of few creators takes few values, and the threshold 0.8 is one of them, computed in
+#: floating point as 0.7999999999999999: comparisons with it use this tolerance.
+RHO_TARGET = 0.8 - 1e-9
 
 
 def one_sim(seed: int) -> list[dict]:
@@ -190,11 +193,11 @@ def summarise(sim: pd.DataFrame, null: pd.DataFrame) -> tuple[pd.DataFrame, dict
         {"check": "followers: median relative error per campaign", "target": "(report)",
          "measured": f"{100 * f_mrb:+.1f}%", "runs": len(ok), "met": None},
         {"check": "creators above 5% share: Spearman with truth (median)", "target": ">= 0.8",
-         "measured": f"{rho.median():.2f} (mean {rho.mean():.2f}; >= 0.8 in {100 * (rho >= 0.8).mean():.0f}%)",
-         "runs": len(rho), "met": rho.median() >= 0.8},
+         "measured": f"{rho.median():.2f} (mean {rho.mean():.2f}; >= 0.8 in {100 * (rho >= RHO_TARGET).mean():.0f}%)",
+         "runs": len(rho), "met": rho.median() >= RHO_TARGET},
         *[{"check": f"(reference, not an estimate) ranking by {what}: Spearman with truth (median)",
            "target": "(report)", "measured": f"{ok[col].median():.2f} (mean {ok[col].mean():.2f}; "
-                                             f">= 0.8 in {100 * (ok[col].dropna() >= 0.8).mean():.0f}%)",
+                                             f">= 0.8 in {100 * (ok[col].dropna() >= RHO_TARGET).mean():.0f}%)",
            "runs": int(ok[col].notna().sum()), "met": None}
           for col, what in (("rho_views", "window views alone"),
                             ("rho_true_visit", "views x the simulator's true visit rate"),
@@ -238,8 +241,8 @@ def _order_creator_rows(o: pd.DataFrame) -> list[dict]:
     return [{"check": "orders, creators: share of per-creator 95% intervals covering the truth (mean over runs)",
              "target": "85-97%", "measured": f"{100 * cov:.1f}%", "runs": len(c), "met": 0.85 <= cov <= 0.97},
             {"check": "orders, creators above 5% share: Spearman with truth (median)", "target": ">= 0.8",
-             "measured": f"{rho.median():.2f} (mean {rho.mean():.2f}; >= 0.8 in {100 * (rho >= 0.8).mean():.0f}%)",
-             "runs": len(rho), "met": rho.median() >= 0.8},
+             "measured": f"{rho.median():.2f} (mean {rho.mean():.2f}; >= 0.8 in {100 * (rho >= RHO_TARGET).mean():.0f}%)",
+             "runs": len(rho), "met": rho.median() >= RHO_TARGET},
             {"check": "orders, creators: the estimated top creator is the true top creator (the one with the most "
                       "window views in brackets)", "target": "(report)",
              "measured": f"{100 * c['o_top1'].mean():.0f}% ({100 * c['o_top1_views'].mean():.0f}%)", "runs": len(c),
