@@ -14,7 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / "docs"
-STUDIES = ["lift", "did", "survey", "attribution", "repeat"]
+STUDIES = ["lift", "did", "survey", "attribution", "repeat", "persistence"]
 
 
 def main() -> int:

@@ -137,6 +137,16 @@ def test_html_has_no_code_no_parameters_and_png_figures(reports_run):
     assert "This section failed" not in html
 
 
+def test_attribution_section_shows_persistence_of_own_video_views(reports_run):
+    out, _ = reports_run
+    html = (out / "C01" / "report.html").read_text()
+    assert "Views of the brand&#x27;s own videos after the campaign" in html or \
+        "Views of the brand's own videos after the campaign" in html
+    pers = json.loads((out / "C01" / "results.json").read_text())["followers"]["persistence"]
+    assert pers["days"] == 30 and pers["ci_low"] < pers["ratio"] < pers["ci_high"]
+    assert pers["placebos"] >= 5 and pers["calibration"] >= 1.0
+
+
 def test_outcomes_record_timings(reports_run):
     _, outcomes = reports_run
     for o in outcomes:

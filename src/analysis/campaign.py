@@ -983,6 +983,19 @@ def attribution(rep: CampaignReport) -> Section:
             tables.append(("Retention of the gained followers", ret.summary()))
             followers["retention"] = ret.to_dict()
             warn += list(ret.warnings)
+        from analysis.attribution import own_content_persistence
+
+        try:
+            pers = own_content_persistence(rep.data, rep.campaign_id)
+        except ValueError as exc:
+            readings.append(f"Persistence (views of the brand's own videos afterwards) is not available: {exc}.")
+        else:
+            plotters.append(lambda ax: pers.plot(ax=ax))
+            tables.append(("Views of the brand's own videos after the campaign", pers.summary().rename(columns={
+                "ratio": "after_vs_expected", "ci_low": "after_ci_low", "ci_high": "after_ci_high"})))
+            readings.append(pers.reading())
+            followers["persistence"] = pers.to_dict()
+            warn += list(pers.warnings)
         contribution: dict[str, Any] = {"followers": followers}
         rsec = _returning_creators_section(rep, fa)
         rep.cache["repeat_section"] = rsec
@@ -1000,6 +1013,11 @@ def attribution(rep: CampaignReport) -> Section:
             "post_campaign_incremental", "effect_half_life_days")}
         fm.update({c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.1%}") for c in (
             "relative_to_counterfactual", "modelled_share", "reported_share", "profile_view_share", "p_top")})
+        fm.update({c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.2f}") for c in (
+            "after_vs_expected", "after_ci_low", "after_ci_high")})
+        fm.update({c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:,.0f}") for c in (
+            "observed_mean", "counterfactual_mean", "incremental_views")})
+        fm["p_value"] = lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.3f}"
         return Section(key="attribution", title="Where did the followers come from?",
                        reading=" ".join(readings), tables=tuple(tables), formatters=fm, plotters=tuple(plotters),
                        contribution=contribution, result=fa, warnings=tuple(dict.fromkeys(warn)))

@@ -11,6 +11,8 @@ conversions
     attribution, with code-leakage flags.
 retention
     :func:`follower_retention`: how many of the gained followers stay (30/60/90 days) vs baseline churn.
+persistence
+    :func:`own_content_persistence`: do the brand's own videos draw more views after the campaign?
 sensitivity
     :func:`sensitivity`: leave-one-creator-out, alternative kernels and baseline windows.
 repeat
@@ -26,10 +28,11 @@ from __future__ import annotations
 
 from analysis.attribution.conversions import ConversionAttribution, attribute_orders
 from analysis.attribution.followers import FollowerAttribution, attribute_followers
+from analysis.attribution.persistence import PersistenceResult, own_content_persistence
 from analysis.attribution.repeat import RepeatResult, repeat_collaborations, returning_creators
 from analysis.attribution.retention import RetentionResult, follower_retention
 from analysis.attribution.sensitivity import sensitivity
 
-__all__ = ["ConversionAttribution", "FollowerAttribution", "RepeatResult", "RetentionResult",
-           "attribute_followers", "attribute_orders", "follower_retention", "repeat_collaborations",
-           "returning_creators", "sensitivity"]
+__all__ = ["ConversionAttribution", "FollowerAttribution", "PersistenceResult", "RepeatResult", "RetentionResult",
+           "attribute_followers", "attribute_orders", "follower_retention", "own_content_persistence",
+           "repeat_collaborations", "returning_creators", "sensitivity"]
