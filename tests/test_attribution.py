@@ -517,6 +517,46 @@ def test_leader_calibration_rows_detect_over_confident_chances(benchmark_script)
     assert n == 1000 * 6  # every creator falls in one bin
 
 
+
+def test_ranking_oracle_ridge_matches_least_squares(benchmark_script):
+    """The oracle study's ridge (benchmarks/validation_ranking.py): without a penalty the per-unit rates
+    are the least-squares slopes of statsmodels; with an overwhelming one, every unit of a campaign gets
+    the campaign's common slope."""
+    import statsmodels.api as sm
+
+    mod = benchmark_script("validation_ranking")
+    rng = np.random.default_rng(8)
+    n, m = 300, 6
+    controls = np.column_stack([np.ones(n), np.arange(n) / n])
+    exposure = rng.gamma(1.0, 1.0, (n, m))
+    group = np.array(["A", "A", "A", "B", "B", "B"])
+    y = controls @ [5.0, 2.0] + exposure @ [1.0, 2.0, 3.0, 0.5, 0.5, 4.0] + rng.normal(0, 1, n)
+    free = mod.ridge_rates(y, controls, exposure, group, 0.0)
+    ols = sm.OLS(y, np.column_stack([controls, exposure])).fit().params[2:]
+    np.testing.assert_allclose(free, ols, rtol=1e-6)
+    pooled = mod.ridge_rates(y, controls, exposure, group, 1e9)
+    common = sm.OLS(y, np.column_stack([controls, exposure[:, :3].sum(1), exposure[:, 3:].sum(1)])).fit().params[2:]
+    np.testing.assert_allclose(pooled, np.repeat(common, 3), rtol=1e-4)
+
+
+def test_ranking_oracle_study_on_a_pinned_seed(benchmark_script):
+    """One seed of the oracle study: every ranking is a correlation of the campaign's large creators, and
+    the readings are worded from the figures (a low oracle median says "beyond", a high one "clears")."""
+    mod = benchmark_script("validation_ranking")
+    rows = mod.one_seed(3)
+    assert rows
+    d = pd.DataFrame(rows)
+    rhos = d.drop(columns=["seed", "campaign_id", "n_big", "overlap"])
+    assert ((rhos >= -1 - 1e-9) & (rhos <= 1 + 1e-9)).all().all()
+    assert (d["n_big"] >= 3).all() and d["overlap"].between(-1, 1).all()
+    table, meta = mod.summarise(d)
+    assert len(table) == 7 and meta["best_penalty"] in set(mod.PENALTIES)
+    low = table.assign(median=np.where(table["ranking"].str.startswith("oracle"), "0.50", table["median"]))
+    text = " ".join(mod._readings(low, meta))
+    assert "beyond what even this oracle reaches" in text
+    high = table.assign(median="0.90")
+    assert "clears the ranking target" in " ".join(mod._readings(high, meta))
+
 # ---------------------------------------------------------------------------- per-creator intervals
 
 

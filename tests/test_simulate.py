@@ -483,3 +483,31 @@ def test_repeat_effect_below_one_thins_and_null_scale_stays_null():
 def test_repeat_effect_must_be_positive():
     with pytest.raises(ValueError, match="repeat_effect must be a positive number"):
         generate(seed=1, campaigns=2, days=240, repeat_effect=0.0)
+
+
+def test_noise_free_baseline_changes_only_the_brand_accounts_noise():
+    noisy = build_core(seed=11, campaigns=4, days=300)
+    calm = build_core(seed=11, campaigns=4, days=300, baseline_noise=0.0)
+    half = build_core(seed=11, campaigns=4, days=300, baseline_noise=0.5)
+    for name in noisy.tables:
+        if name != "brand_account_daily":
+            pd.testing.assert_frame_equal(noisy.tables[name], calm.tables[name], obj=name)
+    for cid, t in noisy.truth["campaigns"].items():  # the caused follows are the same; only their share moves
+        same = {k: v for k, v in t["followers"].items() if k != "share_of_new_followers_in_window"}
+        assert same == {k: calm.truth["campaigns"][cid]["followers"][k] for k in same}
+    pd.testing.assert_frame_equal(noisy.caused_follows, calm.caused_follows)
+
+    def baseline(w):  # new followers minus the campaign-caused arrivals of each day
+        cf = w.caused_follows
+        day = (pd.to_datetime(cf["follow_date"]) - w.dates[0]).dt.days.to_numpy()
+        inside = day < len(w.dates)
+        caused = np.bincount(day[inside], weights=cf["follows"].to_numpy(float)[inside],
+                             minlength=len(w.dates))
+        return w.tables["brand_account_daily"]["new_followers"].to_numpy(float) - caused
+
+    rough = [np.std(np.diff(baseline(w))) for w in (noisy, half, calm)]
+    assert rough[0] > rough[1] > rough[2]
+    # without noise the day-to-day change is the weekly pattern and own posting, a fraction of the noisy one
+    assert rough[2] < 0.5 * rough[0]
+    with pytest.raises(ValueError, match="baseline_noise must be a number of 0 or more"):
+        build_core(seed=11, campaigns=2, days=240, baseline_noise=-1.0)

@@ -804,11 +804,22 @@ def _repeat_adjust(rng, *, exposure, mult, q, f, u, visits, follows, view_day, s
             np.concatenate((new_cnt[keep], e_cnt)), np.concatenate((new_lost[keep], e_lost)), leave_day, n_leave)
 
 
+def _scale_noise(draw: np.ndarray, mean: np.ndarray, scale: float) -> np.ndarray:
+    """``draw`` itself at ``scale`` 1; otherwise its deviation from ``mean`` scaled, rounded, at least 0."""
+    if scale == 1.0:
+        return draw
+    return np.maximum(np.round(mean + scale * (draw - mean)), 0).astype(np.int64)
+
+
 def _brand_account(rng, world: World, exposure: pd.DataFrame, creators: pd.DataFrame,
                    in_feed_impressions: np.ndarray, effect_scale: float = 1.0,
                    repeat_mult: np.ndarray | None = None,
-                   repeat_rng: np.random.Generator | None = None) -> tuple[pd.DataFrame, dict]:
+                   repeat_rng: np.random.Generator | None = None,
+                   baseline_noise: float = 1.0) -> tuple[pd.DataFrame, dict]:
     """The brand account's daily followers; ``repeat_mult`` (one per exposure row) scales the visit rate.
+
+    ``baseline_noise`` scales the baseline's noise around its expected value (``build_core``); the
+    draws are the same at every scale.
 
     The funnel is first drawn from ``rng`` exactly as without a repeat effect; rows whose multiplier
     differs from 1 are then adjusted with draws from ``repeat_rng`` only (extra visits and follows where
@@ -877,12 +888,12 @@ def _brand_account(rng, world: World, exposure: pd.DataFrame, creators: pd.DataF
     tt = np.arange(days)
     weekly = np.array([0.95, 0.97, 1.0, 1.02, 1.05, 1.08, 0.93])[world.dates.day_of_week]
     ar = np.zeros(days)
-    eps = rng.normal(0, 0.05, days)
+    eps = rng.normal(0, 0.05, days) * baseline_noise
     for i in range(1, days):
         ar[i] = 0.85 * ar[i - 1] + eps[i]
     level = f0 * BASE_NEW_RATE * (1 + 0.15 * tt / 365) * weekly * np.exp(ar)
     lam = level + own_new + paid_new
-    base_new = rng.poisson(rng.gamma(40.0, lam / 40.0))
+    base_new = _scale_noise(rng.poisson(rng.gamma(40.0, lam / 40.0)), lam, baseline_noise)
     new = base_new + camp_new.astype(np.int64)
     churn_noise = rng.gamma(50.0, 1 / 50.0, days)
     followers = np.zeros(days, np.int64)
@@ -893,7 +904,8 @@ def _brand_account(rng, world: World, exposure: pd.DataFrame, creators: pd.DataF
         lost_total[i] = base_lost + int(camp_lost[i])
         prev = prev + int(new[i]) - int(lost_total[i])
         followers[i] = prev
-    profile = rng.poisson(base_new * rng.uniform(6, 9) + camp_visits + own_views * 0.01)
+    profile_mean = base_new * rng.uniform(6, 9) + camp_visits + own_views * 0.01
+    profile = _scale_noise(rng.poisson(profile_mean), profile_mean, baseline_noise)
     video_views = (own_views + np.round(in_feed_impressions * 0.25)).astype(np.int64)
     table = pd.DataFrame({"brand_account": world.brand_account, "date": world.dates, "followers": followers,
                           "new_followers": new.astype(np.int64), "lost_followers": lost_total,
@@ -1018,7 +1030,7 @@ def _funnel_truth(creators: pd.DataFrame, exposure: pd.DataFrame) -> dict[str, d
 
 
 def build_core(*, seed: int, campaigns: int = 10, days: int = 365, effect_scale: float = 1.0,
-               repeat_effect: float = REPEAT_EFFECT) -> World:
+               repeat_effect: float = REPEAT_EFFECT, baseline_noise: float = 1.0) -> World:
     """Simulate the core tables and follower truth.
 
     Parameters
@@ -1037,6 +1049,12 @@ def build_core(*, seed: int, campaigns: int = 10, days: int = 365, effect_scale:
         creator's viewers in every campaign after the creator's first with the brand (default
         ``REPEAT_EFFECT``); 1 switches the repeat effect off. Drawn from its own stream, so it changes
         only the caused follows of repeat collaborations.
+    baseline_noise : float
+        Scale of the noise of the brand account's own baseline: the day-to-day gamma-Poisson noise and
+        the persistent AR(1) term of its new followers, and the Poisson noise of its profile views.
+        0 gives a noise-free baseline (new followers and profile views at their expected values), used
+        by ``benchmarks/ranking_limit.py`` to ask what the creator ranking gains without that noise. The
+        same draws are taken at every scale, so the default 1 leaves every table unchanged.
 
     Returns
     -------
@@ -1052,6 +1070,9 @@ def build_core(*, seed: int, campaigns: int = 10, days: int = 365, effect_scale:
         raise ValueError(f"days must be at least {MIN_DAYS} (got {days}).")
     if not (np.isfinite(repeat_effect) and repeat_effect > 0):
         raise ValueError(f"repeat_effect must be a positive number (got {repeat_effect}); 1 means no effect.")
+    if not (np.isfinite(baseline_noise) and baseline_noise >= 0):
+        raise ValueError(f"baseline_noise must be a number of 0 or more (got {baseline_noise}); 1 is the "
+                         "calibrated noise.")
     seed, campaigns, days = int(seed), int(campaigns), int(days)
     dates = pd.date_range(START_DATE, periods=days, freq="D")
     world = World(seed=seed, dates=dates, timezone=TIMEZONE, currency=CURRENCY, brand=BRAND,
@@ -1098,7 +1119,8 @@ def build_core(*, seed: int, campaigns: int = 10, days: int = 365, effect_scale:
         collab[["campaign_id", "creator_id", "multiplier"]], on=["campaign_id", "creator_id"], how="left",
         validate="many_to_one")["multiplier"].fillna(1.0).to_numpy(float)
     brand, info = _brand_account(world.rng("brand_account"), world, exposure, creators, in_feed,
-                                 effect_scale=float(effect_scale), repeat_mult=row_mult, repeat_rng=rrng)
+                                 effect_scale=float(effect_scale), repeat_mult=row_mult, repeat_rng=rrng,
+                                 baseline_noise=float(baseline_noise))
 
     # --- truth per campaign
     arrivals = info["arrivals"]
