@@ -1053,7 +1053,7 @@ def build_core(*, seed: int, campaigns: int = 10, days: int = 365, effect_scale:
         Scale of the noise of the brand account's own baseline: the day-to-day gamma-Poisson noise and
         the persistent AR(1) term of its new followers, and the Poisson noise of its profile views.
         0 gives a noise-free baseline (new followers and profile views at their expected values), used
-        by ``benchmarks/ranking_limit.py`` to ask what the creator ranking gains without that noise. The
+        by ``benchmarks/validation_ranking.py`` to ask what the creator ranking gains without that noise. The
         same draws are taken at every scale, so the default 1 leaves every table unchanged.
 
     Returns
