@@ -71,9 +71,13 @@ def one_seed(seed: int) -> list[dict]:
     warnings.simplefilter("ignore")
     pmf = _lag_pmf(FOLLOW_LAG_SHAPE, FOLLOW_LAG_MEAN, FOLLOW_LAG_MAX)
     rows: dict[str, dict] = {}
+    true_daily = None  # the creators' true daily views: the same at every noise level
     for noise in (1.0, 0.0):
         world = build_core(seed=seed, campaigns=3, days=365, baseline_noise=noise)
         tag = "" if noise == 1.0 else "_calm"
+        if true_daily is None:
+            true_daily = world.exposure.pivot_table(index="date", columns=["campaign_id", "creator_id"],
+                                                    values="views", aggfunc="sum", fill_value=0)
         for cid, tr in world.truth["campaigns"].items():
             try:
                 panel = build_panel(world.tables, cid)
@@ -92,8 +96,7 @@ def one_seed(seed: int) -> list[dict]:
             fa = attribute_followers(world.tables, cid, n_boot=0, seed=seed)
             est = fa.by_creator.set_index("creator_id")["incremental"].reindex(ids).to_numpy()
             row[f"model{tag}"] = _rho(est[big], tv[big])
-            ex = world.exposure.pivot_table(index="date", columns=["campaign_id", "creator_id"], values="views",
-                                            aggfunc="sum", fill_value=0).reindex(index=panel.dates, fill_value=0)
+            ex = true_daily.reindex(index=panel.dates, fill_value=0)
             true_views = ex.reindex(columns=pd.MultiIndex.from_frame(units[["campaign_id", "creator_id"]]),
                                     fill_value=0).to_numpy(float) / 1000
             lagged = np.column_stack([np.convolve(true_views[:, j], pmf)[: len(true_views)]

@@ -517,7 +517,6 @@ def test_leader_calibration_rows_detect_over_confident_chances(benchmark_script)
     assert n == 1000 * 6  # every creator falls in one bin
 
 
-
 def test_ranking_oracle_ridge_matches_least_squares(benchmark_script):
     """The oracle study's ridge (benchmarks/validation_ranking.py): without a penalty the per-unit rates
     are the least-squares slopes of statsmodels; with an overwhelming one, every unit of a campaign gets
@@ -556,6 +555,7 @@ def test_ranking_oracle_study_on_a_pinned_seed(benchmark_script):
     assert "beyond what even this oracle reaches" in text
     high = table.assign(median="0.90")
     assert "clears the ranking target" in " ".join(mod._readings(high, meta))
+
 
 # ---------------------------------------------------------------------------- per-creator intervals
 

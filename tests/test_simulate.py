@@ -507,7 +507,8 @@ def test_noise_free_baseline_changes_only_the_brand_accounts_noise():
 
     rough = [np.std(np.diff(baseline(w))) for w in (noisy, half, calm)]
     assert rough[0] > rough[1] > rough[2]
-    # without noise the day-to-day change is the weekly pattern and own posting, a fraction of the noisy one
-    assert rough[2] < 0.5 * rough[0]
+    # without noise the day-to-day change is the weekly pattern and own posting: 0.32-0.53 of the noisy one
+    # on seeds 1-16 (the bound leaves room for other seeds; an inert knob gives 1)
+    assert rough[2] < 0.7 * rough[0]
     with pytest.raises(ValueError, match="baseline_noise must be a number of 0 or more"):
         build_core(seed=11, campaigns=2, days=240, baseline_noise=-1.0)
