@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import os
 import shutil
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -224,6 +225,19 @@ def test_salt_file_created_when_absent(tmp_path, monkeypatch):
     salt = read_salt()
     assert len(salt) == 64 and (tmp_path / ".salt").read_text().strip() == salt
     assert read_salt() == salt
+    assert stat.S_IMODE((tmp_path / ".salt").stat().st_mode) == 0o600  # a secret: owner only
+
+
+def test_processed_directory_and_files_are_not_left_private(tmp_path, raw):
+    """The temporary directory ingest builds is private (mkdtemp); the result gets the umask mode."""
+    old = os.umask(0o022)
+    try:
+        out = ingest(raw, tmp_path / "out").path
+        ingest(raw, out)  # replacing an existing output
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    assert {stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == {0o644}
 
 
 # --- normalisation ------------------------------------------------------------------------------

@@ -407,6 +407,7 @@ def test_cli(processed, tmp_path, capsys):
     pq = tmp_path / "k.parquet"
     kpis.cli(argparse.Namespace(data=processed, level="post", campaign=None, out=pq))
     assert len(pd.read_parquet(pq)) == 4
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
     from analysis.cli import CommandError
 
     with pytest.raises(CommandError, match=r"\.csv or \.parquet"):

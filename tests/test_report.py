@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 from pathlib import Path
 
 import nbformat
@@ -16,6 +17,7 @@ import pytest
 
 from analysis import report
 from analysis.cli import CommandError
+from analysis.fileio import default_mode
 from analysis.results import read_results
 
 #: Campaigns of the seed-7 simulation run by the shared report run: a geo holdout and a survey.
@@ -123,6 +125,8 @@ def test_shared_run_succeeds_with_every_output(reports_run):
     for cid in SHARED_CAMPAIGNS:
         for name in ("report.ipynb", "report.html", "results.json"):
             assert (out / cid / name).is_file()
+            # atomic writes go through private temporary files; the reports are not left private
+            assert stat.S_IMODE((out / cid / name).stat().st_mode) == default_mode(), name
         assert f'href="{cid}/report.html"' in index
     assert index.count('class="ok"') == len(SHARED_CAMPAIGNS)
 

@@ -37,6 +37,20 @@ def test_valid_results_round_trip(tmp_path):
     assert "NaN" not in path.read_text()
 
 
+def test_results_file_is_readable_like_any_written_file(tmp_path):
+    """The atomic write goes through a private temporary file; the result gets the umask mode."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = write_results(tmp_path / "results.json", _valid())
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
 def test_output_is_deterministic_and_sorted(tmp_path):
     a = write_results(tmp_path / "a.json", _valid()).read_bytes()
     d = _valid()

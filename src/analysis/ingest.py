@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from analysis import __version__, config, exports
+from analysis.fileio import atomic_write_text, share_dir
 from analysis.progress import progress
 from analysis.schemas import (
     CUMULATIVE_COUNTS,
@@ -657,8 +658,7 @@ def read_salt() -> str:
         if salt:
             return salt
     salt = secrets.token_hex(32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(salt + "\n", encoding="utf-8")
+    atomic_write_text(path, salt + "\n", mode=0o600)  # a secret: readable by its owner only
     return salt
 
 
@@ -830,6 +830,7 @@ _PLACEHOLDERS = (".gitkeep",)
 
 
 def _replace_dir(tmp: Path, out_dir: Path) -> None:
+    share_dir(tmp)  # mkdtemp made it private (0700); processed data are shared like any directory
     for name in _PLACEHOLDERS:
         if (out_dir / name).exists():
             shutil.copy2(out_dir / name, tmp / name)

@@ -36,6 +36,7 @@ from scipy import stats
 from analysis.config import ATTRIBUTION_TAIL_DAYS, DEFAULT_SEED, POST_CAMPAIGN_DAYS, check_alpha
 from analysis.conversions import (campaign_windows, data_dir, direct_orders, direct_sessions,
                                   read_table)
+from analysis.fileio import atomic_path
 from analysis.metrics import BASE_QUANTITIES, DERIVED, REGISTRY, emv_values
 
 #: Levels of :func:`kpi_table` and their entity id columns (first columns of the table).
@@ -925,11 +926,11 @@ def cli(args: argparse.Namespace) -> int:
         table = kpi_table(args.data, level=args.level, campaign_id=args.campaign)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".csv":
-        table.to_csv(out, index=False)
-    else:
-        table.to_parquet(out, index=False)
+    with atomic_path(out) as tmp:
+        if suffix == ".csv":
+            table.to_csv(tmp, index=False)
+        else:
+            table.to_parquet(tmp, index=False)
     print(f"wrote {len(table)} {args.level} row(s) x {len(REGISTRY)} metrics to {out}")
     for note in table.attrs.get("notes", []):
         print(f"note: {note}")

@@ -26,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from analysis.config import RESOURCES_DIR
+from analysis.fileio import atomic_write_text
 
 EMV_FILE = RESOURCES_DIR / "emv.yaml"
 
@@ -450,9 +451,7 @@ def render_markdown() -> str:
 
 def write_docs(path: str | Path) -> Path:
     """Write :func:`render_markdown` to ``path``."""
-    path = Path(path)
-    path.write_text(render_markdown())
-    return path
+    return atomic_write_text(path, render_markdown())
 
 
 if __name__ == "__main__":  # pragma: no cover

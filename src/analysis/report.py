@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.config import NOTEBOOKS_DIR
+from analysis.fileio import atomic_write_text
 
 __all__ = ["NOTEBOOK", "ReportOutcome", "cli", "export_html", "run_one", "run_reports", "write_index"]
 
@@ -92,9 +93,7 @@ def export_html(notebook_path: str | os.PathLike, html_path: str | os.PathLike) 
     exporter.register_preprocessor(TagRemovePreprocessor(config=c), enabled=True)
     nb = nbformat.read(str(notebook_path), as_version=4)
     body, _ = exporter.from_notebook_node(nb)
-    out = Path(html_path)
-    out.write_text(body, encoding="utf-8")
-    return out
+    return atomic_write_text(html_path, body)
 
 
 #: Seconds between writes of the output notebook while it runs (papermill's own engine writes it
@@ -259,9 +258,7 @@ tr.ok td.status {{ color: #2e8b57; }} .error {{ font-weight: normal; font-size: 
 {chr(10).join(rows)}
 </tbody></table></body></html>
 """
-    path = Path(out_dir) / "index.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    return atomic_write_text(Path(out_dir) / "index.html", page)
 
 
 def _campaign_ids(data_dir: Path) -> list[str]:

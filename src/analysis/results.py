@@ -14,13 +14,14 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from analysis.fileio import atomic_write_text
 
 __all__ = [
     "RESULTS_KEYS",
@@ -300,18 +301,7 @@ def write_results(path: str | os.PathLike, results: Mapping[str, Any]) -> Path:
     ResultsError
         When the dictionary does not match the contract (nothing is written).
     """
-    text = dumps_results(results)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, dumps_results(results))
 
 
 def read_results(path: str | os.PathLike) -> dict:
