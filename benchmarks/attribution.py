@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         "quantile with overlapping-batch degrees of freedom) "
         f"({int(len(res1.placebo_z))} placebo campaigns here), daily bands come from a 1,000-replicate block wild "
         "bootstrap with kernel re-selection among the 6+ best kernels. Orders use the same model on daily orders, "
-        "revenue and new-customer orders (exposure: tagged site sessions; baseline with the holiday weeks).",
+        "revenue and new-customer orders (exposure: tagged site sessions; baseline with the holiday weeks); revenue "
+        "and new-customer orders take the kernel chosen for orders.",
         "",
         "| step | seconds |",
         "|---|---|",

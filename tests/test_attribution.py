@@ -217,6 +217,32 @@ def test_orders_reconcile_direct_and_incremental(toy):
     assert not any("truly brought the most" in r for r in ca.orders.reading())
 
 
+def test_revenue_and_new_customers_share_the_orders_carry_over():
+    """On the demo data, fitting revenue with its own kernel picked a 16-day delay against 2 days for
+    orders: incremental AOV came out at twice the true one and the new-customer share at 106%."""
+    from analysis.simulate import generate
+
+    tables, truth = generate(show_progress=False)  # the demo data set (default seed)
+    ca = attribute_orders(tables, "C01", n_boot=200, seed=0)
+    assert ca.revenue.kernel["label"] == ca.orders.kernel["label"] == ca.new_customer_orders.kernel["label"]
+    t = truth["campaigns"]["C01"]["conversions"]
+    assert ca.revenue.ci_low <= t["incremental"]["revenue"] <= ca.revenue.ci_high
+    inc = ca.summary().set_index("basis").loc["incremental"]
+    assert inc["new_customer_share"] == pytest.approx(t["new_customer_share_incremental"], abs=0.1)
+    true_aov = t["incremental"]["revenue"] / t["incremental"]["orders"]
+    assert inc["aov"] == pytest.approx(true_aov, rel=0.15)
+
+
+def test_kernel_from_dict_round_trips_and_refuses_unknown_families(toy_fit):
+    from analysis.attribution import _engine as E
+
+    k = E.kernel_from_dict(toy_fit.kernel)
+    assert k.label == toy_fit.kernel["label"]
+    np.testing.assert_allclose(k.weights, toy_fit.kernel["lag_weights"])
+    with pytest.raises(ValueError, match="unknown kernel family 'gamma'"):
+        E.kernel_from_dict({"family": "gamma", "params": {}})
+
+
 def test_retention_and_sensitivity_run(toy):
     tables, _ = toy
     r = follower_retention(tables, "C01")
@@ -395,6 +421,42 @@ def test_pinned_simulator_seeds_cover_the_truth(sim_seed2):
         t = tr["followers"]["incremental"]
         assert fa.ci_low <= t <= fa.ci_high, (cid, fa.incremental, fa.ci_low, fa.ci_high, t)
         assert fa.kernel["calibration"] >= 1.0 and fa.kernel["placebos"] > 0
+
+
+def test_pinned_seed_revenue_and_new_customer_intervals_cover_the_truth(sim_seed2):
+    tables, truth = sim_seed2
+    for cid, tr in truth["campaigns"].items():
+        ca = attribute_orders(tables, cid, n_boot=50, seed=0)
+        c = tr["conversions"]
+        new = c["new_customer_share_incremental"] * c["incremental"]["orders"]
+        assert ca.revenue.ci_low <= c["incremental"]["revenue"] <= ca.revenue.ci_high, cid
+        assert ca.new_customer_orders.ci_low <= new <= ca.new_customer_orders.ci_high, cid
+
+
+def test_validation_rows_for_revenue_and_new_customers(benchmark_script):
+    """The summary rows judge coverage and bias of revenue and new-customer orders against their targets."""
+    mod = benchmark_script("validation_attribution")
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(1e4, 1e5, 400)
+
+    def rows(half_width: float, shift: float) -> dict:
+        est = truth * (1 + shift) + rng.normal(0, 0.1, 400) * truth
+        o = pd.DataFrame({"r_est": est, "r_lo": est - half_width * truth, "r_hi": est + half_width * truth,
+                          "r_true": truth, "n_est": est / 50, "n_lo": (est - half_width * truth) / 50,
+                          "n_hi": (est + half_width * truth) / 50, "n_true": truth / 50,
+                          "share_est": 0.6, "share_true": 0.65, "aov_est": 45.0, "aov_true": 50.0,
+                          "orders_clear": True})
+        return {r["check"]: r for r in mod._per_order_summary(o)}
+
+    good, bad = rows(0.196, 0.0), rows(0.05, 0.1)
+    for what in ("revenue", "new-customer orders"):
+        assert good[f"{what}: 95% interval covers the truth"]["met"]
+        assert good[f"{what}: aggregate bias"]["met"]
+        assert not bad[f"{what}: 95% interval covers the truth"]["met"]
+        assert not bad[f"{what}: aggregate bias"]["met"]
+    share = next(v for k, v in good.items() if "new-customer share" in k)
+    assert share["measured"] == "0.050 (0%)"
+    assert next(v for k, v in good.items() if "AOV" in k)["measured"] == "10.0%"
 
 
 def test_simulator_null_campaign_covers_zero():

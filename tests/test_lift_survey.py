@@ -174,3 +174,17 @@ def test_survey_validation_study_pinned_seeds(benchmark_script):
     assert (df["ci_low"] <= df["effect"]).all() and (df["effect"] <= df["ci_high"]).all()
     table = mod.summarise(df)
     assert list(table["runs"]) == [9, 9, 9, 3, 12, 3]
+
+
+def test_survey_reading_agrees_in_number():
+    from analysis.lift.survey import SurveyLiftResult
+
+    def reading(effects):
+        t = pd.DataFrame({"campaign_id": "C1", "question": [f"q{i}" for i in range(len(effects))],
+                          "effect": effects, "p_value_adjusted": 0.001})
+        return SurveyLiftResult(table=t, results=()).reading()
+
+    assert "1 of 2 questions shows a lift" in reading([0.05, -0.03]) and "; 1 shows a significant drop" in \
+        reading([0.05, -0.03])
+    assert "2 of 3 questions show a lift" in reading([0.05, 0.02, -0.03])
+    assert "2 show a significant drop" in reading([0.05, -0.02, -0.03])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -139,6 +140,10 @@ def test_html_has_no_code_no_parameters_and_png_figures(reports_run):
     assert html.count("data:image/png;base64") >= 5
     assert "Did it work?" in html and "Where did the followers come from?" in html
     assert "This section failed" not in html
+    for cid in SHARED_CAMPAIGNS:  # "ran an awareness campaign", "ran a conversions campaign"
+        page = (out / cid / "report.html").read_text()
+        article, objective = re.search(r" ran (an?) (\w+) campaign from", page).groups()
+        assert article == ("an" if objective[0] in "aeiou" else "a"), (cid, article, objective)
 
 
 def test_attribution_section_shows_persistence_of_own_video_views(reports_run):
@@ -149,6 +154,18 @@ def test_attribution_section_shows_persistence_of_own_video_views(reports_run):
     pers = json.loads((out / "C01" / "results.json").read_text())["followers"]["persistence"]
     assert pers["days"] == 30 and pers["ci_low"] < pers["ratio"] < pers["ci_high"]
     assert pers["placebos"] >= 5 and pers["calibration"] >= 1.0
+
+
+def test_attribution_tables_show_formatted_numbers(reports_run):
+    """Retention, orders and revenue, and the comparison's ratio are shown as counts, percentages and
+    money, not as raw floats such as 0.040883 or 2705.000000."""
+    out, _ = reports_run
+    page = (out / "C01" / "report.html").read_text()
+    section = page[page.index("Where did the followers come from?"):page.index("Returning creators")]
+    cells = re.findall(r"<td>([^<]*)</td>", section)
+    assert cells and not [c for c in cells if re.fullmatch(r"-?[\d,]+\.\d{4,}", c.strip())]
+    assert any(re.fullmatch(r"-?\$[\d.,]+k?", c.strip()) for c in cells)  # revenue as money
+    assert any(re.fullmatch(r"\d+\.\d%", c.strip()) for c in cells)      # lost rates, shares
 
 
 def test_outcomes_record_timings(reports_run):

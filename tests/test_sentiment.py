@@ -16,9 +16,25 @@ from analysis.sentiment import LABELS, audience_voice, classify_text
     ("me encanta!!", "positive"),               # Spanish
     ("worst product ever 😡", "negative"),
     ("where can I buy this?", "neutral"),
+    ("liamnotes never misses 💯", "positive"),  # the negation must not reach the emoji
+    ("not good 😡", "negative"),
 ])
 def test_classify_text_examples(text, label):
     assert classify_text(pd.Series([text]))["label"].iloc[0] == label
+
+
+def test_emoji_valence_is_added_as_vader_adds_valences():
+    """Scoring two parts apart and adding them equals VADER's own score of both when no rule links them."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from analysis.sentiment import _add_compounds
+
+    v = SentimentIntensityAnalyzer()
+    both = v.polarity_scores("good great")["compound"]
+    parts = _add_compounds(v.polarity_scores("good")["compound"], v.polarity_scores("great")["compound"])
+    assert parts == pytest.approx(both, abs=1e-3)
+    assert _add_compounds(0.4404, 0.0) == pytest.approx(0.4404, abs=1e-4)
+    assert _add_compounds(0.5, -0.5) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_classify_text_keeps_index_and_never_evaluates_markup():

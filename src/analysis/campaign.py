@@ -16,6 +16,7 @@ environment (as in the test suite) it is raised instead.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import importlib
 import os
 import traceback
@@ -435,7 +436,9 @@ def campaign_summary(rep: CampaignReport) -> Section:
             ("Creators", f"{len(roster)}"),
             ("Campaign posts", f"{len(posts)}"),
         ], columns=["item", "value"])
-        reading = (f"{c.get('brand', '')} ran a {c.get('objective', '')} campaign from "
+        objective = str(c.get("objective", "") or "")
+        article = "an" if objective[:1].lower() in "aeiou" and objective else "a"
+        reading = (f"{c.get('brand', '')} ran {article} {objective} campaign from "
                    f"{rep.start.date().isoformat()} to {rep.end.date().isoformat()} with {len(roster)} creators "
                    f"and {len(posts)} posts, for a contracted cost of {rep.fmt('cost', spend)}"
                    + (f" against a budget of {rep.fmt('cost', budget)}." if budget is not None else "."))
@@ -940,17 +943,42 @@ def lift(rep: CampaignReport) -> Section:
             return finish(ax, title="Lift estimates with 95% intervals", xlabel="effect (metric units)",
                           ylabel="design")
 
-        tables = (("Lift estimates", table),) + ((("Designs not available", na),) if len(na) else ())
-        fm = {c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:,.4g}") for c in
-              ("effect", "ci_low", "ci_high", "relative_effect", "p_value")}
+        tables = ((("Lift estimates", _lift_display(rep, table)),)
+                  + ((("Designs not available", na),) if len(na) else ()))
         return Section(key="lift", title="Did it work?", reading=" ".join(r for r in readings if r),
-                       tables=tables, formatters=fm,
+                       tables=tables,
                        plotters=((forest,) if len(results) > 1 else ()) + tuple(plotters),
                        contribution={"lift": [{k: v for k, v in e.items() if k != "warnings"} for e in rows],
                                      "lift_not_available": [{"design": n, "reason": w} for n, w in unavailable]},
                        result=tuple(results))
 
     return rep.run("lift", "Did it work?", body)
+
+
+def _lift_display(rep: CampaignReport, table: pd.DataFrame) -> pd.DataFrame:
+    """The lift table as shown: each row's effect in its metric's unit (survey answers in percentage points,
+    registry metrics as the registry formats them), the relative effect in per cent, p-values to 3 digits."""
+    from analysis.metrics import REGISTRY
+
+    def unit(design: str, metric: str) -> Callable[[Any], str]:
+        if str(design).startswith("survey"):
+            return lambda v: f"{100 * v:+.1f} pts"
+        if metric in REGISTRY:
+            return functools.partial(rep.fmt, metric)
+        return lambda v: f"{v:,.4g}"
+
+    out = table.astype(object).copy()
+    for i, row in table.iterrows():
+        f = unit(row["design"], row["metric"])
+        for c in ("effect", "ci_low", "ci_high"):
+            out.at[i, c] = _or_na(row[c], f)
+        out.at[i, "relative_effect"] = _or_na(row["relative_effect"], lambda v: f"{v:+.1%}")
+        out.at[i, "p_value"] = _or_na(row["p_value"], lambda v: "< 0.001" if v < 0.001 else f"{v:.3f}")
+    return out
+
+
+def _or_na(v: Any, fmt: Callable[[Any], str]) -> str:
+    return "n/a" if v is None or pd.isna(v) else fmt(float(v))
 
 
 # ---------------------------------------------------------------- 6. follower attribution
@@ -1018,6 +1046,15 @@ def attribution(rep: CampaignReport) -> Section:
         fm.update({c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:,.0f}") for c in (
             "observed_mean", "counterfactual_mean", "incremental_views")})
         fm["p_value"] = lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.3f}"
+        fm.update({c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:,.0f}") for c in (
+            "gained", "excess_lost", "net_kept", "orders", "orders_ci_low", "orders_ci_high")})
+        fm.update({c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.1%}") for c in (
+            "cohort_lost_rate", "baseline_lost_rate", "new_customer_share")})
+        fm["ratio_to_reported"] = lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.2f}"
+        # revenue, AOV, ROAS and ROI as the metric registry shows them
+        for metric, cols in (("revenue", ("revenue", "revenue_ci_low", "revenue_ci_high")),
+                             ("aov", ("aov",)), ("roas", ("roas",)), ("roi", ("roi",))):
+            fm.update({c: functools.partial(rep.fmt, metric) for c in cols})
         return Section(key="attribution", title="Where did the followers come from?",
                        reading=" ".join(readings), tables=tuple(tables), formatters=fm, plotters=tuple(plotters),
                        contribution=contribution, result=fa, warnings=tuple(dict.fromkeys(warn)))
@@ -1157,8 +1194,9 @@ def compliance(rep: CampaignReport) -> Section:
         tables = [("Compliance summary", cr.summary())]
         if hasattr(cr, "issues"):
             tables.append(("Issues", cr.issues()))
+        fm = {"share_ok": lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.1%}"}
         return Section(key="compliance", title="Disclosure and licensing", reading=cr.reading(),
-                       tables=tuple(tables), plotters=(cr.plot,),
+                       tables=tuple(tables), plotters=(cr.plot,), formatters=fm,
                        contribution={"compliance": {"status": "ok", **cr.to_dict()}}, result=cr,
                        warnings=tuple(getattr(cr, "warnings", ())))
 

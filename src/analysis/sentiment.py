@@ -58,6 +58,20 @@ def _analyzer(lexicon_path: str) -> tuple[Any, dict[str, str]]:
     return analyzer, emoji_map
 
 
+#: VADER's normalisation constant: ``compound = s / sqrt(s**2 + alpha)`` for the summed valence ``s``.
+VADER_ALPHA = 15.0
+
+
+def _add_compounds(a: float, b: float) -> float:
+    """Compound score of two texts' valences summed: VADER's normalisation inverted, added, reapplied."""
+    def valence(c: float) -> float:
+        c = min(max(c, -0.9999), 0.9999)
+        return c * np.sqrt(VADER_ALPHA / (1.0 - c * c))
+
+    total = valence(a) + valence(b)
+    return float(total / np.sqrt(total * total + VADER_ALPHA))
+
+
 def classify_text(texts: pd.Series, *, lexicon: str | Path | None = None) -> pd.DataFrame:
     """Label each text positive, neutral, negative or spam.
 
@@ -78,10 +92,15 @@ def classify_text(texts: pd.Series, *, lexicon: str | Path | None = None) -> pd.
     raw = texts.fillna("").astype(str)
     compounds = np.empty(len(raw))
     for i, text in enumerate(raw):
+        words: list[str] = []
         for emoji, word in emoji_map.items():
             if emoji in text:
-                text = text.replace(emoji, f" {word} ")
-        compounds[i] = analyzer.polarity_scores(text)["compound"]
+                words += [word] * text.count(emoji)
+                text = text.replace(emoji, " ")
+        # emoji are scored apart from the words: inside the text VADER's negation reached them, so the
+        # 💯 of "never misses 💯" was negated and the praise read as negative
+        compounds[i] = _add_compounds(analyzer.polarity_scores(text)["compound"],
+                                      analyzer.polarity_scores(" ".join(words))["compound"] if words else 0.0)
     sarcasm = raw.map(lambda t: bool(_SARCASM_PATTERNS.search(t))).to_numpy(dtype=bool)
     # Sarcasm rule: praise paired with an eye-roll or "another ad" reads as negative.
     compounds = np.where(sarcasm & (compounds > 0), -compounds, compounds)

@@ -26,7 +26,9 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import signal, stats
@@ -88,6 +90,16 @@ def weibull(shape: float, scale: float, max_lag: int = MAX_LAG) -> Kernel:
     cdf = stats.weibull_min.cdf(edges, shape, scale=scale)
     w = np.diff(cdf)
     return Kernel("weibull", (("shape", float(shape)), ("scale", float(scale))), w / w.sum())
+
+
+def kernel_from_dict(d: Mapping[str, Any]) -> Kernel:
+    """The kernel described by ``{"family", "params"}`` (as in an attribution's ``kernel`` dictionary)."""
+    fam, par = d["family"], d["params"]
+    if fam == "geometric":
+        return geometric(par["rate"])
+    if fam == "weibull":
+        return weibull(par["shape"], par["scale"])
+    raise ValueError(f"unknown kernel family {fam!r}; expected 'geometric' or 'weibull'")
 
 
 def candidate_kernels(families: tuple[str, ...] = ("geometric", "weibull")) -> list[Kernel]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ class ConversionAttribution:
     orders, revenue, new_customer_orders : FollowerAttribution or None
         The baseline-and-exposure model applied to daily orders, revenue and new-customer orders
         (same fields as the follower attribution: total, interval, daily, by creator). None without orders.
+        Revenue and new-customer orders use the carry-over kernel chosen for orders.
     cost : float
         Contract fees plus product cost of the campaign.
     leakage : pandas.DataFrame
@@ -229,7 +231,10 @@ def attribute_orders(data: Any, campaign_id: str, *, n_boot: int = 1000, seed: i
 
     The follower model (baseline regression plus creator exposure through an estimated carry-over,
     creators partially pooled) is applied to the daily count of all orders, to daily revenue and to
-    daily new-customer orders. Direct attribution comes from :func:`analysis.conversions.direct_orders`.
+    daily new-customer orders; the last two use the carry-over kernel chosen for orders, since they
+    arrive with the orders (choosing their own let noise pick other delays and made the incremental AOV
+    and new-customer share incoherent; ``docs/methods.md``). Direct attribution comes from
+    :func:`analysis.conversions.direct_orders`.
 
     Parameters
     ----------
@@ -280,16 +285,14 @@ def attribute_orders(data: Any, campaign_id: str, *, n_boot: int = 1000, seed: i
             if H.shape[1]:
                 model_panel = dataclasses.replace(panel, controls=np.column_stack([panel.controls, H]),
                                                   control_names=[*panel.control_names, *hnames])
-        for key, name in (("orders", "orders"), ("revenue", "revenue"), ("new", "new-customer orders")):
-            if key != "orders" and key not in outcomes:
-                continue
-            res[key] = _followers_from_panel(model_panel, daily[key].to_numpy(float), n_boot=n_boot, seed=seed,
-                                             alpha=alpha, kernels=kernels, pool=True, outcome=name,
-                                             exposure=exposure, leader_chances=False)
-        kernel = E.candidate_kernels()[0]
-        k = res["orders"].kernel
-        kernel = E.weibull(k["params"]["shape"], k["params"]["scale"]) if k["family"] == "weibull" \
-            else E.geometric(k["params"]["rate"])
+        fit = functools.partial(_followers_from_panel, model_panel, n_boot=n_boot, seed=seed, alpha=alpha,
+                                kernels=kernels, pool=True, exposure=exposure, leader_chances=False)
+        res["orders"] = fit(daily["orders"].to_numpy(float), outcome="orders")
+        kernel = E.kernel_from_dict(res["orders"].kernel)
+        # revenue and new-customer orders arrive with the orders: they share the orders' carry-over
+        for key, name in (("revenue", "revenue"), ("new", "new-customer orders")):
+            if key in outcomes:
+                res[key] = fit(daily[key].to_numpy(float), outcome=name, kernel_list=[kernel])
     leak = _leakage(dorders, panel, kernel or E.geometric(0.75))
     if len(leak) and leak["flag"].any():
         warnings.append("possible code leakage (direct orders on days without the creator's exposure): "

@@ -479,16 +479,19 @@ def _followers_from_panel(panel: Panel, y: np.ndarray, *, n_boot: int, seed: int
                           drop_creator: str | None = None, outcome: str = "new followers",
                           exposure: np.ndarray | None = None,
                           exposure_relvar: np.ndarray | None = None,
-                          leader_chances: bool = True) -> FollowerAttribution:
+                          leader_chances: bool = True,
+                          kernel_list: list[E.Kernel] | None = None) -> FollowerAttribution:
     """One attribution of outcome ``y`` on a built panel.
 
     ``leader_chances=False`` leaves ``p_top`` empty (NaN): the chances are validated for followers only
     (for orders they were conservative, ``docs/validation_attribution.md``), and the reading then falls
-    back on the overlap caution.
+    back on the overlap caution. ``kernel_list`` replaces the candidate kernels of ``kernels`` (the
+    conversions pass the orders' chosen kernel to revenue and new-customer orders).
     """
     spec = make_spec(panel, y, pool=pool, drop_creator=drop_creator, fit_mask=_fit_mask(panel, baseline_days),
                      exposure=exposure, exposure_relvar=exposure_relvar)
-    res = E.run(spec, kernels=E.candidate_kernels(tuple(kernels)), n_boot=n_boot, seed=seed, alpha=alpha)
+    cands = E.candidate_kernels(tuple(kernels)) if kernel_list is None else list(kernel_list)
+    res = E.run(spec, kernels=cands, n_boot=n_boot, seed=seed, alpha=alpha)
     warnings = list(panel.warnings)
     parts = assemble(panel, res, y=y, alpha=alpha, n_boot=n_boot, outcome=outcome, warnings=warnings)
     by = parts["by"]

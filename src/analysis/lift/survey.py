@@ -405,13 +405,14 @@ class SurveyLiftResult:
         parts = []
         if not up.empty:
             best = up.sort_values("effect", ascending=False).iloc[0]
-            parts.append(f"{len(up)} of {len(self.table)} questions show a lift after the {self.correction} "
+            verb = "shows" if len(up) == 1 else "show"
+            parts.append(f"{len(up)} of {len(self.table)} questions {verb} a lift after the {self.correction} "
                          f"correction; the largest is {best['question']} ({best['effect'] * 100:+.1f} points)")
         else:
             parts.append(f"No question shows a lift after the {self.correction} correction")
         if not down.empty:
             worst = down.sort_values("effect").iloc[0]
-            parts.append(f"{len(down)} show a significant drop ({worst['question']} "
+            parts.append(f"{len(down)} {'shows' if len(down) == 1 else 'show'} a significant drop ({worst['question']} "
                          f"{worst['effect'] * 100:+.1f} points), which deserves a look at the survey's design")
         return "; ".join(parts) + "."
 
