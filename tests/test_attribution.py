@@ -248,9 +248,52 @@ def test_retention_and_sensitivity_run(toy):
     r = follower_retention(tables, "C01")
     assert list(r.curve["horizon_days"]) == [30, 60, 90]
     assert 0 < r.baseline_daily_churn < 0.01       # the toy churn is 0.12% a day
-    s = sensitivity(tables, "C01", leave_one_out=False)
+    s = sensitivity(tables, "C01", leave_one_out=False).table
     assert s.loc[0, "scenario"] == "main" and s.loc[0, "change"] == 0
     assert len(s) == 7
+
+
+def test_leave_one_creator_out_keeps_the_creators_follows_in_the_data(toy, toy_fit):
+    """Leaving a creator's exposure out of the model keeps its follows in the data: on the toy data the
+    total stays within the main interval (they are still credited to the campaign), although the top
+    creator alone carries more than twice that interval's half-width; the result reads, plots and
+    serialises."""
+    tables, _ = toy
+    s = sensitivity(tables, "C01")
+    loo = s.leave_one_out()
+    assert len(loo) == len(toy_fit.by_creator) and len(s.alternatives()) == 6
+    main = s.table.iloc[0]
+    assert main["incremental"] == pytest.approx(attribute_followers(tables, "C01", n_boot=0).incremental)
+    half = (main["ci_high"] - main["ci_low"]) / 2
+    big = loo.nlargest(3, "attributed")
+    assert (big["change"].abs() < half).all(), big
+    assert big["attributed"].iloc[0] > 2 * half  # not trivial: the top creator is large
+    text = s.reading()
+    assert "ranges from" in text and "the largest contributor" in text
+    assert "still credited to the campaign" in text
+    d = s.to_dict()
+    json.dumps(d, allow_nan=False)
+    assert d["scenarios"][0]["scenario"] == "main" and d["range"][0] <= d["range"][1]
+    ax = s.plot()
+    assert len(ax.get_yticklabels()) == len(s.table)
+    assert s.summary().loc[loo.index, "detail"].str.startswith("without ").all()
+
+
+@pytest.mark.parametrize(("change", "words"), [(-50.0, "still credited to the campaign"),
+                                              (-900.0, "the baseline then absorbs them"),
+                                              (700.0, "the other creators' response rises")])
+def test_sensitivity_reading_says_what_leaving_the_top_creator_out_means(change, words):
+    from analysis.attribution import SensitivityResult
+
+    t = pd.DataFrame({"scenario": ["main", "kernel", "leave one creator out", "leave one creator out"],
+                      "detail": ["", "weibull only", "A", "B"], "incremental": [1000.0, 800.0, 1000 + change, 990.0],
+                      "ci_low": [800.0, 600.0, 0.0, 0.0], "ci_high": [1200.0, 1000.0, 0.0, 0.0],
+                      "change": [0.0, -200.0, change, -10.0], "change_pct": [0.0, -0.2, change / 1000, -0.01],
+                      "kernel": "k", "attributed": [np.nan, np.nan, 900.0, 20.0]})
+    text = SensitivityResult("C1", t, {"A": "anna"}).reading()
+    assert "ranges from 800 (kernel: weibull only, -20%) to 800" in text
+    assert "1 of 1 alternatives fall inside the main 95% interval" in text
+    assert "Leaving anna, the largest contributor (900 attributed)" in text and words in text
 
 
 def test_simulated_campaign_from_raw_tables():

@@ -156,6 +156,21 @@ def test_attribution_section_shows_persistence_of_own_video_views(reports_run):
     assert pers["placebos"] >= 5 and pers["calibration"] >= 1.0
 
 
+def test_attribution_section_shows_how_much_the_answer_moves(reports_run):
+    out, _ = reports_run
+    html = (out / "C01" / "report.html").read_text()
+    assert "How much the answer moves: the total under alternative choices" in html
+    res = json.loads((out / "C01" / "results.json").read_text())["followers"]
+    sens = res["sensitivity"]
+    main = sens["scenarios"][0]
+    assert main["scenario"] == "main" and main["change"] == 0
+    assert main["incremental"] == pytest.approx(res["incremental"], rel=1e-6)  # the report's own estimate
+    scen = {s["scenario"] for s in sens["scenarios"]}
+    assert {"kernel", "pooling", "exposure", "baseline window", "leave one creator out"} <= scen
+    assert sens["range"][0] <= sens["range"][1] and "ranges from" in sens["reading"]
+    assert sens["reading"][:40] in html.replace("&#x27;", "'")
+
+
 def test_attribution_tables_show_formatted_numbers(reports_run):
     """Retention, orders and revenue, and the comparison's ratio are shown as counts, percentages and
     money, not as raw floats such as 0.040883 or 2705.000000."""

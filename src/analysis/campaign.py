@@ -1024,6 +1024,15 @@ def attribution(rep: CampaignReport) -> Section:
             readings.append(pers.reading())
             followers["persistence"] = pers.to_dict()
             warn += list(pers.warnings)
+        from analysis.attribution import sensitivity
+
+        sens = sensitivity(rep.data, rep.campaign_id, seed=rep.params.seed)
+        plotters.append(lambda ax: sens.plot(ax=ax))
+        tables.append(("How much the answer moves: the total under alternative choices",
+                       sens.summary()[["scenario", "detail", "incremental", "ci_low", "ci_high", "change_pct",
+                                       "kernel"]]))
+        readings.append(sens.reading())
+        followers["sensitivity"] = sens.to_dict()
         contribution: dict[str, Any] = {"followers": followers}
         rsec = _returning_creators_section(rep, fa)
         rep.cache["repeat_section"] = rsec
@@ -1051,6 +1060,7 @@ def attribution(rep: CampaignReport) -> Section:
         fm.update({c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.1%}") for c in (
             "cohort_lost_rate", "baseline_lost_rate", "new_customer_share")})
         fm["ratio_to_reported"] = lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.2f}"
+        fm["change_pct"] = lambda v: "n/a" if v is None or pd.isna(v) else f"{v:+.1%}"
         # revenue, AOV, ROAS and ROI as the metric registry shows them
         for metric, cols in (("revenue", ("revenue", "revenue_ci_low", "revenue_ci_high")),
                              ("aov", ("aov",)), ("roas", ("roas",)), ("roi", ("roi",))):

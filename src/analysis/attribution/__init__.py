@@ -31,8 +31,8 @@ from analysis.attribution.followers import FollowerAttribution, attribute_follow
 from analysis.attribution.persistence import PersistenceResult, own_content_persistence
 from analysis.attribution.repeat import RepeatResult, repeat_collaborations, returning_creators
 from analysis.attribution.retention import RetentionResult, follower_retention
-from analysis.attribution.sensitivity import sensitivity
+from analysis.attribution.sensitivity import SensitivityResult, sensitivity
 
 __all__ = ["ConversionAttribution", "FollowerAttribution", "PersistenceResult", "RepeatResult", "RetentionResult",
-           "attribute_followers", "attribute_orders", "follower_retention", "own_content_persistence",
+           "SensitivityResult", "attribute_followers", "attribute_orders", "follower_retention", "own_content_persistence",
            "repeat_collaborations", "returning_creators", "sensitivity"]

@@ -2,29 +2,154 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analysis.attribution._data import build_panel
-from analysis.attribution.followers import _followers_from_panel, visit_weights
+from analysis.attribution.followers import _creator_names, _f, _followers_from_panel, visit_weights
 from analysis.progress import progress
+
+#: Columns of :meth:`SensitivityResult.summary`.
+COLUMNS = ("scenario", "detail", "incremental", "ci_low", "ci_high", "change", "change_pct", "kernel",
+           "attributed")
+
+
+@dataclass(frozen=True)
+class SensitivityResult:
+    """The follower attribution re-run under alternative choices.
+
+    Attributes
+    ----------
+    campaign_id : str
+    table : pandas.DataFrame
+        One row per scenario (the first is the main analysis): ``scenario, detail, incremental, ci_low,
+        ci_high, change, change_pct, kernel``, and for leave-one-creator-out rows ``attributed``, the
+        main analysis's attribution to the creator left out. Leaving a creator out drops its exposure
+        from the model while its follows stay in the data: a total that hardly moves means they are still
+        credited to the campaign's window; a falling total means the baseline absorbs them.
+    handles : dict
+        Creator id -> handle, for readings and plots.
+    """
+
+    campaign_id: str
+    table: pd.DataFrame = field(repr=False)
+    handles: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def main(self) -> float:
+        """The main analysis's incremental total."""
+        return float(self.table.loc[0, "incremental"])
+
+    def alternatives(self) -> pd.DataFrame:
+        """The modelling alternatives (kernels, pooling, exposure, baseline windows), without the main row."""
+        t = self.table
+        return t[(t["scenario"] != "main") & (t["scenario"] != "leave one creator out")]
+
+    def leave_one_out(self) -> pd.DataFrame:
+        """The leave-one-creator-out rows."""
+        return self.table[self.table["scenario"] == "leave one creator out"]
+
+    def summary(self) -> pd.DataFrame:
+        """The scenario table (a copy), creators named by handle."""
+        t = self.table.copy()
+        loo = t["scenario"] == "leave one creator out"
+        t.loc[loo, "detail"] = [f"without {self.handles.get(c, c)}" for c in t.loc[loo, "detail"]]
+        return t
+
+    def reading(self) -> str:
+        """How far the total moves under the alternatives, and whether leaving a creator out agrees."""
+        alt = self.alternatives()
+        main = self.main
+        parts = []
+        if len(alt) and main:
+            lo, hi = alt.loc[alt["incremental"].idxmin()], alt.loc[alt["incremental"].idxmax()]
+            parts.append(
+                f"Under other reasonable choices the total ranges from {lo['incremental']:,.0f} "
+                f"({lo['scenario']}: {lo['detail']}, {lo['change_pct']:+.0%}) to {hi['incremental']:,.0f} "
+                f"({hi['scenario']}: {hi['detail']}, {hi['change_pct']:+.0%}) against {main:,.0f} in the main "
+                "analysis")
+            inside = int(((alt["incremental"] >= self.table.loc[0, "ci_low"])
+                          & (alt["incremental"] <= self.table.loc[0, "ci_high"])).sum())
+            parts[-1] += f"; {inside} of {len(alt)} alternatives fall inside the main 95% interval."
+        loo = self.leave_one_out()
+        if len(loo):
+            big = loo.loc[loo["attributed"].idxmax()]
+            h = self.handles.get(big["detail"], big["detail"])
+            half = (self.table.loc[0, "ci_high"] - self.table.loc[0, "ci_low"]) / 2
+            s = (f"Leaving {h}, the largest contributor ({big['attributed']:,.0f} attributed), out of the model "
+                 f"(its follows stay in the data) changes the total by {big['change']:+,.0f}")
+            if abs(big["change"]) <= half:
+                s += ": its follows are still credited to the campaign, so the total does not rest on modelling it."
+            elif big["change"] < 0:
+                s += (": the baseline then absorbs them, so the total rests on that creator's exposure being "
+                      "modelled; read it with this in mind.")
+            else:
+                s += ": without it the other creators' response rises; the total rests on how it is modelled."
+            parts.append(s)
+        return " ".join(parts)
+
+    def plot(self, ax=None):
+        """Each scenario's total with its interval; the main estimate and interval as a reference band."""
+        import matplotlib.pyplot as plt
+
+        t = self.summary()
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, max(3, 0.3 * len(t))))
+        y = np.arange(len(t))[::-1]
+        row0 = t.iloc[0]
+        ax.axvspan(row0["ci_low"], row0["ci_high"], color="C0", alpha=0.12, lw=0)
+        ax.axvline(row0["incremental"], color="C0", lw=1)
+        colors = ["C0" if s == "main" else ("C2" if s == "leave one creator out" else "C1") for s in t["scenario"]]
+        ax.errorbar(t["incremental"], y, xerr=[t["incremental"] - t["ci_low"], t["ci_high"] - t["incremental"]],
+                    fmt="none", ecolor="0.4", lw=0.8)
+        ax.scatter(t["incremental"], y, c=colors, zorder=3, s=18)
+        ax.set_yticks(y, [r["scenario"] if r["scenario"] == "main" else f"{r['scenario']}: {r['detail']}"
+                          for _, r in t.iterrows()])
+        ax.set_xlabel("incremental new followers")
+        ax.set_title("Sensitivity: the total under alternative choices\n(band: main 95% interval)")
+        return ax
+
+    def to_dict(self) -> dict:
+        """JSON-safe scenarios (``results.json`` ``followers.sensitivity``)."""
+        rows = []
+        for r in self.table.itertuples(index=False):
+            rows.append({"scenario": r.scenario, "detail": r.detail, "incremental": _f(r.incremental),
+                         "ci_low": _f(r.ci_low), "ci_high": _f(r.ci_high), "change": _f(r.change),
+                         "change_pct": _f(r.change_pct), "kernel": r.kernel, "attributed": _f(r.attributed)})
+        alt = self.alternatives()
+        return {"scenarios": rows,
+                "range": [_f(alt["incremental"].min()), _f(alt["incremental"].max())] if len(alt) else None,
+                "reading": self.reading()}
 
 
 def sensitivity(data: Any, campaign_id: str, *, n_boot: int = 0, seed: int = 0,
-                baseline_days: tuple[int, ...] = (60, 120), leave_one_out: bool = True) -> pd.DataFrame:
+                baseline_days: tuple[int, ...] = (60, 120), leave_one_out: bool = True) -> SensitivityResult:
     """Re-run the follower attribution under alternative choices.
 
     Scenarios: the main analysis; geometric-only and Weibull-only kernels; no creator pooling; plain
     views as exposure (no brand-profile-visit weights); the
     baseline fitted on ``baseline_days`` either side of the window only; and, for every creator, the
-    campaign without that creator's posts (leave-one-creator-out: the total changes by roughly that
-    creator's contribution if attributions are stable).
+    model without that creator's exposure (leave-one-creator-out; its follows stay in the data, so a
+    stable total means they are still credited to the campaign, a falling one that the baseline absorbs
+    them).
+
+    Parameters
+    ----------
+    data : path, Dataset or dict of DataFrames
+    campaign_id : str
+    n_boot, seed
+        Bootstrap replicates and seed of every run (the totals' intervals need no bootstrap).
+    baseline_days : tuple of int
+        Alternative baseline windows, days either side of the attribution window.
+    leave_one_out : bool
+        Add one run per creator without that creator's posts.
 
     Returns
     -------
-    pandas.DataFrame
-        ``scenario, detail, incremental, ci_low, ci_high, change, change_pct, kernel``.
+    SensitivityResult
     """
     panel = build_panel(data, campaign_id)
     y = panel.brand["new_followers"].to_numpy(float)
@@ -45,12 +170,16 @@ def sensitivity(data: Any, campaign_id: str, *, n_boot: int = 0, seed: int = 0,
             jobs += [("leave one creator out", c, dict(kernels=("geometric", "weibull"), pool=True, drop_creator=c))
                      for c in crs]
     rows = []
+    main_by = None
     for scen, detail, extra in progress(jobs, desc="sensitivity"):
         fa = _followers_from_panel(panel, y, **{**kw, **extra})
+        if main_by is None:
+            main_by = fa.by_creator.set_index("creator_id")["incremental"]
         rows.append({"scenario": scen, "detail": detail, "incremental": fa.incremental, "ci_low": fa.ci_low,
-                     "ci_high": fa.ci_high, "kernel": fa.kernel["label"]})
+                     "ci_high": fa.ci_high, "kernel": fa.kernel["label"],
+                     "attributed": float(main_by.get(detail, np.nan)) if scen == "leave one creator out" else np.nan})
     out = pd.DataFrame(rows)
     main = out.loc[0, "incremental"]
     out["change"] = out["incremental"] - main
     out["change_pct"] = out["change"] / abs(main) if main else float("nan")
-    return out
+    return SensitivityResult(campaign_id=panel.campaign_id, table=out[list(COLUMNS)], handles=_creator_names(panel))
