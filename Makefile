@@ -8,11 +8,12 @@ RAW := data/raw
 PROCESSED := data/processed
 REPORTS := reports
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CAMPAIGN ?= C01
 export MPLBACKEND := agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data report test validate lab bench env-yml clean
+.PHONY: help setup data report postmortem test validate lab bench env-yml clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "}; /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +39,15 @@ data: $(STAMP) ## Simulate the demo data (if data/raw is empty) and ingest it in
 report: data ## Produce one HTML report per campaign from the demo data (reports/index.html)
 	$(PY) -m analysis report --data $(PROCESSED) --out $(REPORTS) --jobs $(JOBS)
 	@echo "Reports written: $(REPORTS)/index.html"
+
+postmortem: data ## Write the post-mortem of CAMPAIGN (default C01) to reports/postmortem/CAMPAIGN.html
+	@mkdir -p $(REPORTS)/postmortem
+	$(PY) -m papermill --log-level ERROR --no-progress-bar notebooks/20_postmortem.ipynb \
+	  $(REPORTS)/postmortem/$(CAMPAIGN).ipynb -p campaign_id $(CAMPAIGN) -p data_dir $(PROCESSED) \
+	  -p out_dir $(REPORTS)/postmortem/$(CAMPAIGN)
+	$(PY) -c 'import sys; from analysis.report import export_html; export_html(*sys.argv[1:])' \
+	  $(REPORTS)/postmortem/$(CAMPAIGN).ipynb $(REPORTS)/postmortem/$(CAMPAIGN).html
+	@echo "Post-mortem written: $(REPORTS)/postmortem/$(CAMPAIGN).html"
 
 test: $(STAMP) ## Run the whole test suite (pinned seeds; fast)
 	$(PY) -m pytest -q -m "not slow" tests

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis.campaign import Section
-from analysis.htmlsafe import escape_markdown, frame_to_html, markdown, safe_table
+from analysis.htmlsafe import escape_markdown, frame_to_html, item_list, markdown, safe_table
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
@@ -61,9 +61,10 @@ def assert_no_executable_payload(page: str) -> _Collector:
 def test_helpers_escape_every_payload():
     df = pd.DataFrame({"handle": [SCRIPT, IMG], "comment": [LINK, "fine"]}, index=[SCRIPT, "b"])
     for page in (frame_to_html(df), safe_table(df)._repr_html_(), markdown("**{h}** said {c}", h=SCRIPT, c=IMG).data,
-                 escape_markdown(LINK)):
+                 escape_markdown(LINK), item_list([SCRIPT, IMG, LINK], ordered=True).data):
         assert_no_executable_payload(page)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in frame_to_html(df)
+    assert item_list(["a", SCRIPT], ordered=True).data.count("<li>") == 2
     sec = Section(key="k", title="t", reading=f"Top creator {SCRIPT}", tables=(("x", df),))
     for obj in sec.display_objects():
         page = obj._repr_html_() if hasattr(obj, "_repr_html_") else obj.data

@@ -19,7 +19,7 @@ from analysis.kpis import kpi_table
 from analysis.results import dumps_results, read_results
 from test_report import SHARED_CAMPAIGNS, shared_reports
 
-NOTEBOOKS = ("00_explore", "10_campaign_report")
+NOTEBOOKS = ("00_explore", "10_campaign_report", "20_postmortem")
 
 
 @pytest.fixture(scope="session")
@@ -124,6 +124,30 @@ def test_results_are_byte_identical_in_another_process(reports_run, sim_processe
     rep = cr.open_report(campaign_id="C02", data_dir=str(sim_processed), out_dir=str(out / "again"))
     cr.run_all(rep)
     assert dumps_results(rep.results()) == (out / "C02" / "results.json").read_text()
+
+
+def test_postmortem_notebook_runs_and_writes_the_reports_results(reports_run, sim_processed, tmp_path):
+    """papermill runs the post-mortem for C02: every section is there, no cell fails, and its results.json
+    is the campaign report's, byte for byte (same sections, same seed)."""
+    import papermill as pm
+
+    out, _ = reports_run
+    executed = pm.execute_notebook(str(NOTEBOOKS_DIR / "20_postmortem.ipynb"), str(tmp_path / "pm.ipynb"),
+                                   parameters={"campaign_id": "C02", "data_dir": str(sim_processed),
+                                               "out_dir": str(tmp_path / "out")},
+                                   kernel_name="python3", progress_bar=False, log_output=False,
+                                   extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, errors
+    text = "\n".join(c.source for c in executed.cells if c.cell_type == "markdown")
+    for heading in ("## Abstract", "## 1. Question and estimands", "## 2. Data", "## 3. Methods",
+                    "## 4. Results", "## 5. Robustness", "## 6. Threats to validity", "## 7. Reproducibility",
+                    "## References"):
+        assert heading in text, heading
+    shown = "\n".join(str(o.get("data", {}).get("text/html", "")) for c in executed.cells
+                      for o in c.get("outputs", []))
+    assert "This section failed" not in shown and "Estimands and estimates" in shown
+    assert (tmp_path / "out" / "results.json").read_text() == (out / "C02" / "results.json").read_text()
 
 
 # ---------------------------------------------------------------- nbval over the committed notebooks

@@ -1027,6 +1027,7 @@ def attribution(rep: CampaignReport) -> Section:
         from analysis.attribution import sensitivity
 
         sens = sensitivity(rep.data, rep.campaign_id, seed=rep.params.seed)
+        rep.cache["sensitivity"] = sens
         plotters.append(lambda ax: sens.plot(ax=ax))
         tables.append(("How much the answer moves: the total under alternative choices",
                        sens.summary()[["scenario", "detail", "incremental", "ci_low", "ci_high", "change_pct",

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["NO_MATH", "SafeTable", "escape_markdown", "escape_text", "frame_to_html", "markdown", "paragraph",
-           "safe_table"]
+__all__ = ["NO_MATH", "SafeTable", "escape_markdown", "escape_text", "frame_to_html", "item_list", "markdown",
+           "paragraph", "safe_table"]
 
 #: CSS classes that stop MathJax (in JupyterLab and in nbconvert's HTML) from reading ``$...$`` in
 #: currency amounts as mathematics.
@@ -127,6 +127,15 @@ class SafeTable:
     def __repr__(self) -> str:
         text = self.formatted().to_string(index=self.index)
         return f"{self.caption}\n{text}" if self.caption else text
+
+
+def item_list(items: Any, *, ordered: bool = False):
+    """An ``IPython.display.HTML`` list of ``items`` shown literally (each escaped, no Markdown, no MathJax)."""
+    from IPython.display import HTML
+
+    tag = "ol" if ordered else "ul"
+    body = "".join(f"<li>{escape_text(item)}</li>" for item in items)
+    return HTML(f'<{tag} class="{NO_MATH}">{body}</{tag}>')
 
 
 def safe_table(df: pd.DataFrame, *, formatters: Mapping[str, Callable[[Any], str]] | None = None,

@@ -1,0 +1,97 @@
+"""The post-mortem write-up: estimands, data, methods, robustness, threats and reproducibility."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from analysis import __version__
+from analysis import campaign as cr
+from analysis import postmortem as pm
+
+
+@pytest.fixture(scope="module")
+def rep(sim_processed, tmp_path_factory):
+    """C01 of the test simulation: a geo holdout (C02 has the brand-lift survey)."""
+    return pm.run(cr.open_report(campaign_id="C01", data_dir=str(sim_processed),
+                                 out_dir=str(tmp_path_factory.mktemp("pm"))))
+
+
+def test_estimands_are_the_reports_estimates(rep):
+    res = rep.results()
+    e = pm.estimands(rep).set_index("estimand")
+    f = e.loc["incremental brand followers"]
+    assert (f["estimate"], f["ci_low"], f["ci_high"]) == (res["followers"]["incremental"],
+                                                        res["followers"]["ci_low"], res["followers"]["ci_high"])
+    assert re.fullmatch(r"-?[\d,]+ \(-?[\d,]+ to -?[\d,]+\)", f["shown"])
+    lifts = [i for i in e.index if i.startswith("lift (")]
+    assert len(lifts) == len(res["lift"]) and lifts
+
+
+def test_methods_say_which_analyses_this_campaign_supports(rep):
+    m = pm.methods(rep).set_index("method")
+    designs = {x["design"] for x in rep.results()["lift"]}
+    used = {note.key for note in pm.METHODS if m.loc[note.method, "used here"] == "yes"}
+    assert used == designs | {"attribution", "sentiment"}
+    assert {"synthetic_control", "did"} <= used and "survey" not in used
+    assert all(v.startswith(("docs/", "tests/")) for v in m["validated in"])
+
+
+def test_data_summary_carries_the_manifests_rows_and_hashes(rep):
+    man = rep.data.manifest
+    d = pm.data_summary(rep).set_index("table")
+    assert set(d.index) == set(man.tables)
+    assert (d["rows"] == [man.tables[t]["rows"] for t in d.index]).all()
+    assert d.loc["posts", "sha256"] == man.inputs["posts.csv"]["sha256"][:12]
+    assert d.loc["post_daily", "raw_input"] == "(derived)"
+
+
+def test_robustness_reports_the_kernel_choice_and_the_calibration(rep):
+    sec = pm.robustness(rep)
+    assert sec.ok, sec.reason
+    tables = dict(sec.tables)
+    fa = rep.sections["attribution"].result
+    cv = tables["Carry-over kernels by cross-validated error (the six best)"]
+    assert list(cv.loc[cv["chosen"] == "yes", "kernel"]) == [fa.kernel["label"]]
+    boot = tables["Kernel chosen in the bootstrap replicates"]
+    assert boot["bootstrap replicates choosing it"].sum() == fa.n_boot
+    cal = tables["Placebo calibration of the intervals"].iloc[0]
+    assert cal["interval widening factor"] == fa.kernel["calibration"] >= 1.0
+    assert tables["The total under alternative choices"].iloc[0]["incremental"] == pytest.approx(fa.incremental)
+    assert len(sec.plotters) == 2 and "ranges from" in sec.reading
+
+
+def test_threats_follow_the_results(rep):
+    items = pm.threats(rep)
+    assert all(isinstance(t, str) and t.endswith(".") for t in items)
+    leak = any(w.startswith("possible code leakage") for w in rep.warnings)
+    assert leak == any("code leakage" in t for t in items)
+    fa = rep.sections["attribution"].result
+    assert (fa.ci_low <= 0 <= fa.ci_high) == any("includes zero" in t for t in items)
+    n = len(items)
+    assert f"Section 6 lists {n} threat{'s' if n != 1 else ''}" in pm.abstract(rep)
+
+
+def test_abstract_states_the_estimates_and_is_escaped_on_display(rep):
+    from analysis.htmlsafe import paragraph
+
+    f = rep.results()["followers"]
+    text = pm.abstract(rep)
+    assert f"{f['incremental']:,.0f} additional new followers (95% interval {f['ci_low']:,.0f}" in text
+    old = rep.campaign["brand"]
+    rep.campaign["brand"] = "<script>alert(1)</script>"
+    try:
+        shown = paragraph(pm.abstract(rep)).data
+    finally:
+        rep.campaign["brand"] = old
+    assert "<script>" not in shown and "&lt;script&gt;" in shown
+
+
+def test_reproducibility_names_versions_seed_and_command(rep):
+    import statsmodels
+
+    r = dict(pm.reproducibility(rep).itertuples(index=False))
+    assert r["analysis package"] == __version__ and r["statsmodels"] == statsmodels.__version__
+    assert r["seed"] == str(rep.params.seed)
+    assert "-p campaign_id C01" in r["reproduce with"]
