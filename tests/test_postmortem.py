@@ -95,3 +95,29 @@ def test_reproducibility_names_versions_seed_and_command(rep):
     assert r["analysis package"] == __version__ and r["statsmodels"] == statsmodels.__version__
     assert r["seed"] == str(rep.params.seed)
     assert "-p campaign_id C01" in r["reproduce with"]
+
+
+def test_only_alternatives_whose_intervals_exclude_the_estimate_count_as_disagreeing(rep):
+    import numpy as np
+    import pandas as pd
+
+    from analysis.attribution import SensitivityResult
+
+    fa = rep.sections["attribution"].result
+    m = fa.incremental
+    t = pd.DataFrame({"scenario": ["main", "kernel", "baseline window", "exposure"],
+                      "detail": ["", "weibull only", "60 days either side", "plain views"],
+                      "incremental": [m, m - 5000.0, m + 40000.0, m + 10.0],
+                      "ci_low": [fa.ci_low, m - 6000.0, m - 100000.0, m - 500.0],
+                      "ci_high": [fa.ci_high, m - 4000.0, m + 200000.0, m + 500.0],
+                      "change": [0.0, -5000.0, 40000.0, 10.0], "change_pct": 0.0, "kernel": "k",
+                      "attributed": np.nan})
+    old = rep.cache["sensitivity"]
+    rep.cache["sensitivity"] = SensitivityResult("C01", t, {})
+    try:
+        items = pm.threats(rep)
+    finally:
+        rep.cache["sensitivity"] = old
+    hit = [x for x in items if "alternative modelling choices" in x]
+    assert len(hit) == 1 and hit[0].startswith("1 of 3 alternative modelling choices disagrees")
+    assert "kernel (weibull only)" in hit[0] and "baseline window" not in hit[0] and "exposure" not in hit[0]

@@ -295,11 +295,13 @@ def threats(rep: CampaignReport) -> list[str]:
         sens = rep.cache.get("sensitivity")
         if sens is not None:
             alt = sens.alternatives()
-            outside = alt[(alt["incremental"] < fa.ci_low) | (alt["incremental"] > fa.ci_high)]
+            # an alternative disagrees when its own interval excludes the main estimate (an imprecise
+            # alternative far from it, e.g. a baseline window with few campaign-free days, does not)
+            outside = alt[(alt["ci_low"] > fa.incremental) | (alt["ci_high"] < fa.incremental)]
             if len(outside):
-                verb = "moves" if len(outside) == 1 else "move"
-                out.append(f"{len(outside)} of {len(alt)} alternative modelling choices {verb} the follower total "
-                           f"({fa.incremental:,.0f}) outside its 95% interval: "
+                verb = "disagrees" if len(outside) == 1 else "disagree"
+                out.append(f"{len(outside)} of {len(alt)} alternative modelling choices {verb} with the follower "
+                           f"total ({fa.incremental:,.0f}; their 95% intervals exclude it): "
                            + "; ".join(f"{r.scenario} ({r.detail}) {r.incremental:,.0f}"
                                        for r in outside.itertuples()) + ".")
             loo = sens.leave_one_out()
