@@ -302,3 +302,23 @@ def test_engine_writes_the_notebook_at_start_and_end_and_keeps_failures(tmp_path
     texts = ["".join(o.get("text", "") for o in c.get("outputs", [])) for c in got.cells]
     assert any("7" in t for t in texts)
     assert any(o.get("ename") == "ValueError" for c in got.cells for o in c.get("outputs", []))
+
+
+def test_parallel_reports_split_the_cores_between_kernels_and_restore_the_environment(sim_processed, tmp_path,
+                                                                                     monkeypatch):
+    seen = {}
+
+    def fake_pool(ids, data_dir, out_dir, notebook, timeout, jobs, show_progress):
+        seen[jobs] = {v: os.environ.get(v) for v in report.THREAD_VARS}
+        return []
+
+    monkeypatch.setattr(report, "_run_pool", fake_pool)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    for v in report.THREAD_VARS:
+        monkeypatch.delenv(v, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")  # a user's own setting is kept
+    report.run_reports(sim_processed, tmp_path, jobs=2)
+    report.run_reports(sim_processed, tmp_path, jobs=1)
+    assert seen[2] == {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "3"}
+    assert seen[1] == {"OMP_NUM_THREADS": None, "OPENBLAS_NUM_THREADS": None, "MKL_NUM_THREADS": "3"}
+    assert "OMP_NUM_THREADS" not in os.environ and os.environ["MKL_NUM_THREADS"] == "3"

@@ -105,6 +105,8 @@ SAVE_EVERY_S = 10.0
 #: and matplotlib) took about 1 s of each report's overhead (1.7-1.9 s against 0.7-0.8 s immediate, C08 of
 #: the demo data, two runs each).
 KERNEL_SHUTDOWN = "immediate"
+#: Thread-count variables of BLAS and OpenMP that parallel report kernels split between them.
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 #: Name of the papermill engine registered by :func:`_register_engine`.
 ENGINE = "analysis-nbclient"
 
@@ -306,8 +308,6 @@ def run_reports(data_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     ValueError
         If ``data_dir`` is not a processed directory or a campaign id is unknown.
     """
-    from analysis.progress import progress
-
     data_dir, out_dir = Path(data_dir).resolve(), Path(out_dir).resolve()
     known = _campaign_ids(data_dir)
     ids = list(dict.fromkeys(campaigns)) if campaigns else known
@@ -319,6 +319,21 @@ def run_reports(data_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = max(1, min(int(jobs or os.cpu_count() or 1), len(ids)))
     _kernel_env()
+    # parallel kernels share the cores: each one's BLAS and OpenMP get their share, unless already set
+    share = str(max(1, (os.cpu_count() or 1) // jobs))
+    added = [v for v in THREAD_VARS if jobs > 1 and v not in os.environ]
+    os.environ.update({v: share for v in added})
+    try:
+        return _run_pool(ids, data_dir, out_dir, notebook, timeout, jobs, show_progress)
+    finally:
+        for v in added:
+            os.environ.pop(v, None)
+
+
+def _run_pool(ids: list[str], data_dir: Path, out_dir: Path, notebook: str | os.PathLike, timeout: int, jobs: int,
+              show_progress: bool | None) -> list[dict[str, Any]]:
+    from analysis.progress import progress
+
     outcomes: dict[str, dict[str, Any]] = {}
     bar = progress(range(len(ids)), desc="campaign reports", total=len(ids),
                    disable=None if show_progress is None else not show_progress)
