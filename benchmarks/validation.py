@@ -14,7 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / "docs"
-STUDIES = ["lift", "did", "survey", "attribution", "ranking", "repeat", "persistence"]
+STUDIES = ["lift", "did", "survey", "attribution", "ranking", "sensitivity", "repeat", "persistence"]
 
 
 def main() -> int:

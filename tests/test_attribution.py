@@ -741,3 +741,48 @@ def test_hac_diag_is_the_diagonal_of_the_hac_covariance():
     rng = np.random.default_rng(5)
     F, r = rng.normal(size=(150, 6)), rng.normal(size=150)
     np.testing.assert_allclose(E.hac_diag(F, r, 9), np.diag(E.hac_cov(F, r, 9)), rtol=1e-10)
+
+
+def test_sensitivity_study_compares_flagged_and_unflagged_campaigns(benchmark_script):
+    """The study's summary and reading on synthetic rows: where alternatives disagree the main interval is
+    made to miss, so the reading must say the flag marks less reliable totals; with the misses spread evenly
+    it must say the opposite."""
+    mod = benchmark_script("validation_sensitivity")
+
+    def rows(flag_misses: bool) -> pd.DataFrame:
+        out = []
+        for i in range(200):
+            flagged = i % 4 == 0  # a quarter of the campaigns
+            # misses: half of the flagged campaigns, or a fifth of every group
+            miss = (flagged and i % 8 == 0) if flag_misses else i % 20 in (0, 1, 2, 3)
+            truth = 1000.0
+            est = truth + (600.0 if miss else 30.0)
+            out.append({"seed": i, "campaign_id": "C1", "scenario": "main", "est": est, "lo": est - 200,
+                        "hi": est + 200, "main": est, "truth": truth, "disagrees": False})
+            alt = est - (500.0 if flagged else 10.0)
+            out.append({"seed": i, "campaign_id": "C1", "scenario": "kernel: weibull only", "est": alt,
+                        "lo": alt - 100, "hi": alt + 100, "main": est, "truth": truth, "disagrees": flagged})
+        return pd.DataFrame(out)
+
+    by_flag, scen = mod.summarise(rows(True))
+    f = by_flag.set_index("campaigns")
+    assert f.loc["an alternative disagrees", "share"] == pytest.approx(0.25)
+    assert f.loc["an alternative disagrees", "main interval covers the truth"] == pytest.approx(0.5)
+    assert f.loc["no alternative disagrees", "main interval covers the truth"] == pytest.approx(1.0)
+    assert "does mark less reliable totals" in mod._reading(by_flag, scen)
+    by_flag2, scen2 = mod.summarise(rows(False))
+    assert "does not mark less reliable totals" in mod._reading(by_flag2, scen2)
+    text = mod.render(by_flag, scen, range(1, 3), 60.0)
+    assert "| an alternative disagrees | 50 | 25.0% | 50.0% |" in text
+
+
+def test_sensitivity_study_on_a_pinned_seed(benchmark_script):
+    mod = benchmark_script("validation_sensitivity")
+    df = pd.DataFrame(mod.one_seed(5))
+    per = df.groupby("campaign_id")["scenario"].apply(list)
+    assert (per.map(len) == 7).all() and (per.map(lambda s: s[0]) == "main").all()
+    assert not df.loc[df["scenario"] == "main", "disagrees"].any()
+    ok = df["lo"] <= df["hi"]
+    assert ok.all() and (df.groupby("campaign_id")["truth"].nunique() == 1).all()
+    flagged = df[df["disagrees"]]
+    assert ((flagged["lo"] > flagged["main"]) | (flagged["hi"] < flagged["main"])).all()
