@@ -594,9 +594,7 @@ def scorecard(rep: CampaignReport) -> Section:
         hit = sum(1 for ln in lines if ln.attainment is not None and ln.attainment >= 1)
         reading = (f"For {'an' if sc.objective[:1] in 'aeiou' else 'a'} {sc.objective} objective, {hit} of {len(lines)} targeted KPIs met their target."
                    if lines else f"No targets were set for this {sc.objective} campaign.")
-        fm = {c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.0%}") for c in ("attainment",
-                                                                                         "paced_attainment")}
-        fm["value"] = fm["target"] = lambda v: "n/a" if v is None or pd.isna(v) else f"{v:,.4g}"
+        fm = {**number_formats(".0%", "attainment", "paced_attainment"), **number_formats(",.4g", "value", "target")}
         shown = table[["metric", "role", "status", "text", "attainment"]]
         return Section(key="scorecard", title="Objective scorecard", reading=reading,
                        tables=(("Scorecard", shown),), formatters=fm,
@@ -977,6 +975,15 @@ def _lift_display(rep: CampaignReport, table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def number_formats(spec: str, *columns: str) -> dict[str, Callable[[Any], str]]:
+    """Table formatters: each of ``columns`` shown with the format ``spec`` (``",.1f"``, ``".1%"``), "n/a" when
+    missing."""
+    def fmt(v: Any) -> str:
+        return "n/a" if v is None or pd.isna(v) else format(v, spec)
+
+    return dict.fromkeys(columns, fmt)
+
+
 def _or_na(v: Any, fmt: Callable[[Any], str]) -> str:
     return "n/a" if v is None or pd.isna(v) else fmt(float(v))
 
@@ -1046,22 +1053,15 @@ def attribution(rep: CampaignReport) -> Section:
             contribution["_incremental_orders"] = oa.to_dict()
             tables.append(("Orders and revenue: direct vs incremental", oa.summary()))
             warn += list(oa.warnings)
-        fm = {c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:,.1f}") for c in (
-            "incremental", "ci_low", "ci_high", "modelled_incremental", "reported_follows",
-            "post_campaign_incremental", "effect_half_life_days")}
-        fm.update({c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.1%}") for c in (
-            "relative_to_counterfactual", "modelled_share", "reported_share", "profile_view_share", "p_top")})
-        fm.update({c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.2f}") for c in (
-            "after_vs_expected", "after_ci_low", "after_ci_high")})
-        fm.update({c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:,.0f}") for c in (
-            "observed_mean", "counterfactual_mean", "incremental_views")})
-        fm["p_value"] = lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.3f}"
-        fm.update({c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:,.0f}") for c in (
-            "gained", "excess_lost", "net_kept", "orders", "orders_ci_low", "orders_ci_high")})
-        fm.update({c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.1%}") for c in (
-            "cohort_lost_rate", "baseline_lost_rate", "new_customer_share")})
-        fm["ratio_to_reported"] = lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.2f}"
-        fm["change_pct"] = lambda v: "n/a" if v is None or pd.isna(v) else f"{v:+.1%}"
+        fm = {**number_formats(",.1f", "incremental", "ci_low", "ci_high", "modelled_incremental", "reported_follows",
+                               "post_campaign_incremental", "effect_half_life_days"),
+              **number_formats(".1%", "relative_to_counterfactual", "modelled_share", "reported_share",
+                               "profile_view_share", "p_top", "cohort_lost_rate", "baseline_lost_rate",
+                               "new_customer_share"),
+              **number_formats(".2f", "after_vs_expected", "after_ci_low", "after_ci_high", "ratio_to_reported"),
+              **number_formats(",.0f", "observed_mean", "counterfactual_mean", "incremental_views", "gained",
+                               "excess_lost", "net_kept", "orders", "orders_ci_low", "orders_ci_high"),
+              **number_formats(".3f", "p_value"), **number_formats("+.1%", "change_pct")}
         # revenue, AOV, ROAS and ROI as the metric registry shows them
         for metric, cols in (("revenue", ("revenue", "revenue_ci_low", "revenue_ci_high")),
                              ("aov", ("aov",)), ("roas", ("roas",)), ("roi", ("roi",))):
@@ -1134,8 +1134,7 @@ def _returning_creators_section(rep: CampaignReport, fa: Any) -> Section:
             "(docs/validation_repeat.md). The brand-wide comparison over every campaign is in "
             "analysis.attribution.repeat_collaborations.")
     d = {**res.to_dict(), "status": "ok"}
-    fm = {c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:,.3g}") for c in (
-        "first: per 1,000 views", "now: per 1,000 views", "ratio now / first")}
+    fm = number_formats(",.3g", "first: per 1,000 views", "now: per 1,000 views", "ratio now / first")
     return Section(key="repeat", title=REPEAT_TITLE, reading=" ".join(readings),
                    tables=(("Returning creators: this campaign against their first", shown),
                            ("Later vs first: geometric-mean ratio", res.summary())),
@@ -1205,7 +1204,7 @@ def compliance(rep: CampaignReport) -> Section:
         tables = [("Compliance summary", cr.summary())]
         if hasattr(cr, "issues"):
             tables.append(("Issues", cr.issues()))
-        fm = {"share_ok": lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.1%}"}
+        fm = number_formats(".1%", "share_ok")
         return Section(key="compliance", title="Disclosure and licensing", reading=cr.reading(),
                        tables=tuple(tables), plotters=(cr.plot,), formatters=fm,
                        contribution={"compliance": {"status": "ok", **cr.to_dict()}}, result=cr,

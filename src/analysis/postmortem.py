@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import __version__
-from analysis.campaign import CampaignReport, Section, run_all
+from analysis.campaign import CampaignReport, Section, number_formats, run_all
 
 __all__ = ["METHODS", "REFERENCES", "MethodNote", "abstract", "data_summary", "estimands", "methods",
            "reproducibility", "robustness", "run", "threats"]
@@ -264,11 +264,9 @@ def robustness(rep: CampaignReport) -> Section:
 
         if len(z):
             plotters.append(placebos)
-        fm = {c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:,.1f}")
-              for c in ("incremental", "ci_low", "ci_high", "cv_rmse")}
-        fm["change_pct"] = lambda v: "n/a" if v is None or pd.isna(v) else f"{v:+.1%}"
-        fm.update({c: (lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.2f}")
-                   for c in ("RMS placebo z", "interval widening factor")})
+        fm = {**number_formats(",.1f", "incremental", "ci_low", "ci_high", "cv_rmse"),
+              **number_formats("+.1%", "change_pct"),
+              **number_formats(".2f", "RMS placebo z", "interval widening factor")}
         return Section(key="robustness", title="Robustness", reading=reading, tables=tuple(tables), formatters=fm,
                        plotters=tuple(plotters), result=sens)
 
