@@ -42,7 +42,7 @@ report: data ## Produce one HTML report per campaign from the demo data (reports
 
 postmortem: data ## Write the post-mortem of CAMPAIGN (default C01) to reports/postmortem/CAMPAIGN.html
 	@mkdir -p $(REPORTS)/postmortem
-	$(PY) -m papermill --log-level ERROR --no-progress-bar notebooks/20_postmortem.ipynb \
+	ANALYSIS_NO_PROGRESS=1 $(PY) -m papermill --log-level ERROR --no-progress-bar notebooks/20_postmortem.ipynb \
 	  $(REPORTS)/postmortem/$(CAMPAIGN).ipynb -p campaign_id $(CAMPAIGN) -p data_dir $(PROCESSED) \
 	  -p out_dir $(REPORTS)/postmortem/$(CAMPAIGN)
 	$(PY) -c 'import sys; from analysis.report import export_html; export_html(*sys.argv[1:])' \

@@ -32,3 +32,20 @@ def test_compliance_recovers_truth(sim_processed, sim_truth):
         found = {r["creator_id"] for r in res.to_dict()["expired_rights"]}
         assert {r["creator_id"] for r in t["expired_rights"]} <= found, cid
         assert res.summary()["checked"].min() >= 0
+
+
+def test_reading_counts_contracts_in_words(sim_processed):
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from analysis.data import load
+
+    res = check_compliance(load(sim_processed), "C01")
+
+    def with_rights(n):
+        rows = [{"creator_id": f"CR{i}", "usage_rights_end": None, "issue": "x"} for i in range(n)]
+        return replace(res, rights=pd.DataFrame(rows, columns=res.rights.columns))
+
+    assert with_rights(1).reading().endswith("and 1 contract had a usage-rights problem.")
+    assert with_rights(2).reading().endswith("and 2 contracts had a usage-rights problem.")

@@ -27,19 +27,26 @@ _SHARED: dict[str, tuple[Path, list[dict]]] = {}
 
 
 def shared_reports(processed: Path, tmp_path_factory) -> tuple[Path, list[dict]]:
-    """Run the campaign report once per session on ``processed`` (strict sections: errors fail loudly)."""
+    """Run the campaign report once per session on ``processed`` (strict sections: errors fail loudly).
+
+    The run sees a user's environment as far as progress bars go: ``ANALYSIS_NO_PROGRESS``, which the
+    test session sets, is removed for it, so a progress bar leaking into the report would show.
+    """
     key = str(processed)
     if key not in _SHARED:
         out = tmp_path_factory.mktemp("reports")
-        old = os.environ.get("ANALYSIS_STRICT_SECTIONS")
+        saved = {k: os.environ.get(k) for k in ("ANALYSIS_STRICT_SECTIONS", "ANALYSIS_NO_PROGRESS")}
         os.environ["ANALYSIS_STRICT_SECTIONS"] = "1"
+        os.environ.pop("ANALYSIS_NO_PROGRESS", None)
         try:
-            outcomes = report.run_reports(processed, out, campaigns=list(SHARED_CAMPAIGNS), jobs=2)
+            outcomes = report.run_reports(processed, out, campaigns=list(SHARED_CAMPAIGNS), jobs=2,
+                                          show_progress=False)
         finally:
-            if old is None:
-                os.environ.pop("ANALYSIS_STRICT_SECTIONS", None)
-            else:
-                os.environ["ANALYSIS_STRICT_SECTIONS"] = old
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         _SHARED[key] = (out, outcomes)
     return _SHARED[key]
 
@@ -144,6 +151,26 @@ def test_html_has_no_code_no_parameters_and_png_figures(reports_run):
         page = (out / cid / "report.html").read_text()
         article, objective = re.search(r" ran (an?) (\w+) campaign from", page).groups()
         assert article == ("an" if objective[0] in "aeiou" else "a"), (cid, article, objective)
+
+
+def test_no_progress_bar_reaches_the_report(reports_run):
+    # the shared run had ANALYSIS_NO_PROGRESS unset, as a user's shell has; the sensitivity analysis
+    # shows a progress bar in JupyterLab, but a report's kernel runs with the bars off
+    out, _ = reports_run
+    for cid in SHARED_CAMPAIGNS:
+        nb = nbformat.read(str(out / cid / "report.ipynb"), as_version=4)
+        streams = [o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                   if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+        assert not [t for t in streams if "it/s" in t or "\r" in t], (cid, streams[:2])
+        assert "sensitivity:" not in (out / cid / "report.html").read_text()
+
+
+def test_kernel_environment_is_temporary(monkeypatch):
+    monkeypatch.delenv("ANALYSIS_NO_PROGRESS", raising=False)
+    monkeypatch.setenv("ANALYSIS_TEST_KEEP", "mine")
+    with report._temporary_env({"ANALYSIS_NO_PROGRESS": "1", "ANALYSIS_TEST_KEEP": "theirs"}):
+        assert os.environ["ANALYSIS_NO_PROGRESS"] == "1" and os.environ["ANALYSIS_TEST_KEEP"] == "theirs"
+    assert "ANALYSIS_NO_PROGRESS" not in os.environ and os.environ["ANALYSIS_TEST_KEEP"] == "mine"
 
 
 def test_attribution_section_shows_persistence_of_own_video_views(reports_run):

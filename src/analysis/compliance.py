@@ -149,7 +149,7 @@ class ComplianceResult:
         if nd == ns == nr == 0:
             return f"All {n} campaign posts were disclosed and used licensed sounds; usage rights cover the campaign."
         return (f"{nd} of {n} campaign posts were not clearly disclosed, {ns} used an unlicensed sound, "
-                f"and {nr} contract(s) had a usage-rights problem.")
+                f"and {nr} {'contract' if nr == 1 else 'contracts'} had a usage-rights problem.")
 
     def to_dict(self) -> dict[str, Any]:
         """The ``results.json`` ``compliance`` block."""

@@ -12,6 +12,7 @@ notebook and its error; the others finish; the exit status is then 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import json
 import os
@@ -59,6 +60,26 @@ class ReportOutcome:
 def _kernel_env() -> None:
     os.environ["MPLBACKEND"] = "agg"
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+
+
+#: Set in the kernel's environment only: nobody watches a report being written, and a progress bar's
+#: carriage-return updates would land in the notebook's stderr output and so in report.html.
+KERNEL_ONLY_ENV = {"ANALYSIS_NO_PROGRESS": "1"}
+
+
+@contextlib.contextmanager
+def _temporary_env(values: dict[str, str]):
+    """Set ``values`` in ``os.environ`` (which a kernel started now inherits) and restore them afterwards."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _cell_seconds(nb: Any) -> float:
@@ -183,9 +204,10 @@ def run_one(campaign_id: str, data_dir: str, out_dir: str, notebook: str = str(N
     error = None
     try:
         _register_engine()
-        pm.execute_notebook(str(notebook), str(nb_path), parameters=params, kernel_name="python3",
-                            execution_timeout=timeout, extra_arguments=KERNEL_ARGS, log_output=False,
-                            progress_bar=False, engine_name=ENGINE, shutdown_kernel=KERNEL_SHUTDOWN)
+        with _temporary_env(KERNEL_ONLY_ENV):
+            pm.execute_notebook(str(notebook), str(nb_path), parameters=params, kernel_name="python3",
+                                execution_timeout=timeout, extra_arguments=KERNEL_ARGS, log_output=False,
+                                progress_bar=False, engine_name=ENGINE, shutdown_kernel=KERNEL_SHUTDOWN)
     except pm.PapermillExecutionError as exc:
         error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
     except Exception as exc:  # kernel death, timeout, missing notebook: recorded per campaign
