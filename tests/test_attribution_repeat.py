@@ -332,3 +332,21 @@ def test_attribute_campaigns_reuses_given_results_and_skips_only_when_asked(sim_
         attribute_campaigns(ds, ["NO_SUCH_CAMPAIGN"], show_progress=False, n_boot=0)
     assert attribute_campaigns(ds, ["NO_SUCH_CAMPAIGN", ids[0]], given=first, skip_errors=True,
                                show_progress=False) == {ids[0]: first[ids[0]]}
+
+
+def test_report_section_shows_formatted_numbers(sim_processed, tmp_path):
+    """The report's "Returning creators" tables show rounded ratios and shares, not raw floats (0.736078)."""
+    import re
+
+    from analysis import campaign as cr
+
+    later = sorted(load(sim_processed).campaign_ids)[-1]
+    rep = cr.open_report(campaign_id=later, data_dir=str(sim_processed), out_dir=str(tmp_path))
+    rep.run("attribution", "attribution", lambda: cr.attribution(rep))
+    sec = cr.returning_creators(rep)
+    assert sec.ok and len(sec.tables) == 2
+    page = "".join(o._repr_html_() for o in sec.display_objects() if hasattr(o, "_repr_html_"))
+    cells = re.findall(r"<td>([^<]*)</td>", page)
+    assert not [c for c in cells if re.fullmatch(r"-?[\d,]*\.\d{4,}", c.strip())], cells
+    assert any(re.fullmatch(r"\d+%", c) for c in cells)  # the shared error's share of the variance
+    assert "pair(s)" not in sec.reading

@@ -112,6 +112,13 @@ def test_results_are_json_safe_and_plot(organ):
     json.dumps(st.to_dict(), allow_nan=False)
     assert {"band_low", "band_high"} <= set(st.event_times)
     assert st.plot() is not None and "units that adopted" in st.reading()
+    assert f"changed by {st.effect:+.4g} per unit and period" in st.reading()
+    # the report names its units and formats the outcome (money), signs added here
+    worded = st.reading(fmt=lambda v: f"${v:,.2f}", units="regions", period="day")
+    assert f"regions that adopted, y changed by {'+' if st.effect >= 0 else '-'}${abs(st.effect):,.2f} per region " \
+        "and day" in worded
+    lo = f"-${abs(st.ci_low):,.2f}" if st.ci_low < 0 else f"${st.ci_low:,.2f}"
+    assert f"interval [{lo}, " in worded
 
 
 def test_event_study_binning(organ):

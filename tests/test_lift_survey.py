@@ -188,3 +188,4 @@ def test_survey_reading_agrees_in_number():
         reading([0.05, -0.03])
     assert "2 of 3 questions show a lift" in reading([0.05, 0.02, -0.03])
     assert "2 show a significant drop" in reading([0.05, -0.02, -0.03])
+    assert "after the Holm correction" in reading([0.05])  # the method's name, not its code "holm"

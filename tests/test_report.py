@@ -153,6 +153,13 @@ def test_html_has_no_code_no_parameters_and_png_figures(reports_run):
         assert article == ("an" if objective[0] in "aeiou" else "a"), (cid, article, objective)
 
 
+def test_lift_readings_speak_in_the_outcomes_units(reports_run):
+    out, _ = reports_run
+    page = (out / "C01" / "report.html").read_text()  # C01 of the test simulation has a geo holdout
+    assert re.search(r"Geo difference-in-differences: revenue changed by [+-]\$[\d,.]+k? per day across the \d+ "
+                     r"treated regions \(95% interval [+-]\$[\d,.]+k? to [+-]\$", page), "money in the geo reading"
+
+
 def test_no_progress_bar_reaches_the_report(reports_run):
     # the shared run had ANALYSIS_NO_PROGRESS unset, as a user's shell has; the sensitivity analysis
     # shows a progress bar in JupyterLab, but a report's kernel runs with the bars off
@@ -208,6 +215,9 @@ def test_attribution_tables_show_formatted_numbers(reports_run):
     assert cells and not [c for c in cells if re.fullmatch(r"-?[\d,]+\.\d{4,}", c.strip())]
     assert any(re.fullmatch(r"-?\$[\d.,]+k?", c.strip()) for c in cells)  # revenue as money
     assert any(re.fullmatch(r"\d+\.\d%", c.strip()) for c in cells)      # lost rates, shares
+    for cid in SHARED_CAMPAIGNS:  # no table of any section shows pandas' raw floats (0.736078, 15.099439)
+        cells = re.findall(r"<td>([^<]*)</td>", (out / cid / "report.html").read_text())
+        assert not [c for c in cells if re.fullmatch(r"-?[\d,]*\.\d{5,}", c.strip())], cid
 
 
 def test_outcomes_record_timings(reports_run):

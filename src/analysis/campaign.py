@@ -787,6 +787,7 @@ class ScaledLift:
     result: Any
     factor: int
     label: str
+    fmt: Callable[[float], str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.result.to_dict())
@@ -807,10 +808,34 @@ class ScaledLift:
         d = self.to_dict()
         rel = d.get("relative_effect")
         sig = "excludes" if (d["ci_low"] > 0 or d["ci_high"] < 0) else "includes"
-        return (f"{self.label.capitalize()}: {d['metric']} changed by {d['effect']:+,.0f} per day across the "
-                f"{self.factor} treated regions (95% interval {d['ci_low']:+,.0f} to {d['ci_high']:+,.0f}"
+
+        def show(v: float) -> str:
+            return f"{v:+,.0f}" if self.fmt is None else ("-" if v < 0 else "+") + self.fmt(abs(v))
+
+        return (f"{self.label.capitalize()}: {d['metric']} changed by {show(d['effect'])} per day across the "
+                f"{self.factor} treated regions (95% interval {show(d['ci_low'])} to {show(d['ci_high'])}"
                 + (f", {rel:+.1%} over the counterfactual" if rel is not None else "")
                 + f"); the interval {sig} zero.")
+
+
+@dataclass(frozen=True)
+class WordedLift:
+    """A lift result whose reading is given the outcome's units (money, regions, days) by the report."""
+
+    result: Any
+    words: Mapping[str, Any]
+
+    def to_dict(self) -> Any:
+        return self.result.to_dict()
+
+    def summary(self) -> pd.DataFrame:
+        return self.result.summary()
+
+    def plot(self, ax=None):
+        return self.result.plot(ax=ax)
+
+    def reading(self) -> str:
+        return self.result.reading(**self.words)
 
 
 def _geo_tables(rep: CampaignReport) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -865,7 +890,7 @@ def _lift_designs(rep: CampaignReport) -> list[tuple[str, Callable[[], Any]]]:
         x = x.assign(is_treated=(x["group"].astype(str) == "treatment").astype(int),
                      is_post=(pd.to_datetime(x["date"]) >= rep.start).astype(int))
         res = did(x, outcome=metric, treated="is_treated", post="is_post", unit="region", time="date")
-        return ScaledLift(res, n_treated, "geo difference-in-differences")
+        return ScaledLift(res, n_treated, "geo difference-in-differences", fmt=functools.partial(rep.fmt, metric))
 
     def geo_its():
         return geo_results()[1]
@@ -878,8 +903,9 @@ def _lift_designs(rep: CampaignReport) -> list[tuple[str, Callable[[], Any]]]:
 
         panel = staggered_panel(gsd, ga, rep.campaign_id, metric=metric)
         panel = panel.loc[pd.to_datetime(panel["date"]) <= rep.end]
-        return staggered_did(panel, outcome=metric, unit="region", time="date", cohort="cohort",
-                             seed=rep.params.seed, post_end=rep.end)
+        res = staggered_did(panel, outcome=metric, unit="region", time="date", cohort="cohort",
+                            seed=rep.params.seed, post_end=rep.end)
+        return WordedLift(res, {"fmt": functools.partial(rep.fmt, metric), "units": "regions", "period": "day"})
 
     def survey():
         if not rep.has("brand_lift_survey"):
@@ -1134,12 +1160,22 @@ def _returning_creators_section(rep: CampaignReport, fa: Any) -> Section:
             "(docs/validation_repeat.md). The brand-wide comparison over every campaign is in "
             "analysis.attribution.repeat_collaborations.")
     d = {**res.to_dict(), "status": "ok"}
-    fm = number_formats(",.3g", "first: per 1,000 views", "now: per 1,000 views", "ratio now / first")
+    fm = {**dict.fromkeys(("first: per 1,000 views", "now: per 1,000 views", "ratio now / first", "ratio", "ci_low",
+                           "ci_high"), _ratio_format),
+          **number_formats(".3f", "p_value", "se_log"), **number_formats(".0%", "shared_share"),
+          **number_formats(".2f", "alpha")}
     return Section(key="repeat", title=REPEAT_TITLE, reading=" ".join(readings),
                    tables=(("Returning creators: this campaign against their first", shown),
                            ("Later vs first: geometric-mean ratio", res.summary())),
                    formatters=fm, plotters=(lambda ax: res.plot_creators(ax=ax), lambda ax: res.plot(ax=ax)),
                    contribution={"repeat": d}, result=res, warnings=tuple(res.warnings))
+
+
+def _ratio_format(v: Any) -> str:
+    """Three significant digits; ratios' intervals can span orders of magnitude ("< 0.001" below that)."""
+    if v is None or pd.isna(v):
+        return "n/a"
+    return "< 0.001" if 0 <= v < 0.001 else f"{v:,.3g}"
 
 
 def _per_view_interval(row: pd.Series) -> str:

@@ -159,7 +159,8 @@ class RepeatResult:
             if share is not None:
                 out.append(f"The interval counts the spread between creators and the error they share within a "
                            f"campaign, whose estimate they split ({100 * share:.0f}% of its variance here, taken from "
-                           f"the campaigns' own intervals; {self.n_clusters} distinct pair(s) of first and later "
+                           f"the campaigns' own intervals; {self.n_clusters} distinct "
+                           f"{'pair' if self.n_clusters == 1 else 'pairs'} of first and later "
                            f"campaigns among {self.n_campaigns} campaigns).")
                 if self.n_clusters == 1:
                     out.append("Every creator here compares the same two campaigns, so this is in effect one "

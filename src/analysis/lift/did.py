@@ -25,6 +25,7 @@ are not nested in the clusters; intervals and p-values use a t distribution with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -632,15 +633,30 @@ class StaggeredResult(LiftResult):
                          .to_dict(orient="list")}))
         return d
 
-    def reading(self) -> str:
-        """One plain-language sentence interpreting the estimate."""
+    def reading(self, *, fmt: Callable[[float], str] | None = None, units: str = "units",
+                period: str = "period") -> str:
+        """One plain-language sentence interpreting the estimate.
+
+        Parameters
+        ----------
+        fmt : callable, optional
+            Formats a value of the outcome (e.g. as money); signs are added here. Default: 4 significant digits.
+        units, period : str
+            What the units and the periods are ("regions", "day"), for the sentence.
+        """
+        def show(v: float, sign: bool = True) -> str:
+            if fmt is None:
+                return f"{v:+.4g}" if sign else f"{v:.4g}"
+            return ("+" if sign and v >= 0 else "-" if v < 0 else "") + fmt(abs(v))
+
         lvl = int(round(100 * (1 - self.alpha)))
         rel = (f" ({self.relative_effect:+.1%})" if self.relative_effect is not None
                and np.isfinite(self.relative_effect) else "")
         sig = "clearly different from zero" if self.significant else "not distinguishable from zero"
-        return (f"Across the {self.n_treated_units} units that adopted, {self.metric} changed by "
-                f"{self.effect:+.4g} per unit-period after adoption{rel}, {lvl}% interval "
-                f"[{self.ci_low:.4g}, {self.ci_high:.4g}]: {sig}.")
+        unit = units[:-1] if units.endswith("s") else units
+        return (f"Across the {self.n_treated_units} {units} that adopted, {self.metric} changed by "
+                f"{show(self.effect)} per {unit} and {period} after adoption{rel}, {lvl}% interval "
+                f"[{show(self.ci_low, sign=self.ci_low < 0)}, {show(self.ci_high, sign=self.ci_high < 0)}]: {sig}.")
 
     def plot(self, ax=None):
         """Event-time effects with intervals (and the simultaneous band when bootstrapped)."""

@@ -334,6 +334,10 @@ def bayes_uplift(*, control_successes: int, control_n: int, treatment_successes:
 # multiplicity and surveys
 # --------------------------------------------------------------------------------------------------
 
+#: How the multiple-testing corrections are named in readings.
+CORRECTION_NAMES = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg (false discovery rate)"}
+
+
 def adjust_pvalues(pvalues, method: str = "holm") -> np.ndarray:
     """Adjust p-values for multiple comparisons.
 
@@ -397,19 +401,20 @@ class SurveyLiftResult:
 
     def reading(self) -> str:
         """One plain-language sentence."""
+        correction = CORRECTION_NAMES.get(self.correction, self.correction)
         sig = self.table[self.table["p_value_adjusted"] < self.alpha]
         up, down = sig[sig["effect"] > 0], sig[sig["effect"] < 0]
         if up.empty and down.empty:
             return (f"None of the {len(self.table)} questions shows a lift that survives the "
-                    f"{self.correction} correction.")
+                    f"{correction} correction.")
         parts = []
         if not up.empty:
             best = up.sort_values("effect", ascending=False).iloc[0]
             verb = "shows" if len(up) == 1 else "show"
-            parts.append(f"{len(up)} of {len(self.table)} questions {verb} a lift after the {self.correction} "
+            parts.append(f"{len(up)} of {len(self.table)} questions {verb} a lift after the {correction} "
                          f"correction; the largest is {best['question']} ({best['effect'] * 100:+.1f} points)")
         else:
-            parts.append(f"No question shows a lift after the {self.correction} correction")
+            parts.append(f"No question shows a lift after the {correction} correction")
         if not down.empty:
             worst = down.sort_values("effect").iloc[0]
             parts.append(f"{len(down)} {'shows' if len(down) == 1 else 'show'} a significant drop ({worst['question']} "
