@@ -40,14 +40,8 @@ report: data ## Produce one HTML report per campaign from the demo data (reports
 	$(PY) -m analysis report --data $(PROCESSED) --out $(REPORTS) --jobs $(JOBS)
 	@echo "Reports written: $(REPORTS)/index.html"
 
-postmortem: data ## Write the post-mortem of CAMPAIGN (default C01) to reports/postmortem/CAMPAIGN.html
-	@mkdir -p $(REPORTS)/postmortem
-	ANALYSIS_NO_PROGRESS=1 $(PY) -m papermill --log-level ERROR --no-progress-bar notebooks/20_postmortem.ipynb \
-	  $(REPORTS)/postmortem/$(CAMPAIGN).ipynb -p campaign_id $(CAMPAIGN) -p data_dir $(PROCESSED) \
-	  -p out_dir $(REPORTS)/postmortem/$(CAMPAIGN)
-	$(PY) -c 'import sys; from analysis.report import export_html; export_html(*sys.argv[1:])' \
-	  $(REPORTS)/postmortem/$(CAMPAIGN).ipynb $(REPORTS)/postmortem/$(CAMPAIGN).html
-	@echo "Post-mortem written: $(REPORTS)/postmortem/$(CAMPAIGN).html"
+postmortem: data ## Write the post-mortem of CAMPAIGN (default C01) to reports/postmortem/CAMPAIGN/postmortem.html
+	$(PY) -m analysis postmortem --data $(PROCESSED) --campaign $(CAMPAIGN) --out $(REPORTS)/postmortem
 
 test: $(STAMP) ## Run the whole test suite (pinned seeds; fast)
 	$(PY) -m pytest -q -m "not slow" tests

@@ -29,6 +29,14 @@ def test_every_command_has_help(cmd, capsys):
     assert "usage:" in capsys.readouterr().out
 
 
+def test_postmortem_command_errors_are_clear(sim_processed, tmp_path, capsys):
+    assert main(["postmortem", "--data", str(sim_processed), "--campaign", "NOPE", "--out", str(tmp_path)]) == 2
+    assert "unknown campaign id NOPE; the data set holds: C01, C02" in capsys.readouterr().err
+    assert main(["postmortem", "--data", str(tmp_path / "none"), "--campaign", "C01", "--out", str(tmp_path)]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
 def test_unavailable_command_says_so(capsys, tmp_path):
     assert main(["portfolio", "--data", str(tmp_path), "--out", str(tmp_path)]) == 2
     assert "not available" in capsys.readouterr().err

@@ -126,17 +126,20 @@ def test_results_are_byte_identical_in_another_process(reports_run, sim_processe
     assert dumps_results(rep.results()) == (out / "C02" / "results.json").read_text()
 
 
-def test_postmortem_notebook_runs_and_writes_the_reports_results(reports_run, sim_processed, tmp_path):
-    """papermill runs the post-mortem for C02: every section is there, no cell fails, and its results.json
-    is the campaign report's, byte for byte (same sections, same seed)."""
-    import papermill as pm
+def test_postmortem_command_runs_the_notebook_and_writes_the_reports_results(reports_run, sim_processed, tmp_path,
+                                                                             capsys, monkeypatch):
+    """``python -m analysis postmortem`` for C02: the executed notebook and its HTML, every section there, no
+    cell failing, no progress bar in the page, and its results.json is the campaign report's, byte for byte
+    (same sections, same seed)."""
+    import nbformat
+
+    from analysis.cli import main
 
     out, _ = reports_run
-    executed = pm.execute_notebook(str(NOTEBOOKS_DIR / "20_postmortem.ipynb"), str(tmp_path / "pm.ipynb"),
-                                   parameters={"campaign_id": "C02", "data_dir": str(sim_processed),
-                                               "out_dir": str(tmp_path / "out")},
-                                   kernel_name="python3", progress_bar=False, log_output=False,
-                                   extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    monkeypatch.delenv("ANALYSIS_NO_PROGRESS", raising=False)  # as in a user's shell
+    assert main(["postmortem", "--data", str(sim_processed), "--campaign", "C02", "--out", str(tmp_path)]) == 0
+    assert f"Post-mortem written: {tmp_path / 'C02' / 'postmortem.html'}" in capsys.readouterr().out
+    executed = nbformat.read(str(tmp_path / "C02" / "postmortem.ipynb"), as_version=4)
     errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors
     text = "\n".join(c.source for c in executed.cells if c.cell_type == "markdown")
@@ -147,7 +150,9 @@ def test_postmortem_notebook_runs_and_writes_the_reports_results(reports_run, si
     shown = "\n".join(str(o.get("data", {}).get("text/html", "")) for c in executed.cells
                       for o in c.get("outputs", []))
     assert "This section failed" not in shown and "Estimands and estimates" in shown
-    assert (tmp_path / "out" / "results.json").read_text() == (out / "C02" / "results.json").read_text()
+    page = (tmp_path / "C02" / "postmortem.html").read_text()
+    assert "Threats to validity" in page and "it/s]" not in page and "campaign_id = " not in page
+    assert (tmp_path / "C02" / "results.json").read_text() == (out / "C02" / "results.json").read_text()
 
 
 # ---------------------------------------------------------------- nbval over the committed notebooks

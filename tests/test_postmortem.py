@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 
 from analysis import __version__
@@ -79,6 +80,8 @@ def test_abstract_states_the_estimates_and_is_escaped_on_display(rep):
     f = rep.results()["followers"]
     text = pm.abstract(rep)
     assert f"{f['incremental']:,.0f} additional new followers (95% interval {f['ci_low']:,.0f}" in text
+    tail = (pd.Timestamp(f["window"]["end"]) - rep.end.normalize()).days
+    assert tail > 0 and f"over the campaign and its {tail}-day tail." in text
     old = rep.campaign["brand"]
     rep.campaign["brand"] = "<script>alert(1)</script>"
     try:
@@ -86,6 +89,18 @@ def test_abstract_states_the_estimates_and_is_escaped_on_display(rep):
     finally:
         rep.campaign["brand"] = old
     assert "<script>" not in shown and "&lt;script&gt;" in shown
+
+
+def test_abstract_tells_increases_from_decreases(rep, monkeypatch):
+    lift = [{"effect": 0.08, "ci_low": 0.03, "ci_high": 0.14}, {"effect": -0.04, "ci_low": -0.08, "ci_high": -0.01},
+            {"effect": 0.01, "ci_low": -0.02, "ci_high": 0.04}]
+    full = rep.results()
+    monkeypatch.setattr(type(rep), "results", lambda self: {**full, "lift": lift})
+    text = pm.abstract(rep)
+    assert "Of 3 lift estimates from its experimental designs, 1 shows an increase and 1 a decrease whose 95% " \
+        "interval excludes zero." in text
+    monkeypatch.setattr(type(rep), "results", lambda self: {**full, "lift": lift[:1] + lift[2:]})
+    assert "Of 2 lift estimates from its experimental designs, 1 shows an increase whose 95%" in pm.abstract(rep)
 
 
 def test_reproducibility_names_versions_seed_and_command(rep):

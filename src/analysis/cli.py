@@ -65,6 +65,16 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(_target="analysis.report:cli")
 
 
+def _add_postmortem(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("postmortem", help="execute the academic-style post-mortem notebook for one campaign, "
+                       "with HTML")
+    p.add_argument("--data", required=True, type=Path, help="processed directory written by ingest")
+    p.add_argument("--campaign", required=True, metavar="ID", help="the campaign to write up")
+    p.add_argument("--out", required=True, type=Path,
+                   help="directory for OUT/<campaign>/postmortem.ipynb, postmortem.html and results.json")
+    p.set_defaults(_target="analysis.report:postmortem_cli")
+
+
 def _add_not_yet(sub: argparse._SubParsersAction, name: str, help_: str, args: list[tuple]) -> None:
     p = sub.add_parser(name, help=f"{help_} (not available in this release)")
     for flags, kw in args:
@@ -86,8 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     data = (("--data",), {"required": True, "type": Path})
     out = (("--out",), {"required": True, "type": Path})
-    _add_not_yet(sub, "postmortem", "the academic-style post-mortem notebook",
-                 [data, (("--campaign",), {"required": True}), out])
+    _add_postmortem(sub)
     _add_not_yet(sub, "portfolio", "cross-campaign and creator-relationship analysis", [data, out])
     _add_not_yet(sub, "monitor", "real-time pacing, anomalies and always-valid lift",
                  [data, (("--campaign",), {"required": True}), (("--as-of",), {"required": True}),

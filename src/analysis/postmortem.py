@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis import __version__
+from analysis import __version__, config
 from analysis.campaign import CampaignReport, Section, number_formats, run_all
 
 __all__ = ["METHODS", "REFERENCES", "MethodNote", "abstract", "data_summary", "estimands", "methods",
@@ -120,7 +120,7 @@ def abstract(rep: CampaignReport) -> str:
     if _num(f.get("incremental")):
         parts.append(f"Against a counterfactual of the brand account without the campaign, it brought about "
                      f"{f['incremental']:,.0f} additional new followers (95% interval {f['ci_low']:,.0f} to "
-                     f"{f['ci_high']:,.0f}) over the campaign and its 28-day tail.")
+                     f"{f['ci_high']:,.0f}) over the campaign and {_tail(f, rep)}.")
     inc = (res.get("conversions") or {}).get("incremental") or {}
     direct = (res.get("conversions") or {}).get("direct") or {}
     if _num(inc.get("orders")):
@@ -128,13 +128,25 @@ def abstract(rep: CampaignReport) -> str:
                      f"{inc['ci_high']:,.0f}), against {direct.get('orders', 0):,} carrying its codes and links.")
     lifts = [e for e in res.get("lift") or [] if _num(e.get("effect"))]
     if lifts:
-        clear = [e for e in lifts if _num(e.get("ci_low")) and (e["ci_low"] > 0 or e["ci_high"] < 0)]
+        up = sum(_num(e.get("ci_low")) and e["ci_low"] > 0 for e in lifts)
+        down = sum(_num(e.get("ci_high")) and e["ci_high"] < 0 for e in lifts)
+        said = f"{up} {'shows' if up == 1 else 'show'} an increase"
+        if down:
+            said += f" and {down} {'a decrease' if down == 1 else 'decreases'}"
         parts.append(f"Of {len(lifts)} lift estimate{'s' if len(lifts) != 1 else ''} from its experimental "
-                     f"designs, {len(clear)} {'has' if len(clear) == 1 else 'have'} a 95% interval that excludes "
-                     "zero.")
+                     f"designs, {said} whose 95% interval excludes zero.")
     n = len(threats(rep))
     parts.append(f"Section 6 lists {n} threat{'s' if n != 1 else ''} to these conclusions.")
     return " ".join(parts)
+
+
+def _tail(followers: dict, rep: CampaignReport) -> str:
+    """"its 28-day tail": the days the follower window runs past the campaign's end."""
+    end = (followers.get("window") or {}).get("end")
+    if not end:
+        return "a tail after it"
+    days = (pd.Timestamp(end) - rep.end.normalize()).days
+    return f"its {days}-day tail" if days > 0 else "no tail after it"
 
 
 def _number(x: float, unit: str, rep: CampaignReport) -> str:
@@ -346,6 +358,9 @@ def reproducibility(rep: CampaignReport) -> pd.DataFrame:
     man = getattr(rep.data, "manifest", None)
     if man is not None:
         rows.append(("processed data written by", f"analysis {man.version}"))
+    if rep.params.seed == config.DEFAULT_SEED:
+        rows.append(("command line", f"python -m analysis postmortem --data DATA_DIR --campaign {rep.campaign_id} "
+                                     "--out OUT_DIR"))
     rows.append(("reproduce with", f"papermill notebooks/20_postmortem.ipynb OUT.ipynb -p campaign_id "
                                    f"{rep.campaign_id} -p seed {rep.params.seed} -p data_dir DATA_DIR"))
     return pd.DataFrame(rows, columns=["item", "value"])

@@ -29,6 +29,11 @@ def progress(iterable: Iterable[T], *, desc: str = "", total: int | None = None,
         ``ANALYSIS_NO_PROGRESS`` is set.
     """
     if disable is None:
-        disable = bool(os.environ.get("ANALYSIS_NO_PROGRESS"))
+        disable = not progress_enabled()
     return iter(tqdm(iterable, desc=desc, total=total, disable=disable, file=sys.stderr,
                      dynamic_ncols=True, leave=False))
+
+
+def progress_enabled() -> bool:
+    """Whether progress bars are on: unless ``ANALYSIS_NO_PROGRESS`` is set."""
+    return not os.environ.get("ANALYSIS_NO_PROGRESS")

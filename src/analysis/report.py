@@ -26,10 +26,13 @@ from typing import Any
 from analysis.config import NOTEBOOKS_DIR
 from analysis.fileio import atomic_write_text
 
-__all__ = ["NOTEBOOK", "ReportOutcome", "cli", "export_html", "run_one", "run_reports", "write_index"]
+__all__ = ["NOTEBOOK", "POSTMORTEM", "ReportOutcome", "cli", "export_html", "postmortem_cli", "run_one", "run_reports",
+           "write_index"]
 
 #: The per-campaign notebook.
 NOTEBOOK = NOTEBOOKS_DIR / "10_campaign_report.ipynb"
+#: The academic-style post-mortem of one campaign (``python -m analysis postmortem``).
+POSTMORTEM = NOTEBOOKS_DIR / "20_postmortem.ipynb"
 #: Seconds a single cell may run before the report fails.
 CELL_TIMEOUT = 600
 KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
@@ -182,11 +185,13 @@ def _register_engine() -> None:
 
 
 def run_one(campaign_id: str, data_dir: str, out_dir: str, notebook: str = str(NOTEBOOK),
-            timeout: int = CELL_TIMEOUT, seed: int | None = None) -> dict[str, Any]:
+            timeout: int = CELL_TIMEOUT, seed: int | None = None, *, stem: str = "report",
+            progress_bar: bool = False) -> dict[str, Any]:
     """Execute the report notebook for one campaign (in the current process) and export it.
 
-    Never raises for a notebook error: the outcome carries ``status="failed"`` and the message,
-    and the partial notebook (written by papermill) is kept and exported.
+    Writes ``OUT/<campaign_id>/<stem>.ipynb``, ``<stem>.html`` and ``results.json``. Never raises for a
+    notebook error: the outcome carries ``status="failed"`` and the message, and the partial notebook
+    (written by papermill) is kept and exported. ``progress_bar`` shows papermill's bar over the cells.
     """
     import nbformat
     import papermill as pm
@@ -194,7 +199,7 @@ def run_one(campaign_id: str, data_dir: str, out_dir: str, notebook: str = str(N
     _kernel_env()
     cdir = Path(out_dir).resolve() / campaign_id
     cdir.mkdir(parents=True, exist_ok=True)
-    nb_path, html_path, res_path = cdir / "report.ipynb", cdir / "report.html", cdir / "results.json"
+    nb_path, html_path, res_path = cdir / f"{stem}.ipynb", cdir / f"{stem}.html", cdir / "results.json"
     res_path.unlink(missing_ok=True)
     params: dict[str, Any] = {"campaign_id": campaign_id, "data_dir": str(Path(data_dir).resolve()),
                               "out_dir": str(cdir)}
@@ -207,7 +212,7 @@ def run_one(campaign_id: str, data_dir: str, out_dir: str, notebook: str = str(N
         with _temporary_env(KERNEL_ONLY_ENV):
             pm.execute_notebook(str(notebook), str(nb_path), parameters=params, kernel_name="python3",
                                 execution_timeout=timeout, extra_arguments=KERNEL_ARGS, log_output=False,
-                                progress_bar=False, engine_name=ENGINE, shutdown_kernel=KERNEL_SHUTDOWN)
+                                progress_bar=progress_bar, engine_name=ENGINE, shutdown_kernel=KERNEL_SHUTDOWN)
     except pm.PapermillExecutionError as exc:
         error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
     except Exception as exc:  # kernel death, timeout, missing notebook: recorded per campaign
@@ -220,7 +225,7 @@ def run_one(campaign_id: str, data_dir: str, out_dir: str, notebook: str = str(N
             t1 = time.perf_counter()
             export_html(nb_path, html_path)
             export_s = time.perf_counter() - t1
-            html_rel = f"{campaign_id}/report.html"
+            html_rel = f"{campaign_id}/{stem}.html"
         except Exception as exc:
             error = error or f"HTML export failed: {type(exc).__name__}: {exc}"
     results = None
@@ -237,7 +242,7 @@ def run_one(campaign_id: str, data_dir: str, out_dir: str, notebook: str = str(N
         error = "the notebook finished without writing results.json"
     seconds = time.perf_counter() - t0
     return ReportOutcome(campaign_id=campaign_id, status="failed" if error else "ok",
-                         notebook=f"{campaign_id}/report.ipynb", html=html_rel, results=results, error=error,
+                         notebook=f"{campaign_id}/{stem}.ipynb", html=html_rel, results=results, error=error,
                          seconds=seconds, cell_seconds=cell_s, export_seconds=export_s, objective=objective,
                          figures=figures).to_dict()
 
@@ -406,3 +411,34 @@ def cli(args: argparse.Namespace) -> int:
     print(f"{len(outcomes) - len(failed)} of {len(outcomes)} reports written; index: "
           f"{Path(args.out) / 'index.html'}")
     return 1 if failed else 0
+
+
+def postmortem_cli(args: argparse.Namespace) -> int:
+    """``python -m analysis postmortem``: execute the post-mortem notebook for one campaign, with HTML.
+
+    Writes ``OUT/<campaign_id>/postmortem.ipynb``, ``postmortem.html`` and ``results.json`` (byte-identical
+    to the campaign report's for the same data and seed). Exit status 1 when the notebook fails (its
+    partial notebook and HTML are kept).
+    """
+    from analysis.cli import CommandError
+    from analysis.progress import progress_enabled
+
+    data = Path(args.data)
+    if not data.is_dir():
+        raise CommandError(f"--data {data} is not a directory (run `python -m analysis ingest` first)")
+    try:
+        known = _campaign_ids(data.resolve())
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if args.campaign not in known:
+        raise CommandError(f"unknown campaign id {args.campaign}; the data set holds: {', '.join(known)}")
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    _kernel_env()
+    o = run_one(args.campaign, str(data.resolve()), str(out), str(POSTMORTEM), stem="postmortem",
+                progress_bar=progress_enabled())
+    if o["status"] != "ok":
+        print(f"{args.campaign}: failed ({o['seconds']:.1f} s) - {o['error']}", file=sys.stderr)
+        return 1
+    print(f"Post-mortem written: {out / o['html']} ({o['seconds']:.1f} s)")
+    return 0
