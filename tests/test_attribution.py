@@ -786,3 +786,30 @@ def test_sensitivity_study_on_a_pinned_seed(benchmark_script):
     assert ok.all() and (df.groupby("campaign_id")["truth"].nunique() == 1).all()
     flagged = df[df["disagrees"]]
     assert ((flagged["lo"] > flagged["main"]) | (flagged["hi"] < flagged["main"])).all()
+
+
+@pytest.fixture(scope="module")
+def year_of_ten_campaigns(tmp_path_factory):
+    """A demo-sized data set (10 campaigns, 365 days): its designs are large enough for BLAS to use threads."""
+    from analysis.data import load
+    from analysis.ingest import ingest
+    from analysis.simulate import simulate
+
+    root = tmp_path_factory.mktemp("year")
+    simulate(root / "raw", seed=7, campaigns=10, days=365)
+    ingest(root / "raw", root / "processed")
+    return load(root / "processed")
+
+
+def test_answers_do_not_depend_on_the_number_of_blas_threads(year_of_ten_campaigns):
+    """Multi-threaded BLAS sums in another order, and the ridge solves carry that into the 10th digit, past the
+    12 results.json keeps: a report run by --jobs 2 (one thread per kernel) must equal one run alone."""
+    from threadpoolctl import threadpool_limits
+
+    runs = []
+    for threads in (2, 1):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            fa = attribute_followers(year_of_ten_campaigns, "C01", n_boot=50, seed=3)
+            oa = attribute_orders(year_of_ten_campaigns, "C01", n_boot=50, seed=3)
+        runs.append(json.dumps([fa.to_dict(), oa.to_dict()], sort_keys=True, default=str))
+    assert runs[0] == runs[1]

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import config
+from analysis._blas import single_threaded_blas
 from analysis.htmlsafe import SafeTable, paragraph, safe_table
 from analysis.results import empty_results, json_safe
 
@@ -303,9 +304,14 @@ class CampaignReport:
 
     # -- sections
     def run(self, key: str, title: str, body: Callable[[], Section]) -> Section:
-        """Run a section body, turning absent data/modules into "not available" and errors into "error"."""
+        """Run a section body, turning absent data/modules into "not available" and errors into "error".
+
+        The body runs with one BLAS thread, so the section's numbers (and ``results.json``) are the same
+        whatever the machine's or the kernel's thread settings (``analysis._blas``).
+        """
         try:
-            sec = body()
+            with single_threaded_blas():
+                sec = body()
         except NotAvailable as exc:
             sec = Section(key=key, title=title, status="not available", reason=str(exc))
         except ModuleNotFoundError as exc:

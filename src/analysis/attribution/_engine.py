@@ -25,7 +25,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,14 +32,7 @@ from typing import Any
 import numpy as np
 from scipy import signal, stats
 
-def single_threaded_blas():
-    """Limit BLAS to one thread: the model's many small solves are slower with threads on a busy machine."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: without it BLAS keeps its own threading
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
+from analysis._blas import single_threaded_blas
 
 #: Longest carry-over considered (days).
 MAX_LAG = 56

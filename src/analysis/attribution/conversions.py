@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis._blas import one_blas_thread
 from analysis.attribution import _engine as E
 from analysis.attribution._data import _local_dates, build_panel, holiday_controls
 from analysis.attribution.followers import FollowerAttribution, _f, _followers_from_panel
@@ -222,6 +223,7 @@ def click_exposure(data: Any, panel) -> tuple[np.ndarray, str]:
     return out, "sessions"
 
 
+@one_blas_thread
 def attribute_orders(data: Any, campaign_id: str, *, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
                      kernels: tuple[str, ...] = ("geometric", "weibull"),
                      tail_days: int = ATTRIBUTION_TAIL_DAYS,

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis._blas import one_blas_thread
 from analysis.attribution import _engine as E
 from analysis.attribution._data import Panel, build_panel
 from analysis.config import ATTRIBUTION_TAIL_DAYS, check_alpha
@@ -414,6 +415,7 @@ def assemble(panel: Panel, res: E.EngineResult, *, y: np.ndarray, alpha: float, 
                 posts=posts[["post_id", "creator_id", "posted_date"]].reset_index(drop=True))
 
 
+@one_blas_thread
 def attribute_followers(data: Any, campaign_id: str, *, n_boot: int = 1000, seed: int = 0,
                         alpha: float = 0.05, kernels: tuple[str, ...] = ("geometric", "weibull"),
                         pool: bool = True, baseline_days: int | None = None,

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis._blas import one_blas_thread
 from analysis.attribution import _engine as E
 from analysis.attribution._data import build_panel
 from analysis.attribution.followers import _f
@@ -95,6 +96,7 @@ class PersistenceResult:
                 "placebos": int(self.placebos), "warnings": list(self.warnings)}
 
 
+@one_blas_thread
 def own_content_persistence(data: Any, campaign_id: str, *, days: int = 30, alpha: float = 0.05,
                             hac_lags: int = PERSISTENCE_HAC_LAGS) -> PersistenceResult:
     """Views of the brand's own videos in the ``days`` after the campaign, observed vs expected.

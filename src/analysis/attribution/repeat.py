@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis._blas import one_blas_thread
 from analysis.config import check_alpha
 from analysis.attribution._data import _dates
 from analysis.attribution.followers import FollowerAttribution, _f, attribute_followers
@@ -525,6 +526,7 @@ def compare_repeat(table: pd.DataFrame, *, alpha: float = 0.05, min_creators: in
                         var_shared=var_shared)
 
 
+@one_blas_thread
 def attribute_campaigns(data: Any, campaign_ids: Sequence[str], *,
                         given: Mapping[str, FollowerAttribution] | None = None, skip_errors: bool = False,
                         show_progress: bool | None = None,
@@ -558,6 +560,7 @@ def attribute_campaigns(data: Any, campaign_ids: Sequence[str], *,
     return {str(c): have[str(c)] for c in campaign_ids if str(c) in have}
 
 
+@one_blas_thread
 def repeat_collaborations(data: Any, *, campaign_ids: Sequence[str] | None = None, n_boot: int = 200,
                           seed: int = 0, alpha: float = 0.05,
                           attributions: Mapping[str, FollowerAttribution] | None = None,
@@ -632,6 +635,7 @@ def _earlier_campaigns(data: Any, campaign_id: str, camps: pd.DataFrame) -> pd.D
     return pd.DataFrame({"first_campaign": g["campaign_id"].first(), "previous_campaigns": g.size()}).reset_index()
 
 
+@one_blas_thread
 def returning_creators(data: Any, campaign_id: str, *, attribution: FollowerAttribution | None = None,
                        cache: MutableMapping[str, FollowerAttribution] | None = None, n_boot: int = 200,
                        seed: int = 0, alpha: float = 0.05, min_creators: int = MIN_REPEAT_CREATORS,

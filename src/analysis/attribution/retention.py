@@ -10,6 +10,7 @@ import warnings as warnings_module
 import numpy as np
 import pandas as pd
 
+from analysis._blas import one_blas_thread
 from analysis.attribution._data import build_panel
 from analysis.attribution.followers import FollowerAttribution, _f, attribute_followers
 
@@ -153,6 +154,7 @@ def split_excess_unfollows(excess: np.ndarray, follows: np.ndarray, fit_days: np
     return rate * _carry_over(follows, w), info
 
 
+@one_blas_thread
 def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...] = (30, 60, 90),
                        followers: FollowerAttribution | None = None,
                        unfollow_days: int = 60) -> RetentionResult:

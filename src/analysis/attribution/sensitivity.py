@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis._blas import one_blas_thread
 from analysis.attribution._data import build_panel
 from analysis.attribution.followers import _creator_names, _f, _followers_from_panel, visit_weights
 from analysis.progress import progress
@@ -125,6 +126,7 @@ class SensitivityResult:
                 "reading": self.reading()}
 
 
+@one_blas_thread
 def sensitivity(data: Any, campaign_id: str, *, n_boot: int = 0, seed: int = 0,
                 baseline_days: tuple[int, ...] = (60, 120), leave_one_out: bool = True) -> SensitivityResult:
     """Re-run the follower attribution under alternative choices.
