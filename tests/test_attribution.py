@@ -813,3 +813,17 @@ def test_answers_do_not_depend_on_the_number_of_blas_threads(year_of_ten_campaig
             oa = attribute_orders(year_of_ten_campaigns, "C01", n_boot=50, seed=3)
         runs.append(json.dumps([fa.to_dict(), oa.to_dict()], sort_keys=True, default=str))
     assert runs[0] == runs[1]
+
+
+def test_comparison_reading_only_calls_a_gap_of_5_points_or_more_a_difference(toy_fit, monkeypatch):
+    c = toy_fit.comparison()
+    close = c.assign(reported_share=c["modelled_share"] + 0.01)
+    monkeypatch.setattr(type(toy_fit), "comparison", lambda self: close)
+    text = " ".join(toy_fit.reading())
+    assert "agree with TikTok-reported follows within 5 points for every creator" in text
+    assert "differ most from" not in text
+    far = close.copy()
+    far.loc[far.index[1], "reported_share"] = far.loc[far.index[1], "modelled_share"] + 0.2
+    monkeypatch.setattr(type(toy_fit), "comparison", lambda self: far)
+    text = " ".join(toy_fit.reading())
+    assert f"Modelled shares differ most from TikTok-reported follows for {far.loc[far.index[1], 'handle']}" in text
