@@ -214,6 +214,11 @@ def test_attribution_tables_show_formatted_numbers(reports_run):
     cells = re.findall(r"<td>([^<]*)</td>", section)
     assert cells and not [c for c in cells if re.fullmatch(r"-?[\d,]+\.\d{4,}", c.strip())]
     assert any(re.fullmatch(r"-?\$[\d.,]+k?", c.strip()) for c in cells)  # revenue as money
+    # followers are counted in whole followers, as the reading says them
+    f = read_results(out / "C01" / "results.json")["followers"]
+    table = section[section.index("Incremental brand followers"):]
+    row = re.findall(r"<td>([^<]*)</td>", table[:table.index("</table>")])
+    assert [f"{f[k]:,.0f}" for k in ("incremental", "ci_low", "ci_high")] == row[1:4], row
     assert any(re.fullmatch(r"\d+\.\d%", c.strip()) for c in cells)      # lost rates, shares
     for cid in SHARED_CAMPAIGNS:  # no table of any section shows pandas' raw floats (0.736078, 15.099439)
         cells = re.findall(r"<td>([^<]*)</td>", (out / cid / "report.html").read_text())

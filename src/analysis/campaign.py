@@ -1085,8 +1085,9 @@ def attribution(rep: CampaignReport) -> Section:
             contribution["_incremental_orders"] = oa.to_dict()
             tables.append(("Orders and revenue: direct vs incremental", oa.summary()))
             warn += list(oa.warnings)
-        fm = {**number_formats(",.1f", "incremental", "ci_low", "ci_high", "modelled_incremental", "reported_follows",
-                               "post_campaign_incremental", "effect_half_life_days"),
+        fm = {**number_formats(",.0f", "incremental", "ci_low", "ci_high", "modelled_incremental", "reported_follows",
+                               "post_campaign_incremental"),
+              **number_formats(",.1f", "effect_half_life_days"),
               **number_formats(".1%", "relative_to_counterfactual", "modelled_share", "reported_share",
                                "profile_view_share", "p_top", "cohort_lost_rate", "baseline_lost_rate",
                                "new_customer_share"),

@@ -276,7 +276,7 @@ def robustness(rep: CampaignReport) -> Section:
 
         if len(z):
             plotters.append(placebos)
-        fm = {**number_formats(",.1f", "incremental", "ci_low", "ci_high", "cv_rmse"),
+        fm = {**number_formats(",.0f", "incremental", "ci_low", "ci_high"), **number_formats(",.1f", "cv_rmse"),
               **number_formats("+.1%", "change_pct"),
               **number_formats(".2f", "RMS placebo z", "interval widening factor")}
         return Section(key="robustness", title="Robustness", reading=reading, tables=tuple(tables), formatters=fm,
