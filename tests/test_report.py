@@ -35,18 +35,9 @@ def shared_reports(processed: Path, tmp_path_factory) -> tuple[Path, list[dict]]
     key = str(processed)
     if key not in _SHARED:
         out = tmp_path_factory.mktemp("reports")
-        saved = {k: os.environ.get(k) for k in ("ANALYSIS_STRICT_SECTIONS", "ANALYSIS_NO_PROGRESS")}
-        os.environ["ANALYSIS_STRICT_SECTIONS"] = "1"
-        os.environ.pop("ANALYSIS_NO_PROGRESS", None)
-        try:
+        with report._temporary_env({"ANALYSIS_STRICT_SECTIONS": "1", "ANALYSIS_NO_PROGRESS": None}):
             outcomes = report.run_reports(processed, out, campaigns=list(SHARED_CAMPAIGNS), jobs=2,
                                           show_progress=False)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
         _SHARED[key] = (out, outcomes)
     return _SHARED[key]
 
@@ -178,6 +169,9 @@ def test_kernel_environment_is_temporary(monkeypatch):
     with report._temporary_env({"ANALYSIS_NO_PROGRESS": "1", "ANALYSIS_TEST_KEEP": "theirs"}):
         assert os.environ["ANALYSIS_NO_PROGRESS"] == "1" and os.environ["ANALYSIS_TEST_KEEP"] == "theirs"
     assert "ANALYSIS_NO_PROGRESS" not in os.environ and os.environ["ANALYSIS_TEST_KEEP"] == "mine"
+    with report._temporary_env({"ANALYSIS_TEST_KEEP": None}):  # None removes a variable for the while
+        assert "ANALYSIS_TEST_KEEP" not in os.environ
+    assert os.environ["ANALYSIS_TEST_KEEP"] == "mine"
 
 
 def test_attribution_section_shows_persistence_of_own_video_views(reports_run):

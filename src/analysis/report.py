@@ -71,10 +71,15 @@ KERNEL_ONLY_ENV = {"ANALYSIS_NO_PROGRESS": "1"}
 
 
 @contextlib.contextmanager
-def _temporary_env(values: dict[str, str]):
-    """Set ``values`` in ``os.environ`` (which a kernel started now inherits) and restore them afterwards."""
+def _temporary_env(values: dict[str, str | None]):
+    """Set ``values`` in ``os.environ`` (which a kernel started now inherits; ``None`` removes the variable)
+    and restore the previous values afterwards."""
     old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
     try:
         yield
     finally:
@@ -348,13 +353,9 @@ def run_reports(data_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     _kernel_env()
     # parallel kernels share the cores: each one's BLAS and OpenMP get their share, unless already set
     share = str(max(1, (os.cpu_count() or 1) // jobs))
-    added = [v for v in THREAD_VARS if jobs > 1 and v not in os.environ]
-    os.environ.update({v: share for v in added})
-    try:
+    added = {v: share for v in THREAD_VARS if jobs > 1 and v not in os.environ}
+    with _temporary_env(added):
         return _run_pool(ids, data_dir, out_dir, notebook, timeout, jobs, show_progress)
-    finally:
-        for v in added:
-            os.environ.pop(v, None)
 
 
 def _run_pool(ids: list[str], data_dir: Path, out_dir: Path, notebook: str | os.PathLike, timeout: int, jobs: int,
@@ -389,15 +390,23 @@ def _run_pool(ids: list[str], data_dir: Path, out_dir: Path, notebook: str | os.
     return ordered
 
 
+def _processed_dir(args: argparse.Namespace) -> Path:
+    """``--data``, checked to be a directory (a clear command error otherwise)."""
+    from analysis.cli import CommandError
+
+    data = Path(args.data)
+    if not data.is_dir():
+        raise CommandError(f"--data {data} is not a directory (run `python -m analysis ingest` first)")
+    return data
+
+
 def cli(args: argparse.Namespace) -> int:
     """``python -m analysis report``: run the reports, print a summary, exit 1 if any failed."""
     from analysis.cli import CommandError
 
     if args.jobs is not None and args.jobs < 1:
         raise CommandError("--jobs must be at least 1")
-    data = Path(args.data)
-    if not data.is_dir():
-        raise CommandError(f"--data {data} is not a directory (run `python -m analysis ingest` first)")
+    data = _processed_dir(args)
     try:
         outcomes = run_reports(data, args.out, campaigns=args.campaign, jobs=args.jobs, notebook=NOTEBOOK)
     except ValueError as exc:
@@ -423,19 +432,15 @@ def postmortem_cli(args: argparse.Namespace) -> int:
     from analysis.cli import CommandError
     from analysis.progress import progress_enabled
 
-    data = Path(args.data)
-    if not data.is_dir():
-        raise CommandError(f"--data {data} is not a directory (run `python -m analysis ingest` first)")
+    data = _processed_dir(args).resolve()
     try:
-        known = _campaign_ids(data.resolve())
+        known = _campaign_ids(data)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     if args.campaign not in known:
         raise CommandError(f"unknown campaign id {args.campaign}; the data set holds: {', '.join(known)}")
     out = Path(args.out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    _kernel_env()
-    o = run_one(args.campaign, str(data.resolve()), str(out), str(POSTMORTEM), stem="postmortem",
+    o = run_one(args.campaign, str(data), str(out), str(POSTMORTEM), stem="postmortem",
                 progress_bar=progress_enabled())
     if o["status"] != "ok":
         print(f"{args.campaign}: failed ({o['seconds']:.1f} s) - {o['error']}", file=sys.stderr)
