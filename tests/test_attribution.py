@@ -296,6 +296,32 @@ def test_sensitivity_reading_says_what_leaving_the_top_creator_out_means(change,
     assert "Leaving anna, the largest contributor (900 attributed)" in text and words in text
 
 
+def test_sensitivity_reading_sets_undetermined_alternatives_apart_and_weighs_the_top_creator_by_its_credit():
+    """Demo C03's numbers: a 60-day baseline window gave 48,074 (interval -151,863 to 248,012, 118 times as
+    wide as the main one); it is named apart, not quoted as the top of the range, and left out of the plot's
+    scale. Leaving the top creator (482 attributed) out moved the total by -1,223: more than its own credit,
+    so the baseline absorbed its follows, even though the change is within the main interval's half-width."""
+    from analysis.attribution import SensitivityResult
+
+    t = pd.DataFrame({"scenario": ["main", "kernel", "baseline window", "leave one creator out"],
+                      "detail": ["", "weibull only", "60 days either side", "A"],
+                      "incremental": [758.0, 211.0, 48074.0, -465.0],
+                      "ci_low": [-931.0, -1414.0, -151863.0, -1014.0], "ci_high": [2447.0, 1836.0, 248012.0, 85.0],
+                      "change": [0.0, -547.0, 47316.0, -1223.0], "change_pct": [0.0, -0.72, 62.4, -1.61],
+                      "kernel": "k", "attributed": [np.nan, np.nan, np.nan, 482.0]})
+    s = SensitivityResult("C1", t, {"A": "anna"})
+    text = s.reading()
+    assert "ranges from 211 (kernel: weibull only, -72%) to 211" in text and "48,074 is left out" in text
+    assert "With baseline window: 60 days either side the data do not determine the total" in text
+    assert "118 times as wide" in text
+    assert "changes the total by -1,223 (-161%): the baseline then absorbs them" in text
+    assert "still credited" not in text and "within the main interval's half-width, 1,689" in text
+    d = s.to_dict()
+    assert d["range"] == [211.0, 211.0] and d["undetermined"] == ["baseline window: 60 days either side"]
+    ax = s.plot()
+    assert ax.get_xlim()[1] < 10_000 and any("off scale: 48,074" in x.get_text() for x in ax.texts)
+
+
 def test_simulated_campaign_from_raw_tables():
     from analysis.simulate import generate
 

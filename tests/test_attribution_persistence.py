@@ -81,3 +81,17 @@ def test_missing_video_views_is_a_clear_error(world):
         own_content_persistence(t, sorted(truth["campaigns"])[0])
     with pytest.raises(ValueError, match="positive"):
         own_content_persistence(tables, sorted(truth["campaigns"])[0], days=0)
+
+
+@pytest.mark.parametrize(("ratio", "lo", "hi", "words"), [
+    (0.51, 0.03, 8.89, "drew 49% fewer views per day than the counterfactual (95% CI -97% to +789%): no lasting"),
+    (1.30, 1.10, 1.55, "drew 30% more views per day than the counterfactual (95% CI +10% to +55%): the campaign left"),
+    (0.80, 0.70, 0.90, "drew 20% fewer views per day than the counterfactual (95% CI -30% to -10%): the brand's"),
+])
+def test_reading_says_more_or_fewer_in_words(ratio, lo, hi, words):
+    """'drew 49% fewer views', not 'drew -49% views'."""
+    from analysis.attribution.persistence import PersistenceResult
+
+    r = PersistenceResult(campaign_id="C1", days=30, ratio=ratio, ci_low=lo, ci_high=hi, p_value=0.5,
+                          observed_mean=1.0, counterfactual_mean=1.0, incremental_views=0.0)
+    assert words in r.reading()

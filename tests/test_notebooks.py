@@ -129,7 +129,7 @@ def test_results_are_byte_identical_in_another_process(reports_run, sim_processe
 def test_postmortem_command_runs_the_notebook_and_writes_the_reports_results(reports_run, sim_processed, tmp_path,
                                                                              capsys, monkeypatch):
     """``python -m analysis postmortem`` for C02: the executed notebook and its HTML, every section there, no
-    cell failing, no progress bar in the page, and its results.json is the campaign report's, byte for byte
+    cell failing, no warning printed, no progress bar in the page, and its results.json is the campaign report's, byte for byte
     (same sections, same seed)."""
     import nbformat
 
@@ -142,6 +142,8 @@ def test_postmortem_command_runs_the_notebook_and_writes_the_reports_results(rep
     executed = nbformat.read(str(tmp_path / "C02" / "postmortem.ipynb"), as_version=4)
     errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors
+    stderr = [o["text"] for c in executed.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    assert not any("Warning" in t for t in stderr), stderr  # e.g. tqdm's "IProgress not found" without ipywidgets
     text = "\n".join(c.source for c in executed.cells if c.cell_type == "markdown")
     for heading in ("## Abstract", "## 1. Question and estimands", "## 2. Data", "## 3. Methods",
                     "## 4. Results", "## 5. Robustness", "## 6. Threats to validity", "## 7. Reproducibility",

@@ -205,7 +205,7 @@ class FollowerAttribution:
         return out.sort_values("modelled_incremental", ascending=False).reset_index(drop=True)
 
     def reading(self) -> list[str]:
-        """Plain-language sentences a report can print."""
+        """Plain-language sentences a report can print (the caveats are in :attr:`warnings`)."""
         lvl = int(round(100 * (1 - self.alpha)))
         out = [f"The campaign brought about {self.incremental:,.0f} additional {self.outcome} "
                f"({lvl}% interval {self.ci_low:,.0f} to {self.ci_high:,.0f}) between "
@@ -237,7 +237,6 @@ class FollowerAttribution:
                     "them, while the model counts follows of the brand account above the baseline, "
                     "including delayed ones; creators whose audiences follow them but not the brand (or "
                     "the reverse) differ most.")
-        out += list(self.warnings)
         return out
 
     def to_dict(self) -> dict:
@@ -516,7 +515,8 @@ def _followers_from_panel(panel: Panel, y: np.ndarray, *, n_boot: int, seed: int
     if not leader_chances:
         by["p_top"] = np.nan
     if (by["incremental"] < 0).any():
-        warnings.append(f"{int((by['incremental'] < 0).sum())} creator(s) have a negative point attribution "
+        neg = int((by["incremental"] < 0).sum())
+        warnings.append(f"{neg} creator{' has' if neg == 1 else 's have'} a negative point attribution "
                         "(noise around zero effect); their intervals show the uncertainty")
     if parts["lo"] <= 0 <= parts["hi"]:
         warnings.append("the interval of the total includes zero")

@@ -57,7 +57,8 @@ class PersistenceResult:
 
     def reading(self) -> str:
         """One plain-language sentence on whether the effect lasted."""
-        pct = f"{100 * (self.ratio - 1):+.0f}%"
+        change = self.ratio - 1
+        pct = f"{abs(change):.0%} {'more' if change >= 0 else 'fewer'}"
         span = f"{100 * (self.ci_low - 1):+.0f}% to {100 * (self.ci_high - 1):+.0f}%"
         level = f"{1 - self.alpha:.0%}"
         if self.ci_low > 1:
@@ -67,7 +68,7 @@ class PersistenceResult:
         else:
             verdict = "no lasting change in views of the brand's own videos can be told from noise"
         return (f"In the {self.days} days after the campaign the brand's own videos drew {pct} views per day "
-                f"against the counterfactual ({level} CI {span}): {verdict}.")
+                f"than the counterfactual ({level} CI {span}): {verdict}.")
 
     def plot(self, ax=None):
         """Weekly own-video views, observed and counterfactual, with the campaign and after windows shaded."""

@@ -139,7 +139,7 @@ class RepeatResult:
             out = ["No creator worked with the brand in more than one of the campaigns analysed, so repeat "
                    "collaborations cannot be compared with first ones."]
         elif not self.estimated:
-            out = [f"Not enough repeat creators to compare: {nrep} creator(s) worked with the brand more than "
+            out = [f"Not enough repeat creators to compare: {nrep} creator{'s' if nrep != 1 else ''} worked with the brand more than "
                    f"once, {self.n} of them with a positive estimated response in both their first and a later "
                    f"campaign; at least {self.min_creators} are needed for a ratio with an interval."]
         else:
@@ -177,9 +177,8 @@ class RepeatResult:
                 out.append("Some campaigns lack an interval for their total, so this interval ignores the error "
                            "their creators share and is too narrow.")
         if excl > 0 and nrep > 0:
-            out.append(f"{excl} repeat creator(s) left out of the comparison: their first or every later "
-                       "estimate is zero or negative (or they had no views), where a ratio is undefined.")
-        out += list(self.warnings)
+            out.append(f"{excl} repeat creator{'s' if excl != 1 else ''} left out of the comparison: their first or "
+                       "every later estimate is zero or negative (or they had no views), where a ratio is undefined.")
         return out
 
     def to_dict(self) -> dict:

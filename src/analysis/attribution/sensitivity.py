@@ -13,6 +13,11 @@ from analysis.attribution._data import build_panel
 from analysis.attribution.followers import _creator_names, _f, _followers_from_panel, visit_weights
 from analysis.progress import progress
 
+#: An alternative whose 95% interval is this many times as wide as the main one's leaves the total
+#: undetermined: the reading names it apart instead of quoting it in the range (a 60-day baseline
+#: window around a 9-week window can leave trend and carry-over unidentified).
+UNDETERMINED_WIDTH = 10.0
+
 #: Columns of :meth:`SensitivityResult.summary`.
 COLUMNS = ("scenario", "detail", "incremental", "ci_low", "ci_high", "change", "change_pct", "kernel",
            "attributed")
@@ -49,6 +54,12 @@ class SensitivityResult:
         t = self.table
         return t[(t["scenario"] != "main") & (t["scenario"] != "leave one creator out")]
 
+    def undetermined(self) -> pd.Series:
+        """Per row, whether its interval is over :data:`UNDETERMINED_WIDTH` times as wide as the main one's."""
+        width = self.table["ci_high"] - self.table["ci_low"]
+        main = float(width.iloc[0])
+        return (width > UNDETERMINED_WIDTH * main) if np.isfinite(main) and main > 0 else width != width
+
     def leave_one_out(self) -> pd.DataFrame:
         """The leave-one-creator-out rows."""
         return self.table[self.table["scenario"] == "leave one creator out"]
@@ -63,32 +74,48 @@ class SensitivityResult:
     def reading(self) -> str:
         """How far the total moves under the alternatives, and whether leaving a creator out agrees."""
         alt = self.alternatives()
+        poor = self.undetermined()
+        shown, wild = alt[~poor[alt.index]], alt[poor[alt.index]]
         main = self.main
+        main_row = self.table.loc[0]
         parts = []
-        if len(alt) and main:
-            lo, hi = alt.loc[alt["incremental"].idxmin()], alt.loc[alt["incremental"].idxmax()]
+        if len(shown) and main:
+            lo, hi = shown.loc[shown["incremental"].idxmin()], shown.loc[shown["incremental"].idxmax()]
             parts.append(
                 f"Under other reasonable choices the total ranges from {lo['incremental']:,.0f} "
                 f"({lo['scenario']}: {lo['detail']}, {lo['change_pct']:+.0%}) to {hi['incremental']:,.0f} "
                 f"({hi['scenario']}: {hi['detail']}, {hi['change_pct']:+.0%}) against {main:,.0f} in the main "
                 "analysis")
-            inside = int(((alt["incremental"] >= self.table.loc[0, "ci_low"])
-                          & (alt["incremental"] <= self.table.loc[0, "ci_high"])).sum())
-            parts[-1] += f"; {inside} of {len(alt)} alternatives fall inside the main 95% interval."
+            inside = int(((shown["incremental"] >= main_row["ci_low"])
+                          & (shown["incremental"] <= main_row["ci_high"])).sum())
+            parts[-1] += f"; {inside} of {len(shown)} alternatives fall inside the main 95% interval."
+        for _, r in wild.iterrows():
+            times = (r["ci_high"] - r["ci_low"]) / (main_row["ci_high"] - main_row["ci_low"])
+            parts.append(
+                f"With {r['scenario']}: {r['detail']} the data do not determine the total (95% interval "
+                f"{r['ci_low']:,.0f} to {r['ci_high']:,.0f}, {times:,.0f} times as wide as the main one), so its "
+                f"estimate of {r['incremental']:,.0f} is left out of that range.")
         loo = self.leave_one_out()
         if len(loo):
             big = loo.loc[loo["attributed"].idxmax()]
             h = self.handles.get(big["detail"], big["detail"])
-            half = (self.table.loc[0, "ci_high"] - self.table.loc[0, "ci_low"]) / 2
+            half = (main_row["ci_high"] - main_row["ci_low"]) / 2
             s = (f"Leaving {h}, the largest contributor ({big['attributed']:,.0f} attributed), out of the model "
                  f"(its follows stay in the data) changes the total by {big['change']:+,.0f}")
-            if abs(big["change"]) <= half:
+            if np.isfinite(big["change_pct"]):
+                s += f" ({big['change_pct']:+.0%})"
+            # The creator's follows are still credited to the campaign when the total loses less than half
+            # of what the creator was attributed; losing more means the baseline took them over.
+            change = float(big["change"])
+            note = (f" (a change within the main interval's half-width, {half:,.0f})"
+                    if abs(change) <= half else "")
+            if abs(change) <= 0.5 * abs(big["attributed"]):
                 s += ": its follows are still credited to the campaign, so the total does not rest on modelling it."
-            elif big["change"] < 0:
+            elif change < 0:
                 s += (": the baseline then absorbs them, so the total rests on that creator's exposure being "
-                      "modelled; read it with this in mind.")
+                      f"modelled{note}; read it with this in mind.")
             else:
-                s += ": without it the other creators' response rises; the total rests on how it is modelled."
+                s += f": without it the other creators' response rises; the total rests on how it is modelled{note}."
             parts.append(s)
         return " ".join(parts)
 
@@ -104,9 +131,20 @@ class SensitivityResult:
         ax.axvspan(row0["ci_low"], row0["ci_high"], color="C0", alpha=0.12, lw=0)
         ax.axvline(row0["incremental"], color="C0", lw=1)
         colors = ["C0" if s == "main" else ("C2" if s == "leave one creator out" else "C1") for s in t["scenario"]]
-        ax.errorbar(t["incremental"], y, xerr=[t["incremental"] - t["ci_low"], t["ci_high"] - t["incremental"]],
+        poor = self.undetermined().to_numpy()
+        ok = ~poor
+        ax.errorbar(t["incremental"][ok], y[ok], xerr=[(t["incremental"] - t["ci_low"])[ok],
+                                                      (t["ci_high"] - t["incremental"])[ok]],
                     fmt="none", ecolor="0.4", lw=0.8)
-        ax.scatter(t["incremental"], y, c=colors, zorder=3, s=18)
+        ax.scatter(t["incremental"][ok], y[ok], c=[c for c, k in zip(colors, ok) if k], zorder=3, s=18)
+        if poor.any():  # undetermined alternatives would squash the scale: named at the left edge instead
+            lo, hi = float(t["ci_low"][ok].min()), float(t["ci_high"][ok].max())
+            pad = 0.05 * (hi - lo)
+            ax.set_xlim(lo - pad, hi + pad)
+            for yy, (_, r) in zip(y[poor], t[poor].iterrows()):
+                ax.annotate(f"off scale: {r['incremental']:,.0f} ({r['ci_low']:,.0f} to {r['ci_high']:,.0f})",
+                            (lo - pad, yy), xytext=(4, 0), textcoords="offset points", va="center",
+                            fontsize=8, color="C3")
         ax.set_yticks(y, [r["scenario"] if r["scenario"] == "main" else f"{r['scenario']}: {r['detail']}"
                           for _, r in t.iterrows()])
         ax.set_xlabel("incremental new followers")
@@ -121,8 +159,11 @@ class SensitivityResult:
                          "ci_low": _f(r.ci_low), "ci_high": _f(r.ci_high), "change": _f(r.change),
                          "change_pct": _f(r.change_pct), "kernel": r.kernel, "attributed": _f(r.attributed)})
         alt = self.alternatives()
+        poor = self.undetermined()
+        shown = alt[~poor[alt.index]]
         return {"scenarios": rows,
-                "range": [_f(alt["incremental"].min()), _f(alt["incremental"].max())] if len(alt) else None,
+                "range": [_f(shown["incremental"].min()), _f(shown["incremental"].max())] if len(shown) else None,
+                "undetermined": [f"{r.scenario}: {r.detail}" for r in alt[poor[alt.index]].itertuples()],
                 "reading": self.reading()}
 
 
