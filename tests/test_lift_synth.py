@@ -311,6 +311,8 @@ def test_geo_lift_api_window_and_definitions(sim7):
     camp = tables["campaigns"].set_index("campaign_id").loc["C01"]
     assert sc.design == "synthetic_control" and its.design == "causal_impact"
     assert sc.method == "outcome+rescaled" and sc.metric == its.metric == "revenue"
+    assert sc.treated_unit == "the treated regions"
+    assert sc.reading().startswith("Revenue in the treated regions was "), sc.reading()
     # the window is the campaign's: later days (the adstock tail) are left out
     assert sc.gap.index.max() == pd.Timestamp(camp["end_date"])
     assert its.series.index.max() == pd.Timestamp(camp["end_date"])

@@ -278,6 +278,10 @@ def test_absent_optional_tables_are_not_available(sim_processed):
     assert "no comments table" in cr.sentiment(rep).reason
     lift = cr.lift(rep)
     assert lift.status == "not available" and "geo synthetic control" in lift.reason
+    # designs that are unavailable for the same reason are named together, the reason said once
+    assert lift.reason.count("geo synthetic control") == 1
+    assert "geo synthetic control, geo difference-in-differences, geo structural time series, staggered " \
+           "difference-in-differences: the data set has no geo holdout tables" in lift.reason, lift.reason
     results = rep.results()
     assert results["sections"]["conversions"]["status"] == "not available"
     assert results["conversions"]["direct"] == {"orders": 0, "revenue": 0.0}

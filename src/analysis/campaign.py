@@ -216,8 +216,8 @@ class Section:
             return [paragraph(self.reason, lead="Not available:")]
         if self.status == "error":
             return [paragraph(self.reason, lead="This section failed:")]
-        if self.reading:
-            out.append(paragraph(self.reading))
+        # a blank line in the reading separates paragraphs
+        out += [paragraph(p) for p in self.reading.split("\n\n") if p.strip()]
         for title, df in self.tables:
             out.append(safe_table(df, formatters=self.formatters, index=False, caption=title))
         for note in self.warnings:
@@ -552,8 +552,8 @@ def kpi_tables(rep: CampaignReport) -> Section:
             ["creator_id", "handle", *lead_cols]].reset_index(drop=True)
         fmts = {m: (lambda v, m=m: rep.fmt(m, v)) for m in lead_cols}
         headline = [m for m in HEADLINE_KPIS if m in kpis]
-        reading = ("The campaign reached " + ", ".join(f"{REGISTRY[m].label.lower()} {rep.fmt(m, kpis[m]['value'])}"
-                                                       for m in headline[:4]) + ".")
+        reading = ("Headline figures: " + ", ".join(f"{REGISTRY[m].label.lower()} {rep.fmt(m, kpis[m]['value'])}"
+                                                    for m in headline[:4]) + ".")
 
         def plot_board(ax=None):
 
@@ -956,8 +956,11 @@ def lift(rep: CampaignReport) -> Section:
                                                       "relative_effect", "p_value")} for e in rows])
         na = pd.DataFrame(unavailable, columns=["design", "why not available"])
         if not rows:
+            by_reason: dict[str, list[str]] = {}
+            for n, why in unavailable:
+                by_reason.setdefault(why, []).append(n)
             raise NotAvailable("no lift design is supported by this campaign's data: "
-                               + "; ".join(f"{n}: {why}" for n, why in unavailable))
+                               + "; ".join(f"{', '.join(ns)}: {why}" for why, ns in by_reason.items()))
 
         def forest(ax=None):
 
@@ -975,7 +978,7 @@ def lift(rep: CampaignReport) -> Section:
 
         tables = ((("Lift estimates", _lift_display(rep, table)),)
                   + ((("Designs not available", na),) if len(na) else ()))
-        return Section(key="lift", title="Did it work?", reading=" ".join(r for r in readings if r),
+        return Section(key="lift", title="Did it work?", reading="\n\n".join(r for r in readings if r),
                        tables=tables,
                        plotters=((forest,) if len(results) > 1 else ()) + tuple(plotters),
                        contribution={"lift": [{k: v for k, v in e.items() if k != "warnings"} for e in rows],
@@ -1038,7 +1041,7 @@ def attribution(rep: CampaignReport) -> Section:
                               "post_campaign_incremental", "kernel", "effect_half_life_days"]]
         tables = [("Incremental brand followers", shown),
                   ("Modelled vs TikTok-reported follows by creator", fa.comparison())]
-        readings = list(fa.reading())
+        readings = [" ".join(fa.reading())]  # one paragraph each: followers, retention, persistence, sensitivity
         warn = list(fa.warnings)
         try:
             from analysis.attribution import follower_retention
@@ -1100,7 +1103,7 @@ def attribution(rep: CampaignReport) -> Section:
                              ("aov", ("aov",)), ("roas", ("roas",)), ("roi", ("roi",))):
             fm.update({c: functools.partial(rep.fmt, metric) for c in cols})
         return Section(key="attribution", title="Where did the followers come from?",
-                       reading=" ".join(readings), tables=tuple(tables), formatters=fm, plotters=tuple(plotters),
+                       reading="\n\n".join(readings), tables=tuple(tables), formatters=fm, plotters=tuple(plotters),
                        contribution=contribution, result=fa, warnings=tuple(dict.fromkeys(warn)))
 
     sec = rep.run("attribution", "Where did the followers come from?", body)
@@ -1163,8 +1166,8 @@ def _returning_creators_section(rep: CampaignReport, fa: Any) -> Section:
         readings.append(
             "Read the ratio as descriptive context: these creators share this campaign's estimate and "
             f"{'their first campaign' if n_first == 1 else 'a few first campaigns'}, so the comparison is close "
-            "to one of campaign-level estimates and its interval is wide; the ratio is also pulled towards 1 "
-            "(docs/validation_repeat.md). The brand-wide comparison over every campaign is in "
+            "to one of campaign-level estimates and its interval is wide (docs/validation_repeat.md). The "
+            "brand-wide comparison over every campaign is in "
             "analysis.attribution.repeat_collaborations.")
     d = {**res.to_dict(), "status": "ok"}
     fm = {**dict.fromkeys(("first: per 1,000 views", "now: per 1,000 views", "ratio now / first", "ratio", "ci_low",

@@ -148,7 +148,8 @@ class ComplianceResult:
         nd, ns, nr = len(self.noncompliant_post_ids), len(self.unlicensed_sound_post_ids), len(self.rights)
         if nd == ns == nr == 0:
             return f"All {n} campaign posts were disclosed and used licensed sounds; usage rights cover the campaign."
-        return (f"{nd} of {n} campaign posts were not clearly disclosed, {ns} used an unlicensed sound, "
+        return (f"{nd} of {n} campaign posts {'was' if nd == 1 else 'were'} not clearly disclosed, {ns} used an "
+                "unlicensed sound, "
                 f"and {nr} {'contract' if nr == 1 else 'contracts'} had a usage-rights problem.")
 
     def to_dict(self) -> dict[str, Any]:

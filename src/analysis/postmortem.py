@@ -261,7 +261,7 @@ def robustness(rep: CampaignReport) -> Section:
         if sens is not None:
             tables.insert(0, ("The total under alternative choices", sens.summary()[
                 ["scenario", "detail", "incremental", "ci_low", "ci_high", "change_pct"]]))
-            reading = sens.reading() + " " + reading
+            reading = sens.reading() + "\n\n" + reading
             plotters.append(lambda ax: sens.plot(ax=ax))
 
         def placebos(ax=None):

@@ -488,15 +488,13 @@ class SynthResult(LiftResult):
             rel = self.relative_effect
             direction = "higher" if rel >= 0 else "lower"
             lo, hi = self.relative_ci_low, self.relative_ci_high
-            first = (f"{_pretty(self.metric)} in {self.treated_unit} was {abs(rel):.1%} {direction} than its "
+            first = (f"{_pretty(self.metric)} in {self.treated_unit} was {abs(rel):.1%} {direction} than the "
                      f"synthetic control ({level} {lo:.1%} to {hi:.1%})")
         else:
-            first = (f"{_pretty(self.metric)} in {self.treated_unit} differed from its synthetic control by "
+            first = (f"{_pretty(self.metric)} in {self.treated_unit} differed from the synthetic control by "
                      f"{self.effect:,.3g} per period ({level} {self.ci_low:,.3g} to {self.ci_high:,.3g})")
         if self.n_placebos:
-            k = self.n_placebos_as_extreme
-            verb = "showed" if k != 1 else "showed"
-            first += f"; {k} of {self.n_placebos} placebo units {verb} a gap as large."
+            first += f"; {self.n_placebos_as_extreme} of {self.n_placebos} placebo units showed a gap as large."
         else:
             first += "."
         return first
@@ -1051,6 +1049,10 @@ def _get_table(source: Any, name: str) -> pd.DataFrame | None:
     return table if isinstance(table, pd.DataFrame) else None
 
 
+#: Name of the summed treated regions in :func:`geo_lift`'s results and readings.
+GEO_TREATED = "the treated regions"
+
+
 def geo_lift(
     data_or_tables: Any,
     campaign_id: str,
@@ -1141,17 +1143,17 @@ def geo_lift(
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     if end < start:
         raise ValueError(f"The window ends ({end.date()}) before it starts ({start.date()}).")
-    panel = geo_panel(sales, assign, campaign_id, metric=metric)
+    panel = geo_panel(sales, assign, campaign_id, metric=metric, treated_label=GEO_TREATED)
     panel = panel[panel["date"] <= end]
     notes = _geo_overlap_warnings(assign, _get_table(data_or_tables, "campaigns"), campaign_id,
                                   panel["date"].min(), start, end)
-    sc = synthetic_control(panel, outcome=metric, unit="region", time="date", treated_unit="treated",
+    sc = synthetic_control(panel, outcome=metric, unit="region", time="date", treated_unit=GEO_TREATED,
                            treatment_start=start, treatment_end=end, alpha=alpha, rescale=True,
                            placebos=placebos, ci_method=ci_method, progress_bar=False)
     wide = panel.pivot(index="date", columns="region", values=metric).sort_index()
-    controls = [c for c in wide.columns if c != "treated"]
+    controls = [c for c in wide.columns if c != GEO_TREATED]
     outcome = metric if metric not in controls else f"{metric} (treated)"
-    wide = wide.rename(columns={"treated": outcome})
+    wide = wide.rename(columns={GEO_TREATED: outcome})
     its = causal_impact(wide, outcome=outcome, controls=controls, treatment_start=start, alpha=alpha,
                         n_sims=n_sims, seed=seed)
     if notes:
