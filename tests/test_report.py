@@ -127,7 +127,15 @@ def test_shared_run_succeeds_with_every_output(reports_run):
             # atomic writes go through private temporary files; the reports are not left private
             assert stat.S_IMODE((out / cid / name).stat().st_mode) == default_mode(), name
         assert f'href="{cid}/report.html"' in index
+        # the index row: incremental followers with their interval, and how many targets were met
+        r = read_results(out / cid / "results.json")
+        f = r["followers"]
+        assert f'{f["incremental"]:,.0f}<div class="ci">{f["ci_low"]:,.0f} to {f["ci_high"]:,.0f}</div>' in index
+        targeted = [ln for ln in r["scorecard"]["lines"] if ln["target"] is not None]
+        met = sum(ln["status"] == "met" for ln in targeted)
+        assert f"<td>{met} of {len(targeted)}</td>" in index
     assert index.count('class="ok"') == len(SHARED_CAMPAIGNS)
+    assert "<th>Targets met</th>" in index and "<th>Engagement rate (views)</th>" in index
 
 
 def test_html_has_no_code_no_parameters_and_png_figures(reports_run):

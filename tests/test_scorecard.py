@@ -27,10 +27,10 @@ def test_objectives_shipped_and_validated():
 def test_finished_campaign_statuses():
     sc = scorecard(KPIS, TARGETS, "awareness")
     v = sc.line("views")
-    assert v.attainment == pytest.approx(1.2) and v.status == "on track" and v.role == "primary"
-    assert v.text == "Views reached 1.2M against a 1.0M target (120%): on track."
+    assert v.attainment == pytest.approx(1.2) and v.status == "met" and v.role == "primary"
+    assert v.text == "Views: 1.2M against a target of 1.0M (120%): met."
     c = sc.line("cpm")  # lower is better: target / value
-    assert c.attainment == pytest.approx(10 / 8) and c.status == "on track"
+    assert c.attainment == pytest.approx(10 / 8) and c.status == "met"
     assert sc.line("reach").status == "missed" and sc.line("reach").attainment == pytest.approx(0.9)
     assert sc.line("cpa").role == "targeted" and sc.line("cpa").status == "missed"  # 30/40
     assert sc.line("completion_rate").status is None and "no target" in sc.line("completion_rate").text
@@ -43,7 +43,8 @@ def test_pacing_while_running():
     assert sc.line("views").paced_attainment == pytest.approx(1.25) and sc.line("views").status == "on track"
     assert sc.line("reach").status == "at risk"  # 0.3/0.4 = 75%
     assert sc.line("cpm").paced_attainment == pytest.approx(10 / 12) and sc.line("cpm").status == "at risk"
-    assert "is at" in sc.line("views").text
+    assert sc.line("views").text == ("Views so far: 500.0k against a target of 1.0M (50% of it, 125% of the "
+                                     "pro-rata target): on track."), sc.line("views").text
 
 
 def test_undefined_values_and_mapping_targets():

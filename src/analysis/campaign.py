@@ -818,7 +818,7 @@ class ScaledLift:
         def show(v: float) -> str:
             return f"{v:+,.0f}" if self.fmt is None else ("-" if v < 0 else "+") + self.fmt(abs(v))
 
-        return (f"{self.label.capitalize()}: {d['metric']} changed by {show(d['effect'])} per day across the "
+        return (f"{d['metric'].capitalize()} changed by {show(d['effect'])} per day across the "
                 f"{self.factor} treated regions (95% interval {show(d['ci_low'])} to {show(d['ci_high'])}"
                 + (f", {rel:+.1%} over the counterfactual" if rel is not None else "")
                 + f"); the interval {sig} zero.")
@@ -951,7 +951,10 @@ def lift(rep: CampaignReport) -> Section:
                 rows.append(entry)
             if hasattr(res, "plot"):
                 plotters.append(lambda ax, r=res: r.plot(ax=ax))
-            readings.append(res.reading() if hasattr(res, "reading") else "")
+            if hasattr(res, "reading"):  # one paragraph per design, led by its name
+                text = res.reading()
+                readings.append(f"{name[:1].upper()}{name[1:]}: "
+                                + (text[:1].lower() + text[1:] if text[1:2].islower() else text))
         table = pd.DataFrame([{k: e.get(k) for k in ("design", "metric", "effect", "ci_low", "ci_high",
                                                       "relative_effect", "p_value")} for e in rows])
         na = pd.DataFrame(unavailable, columns=["design", "why not available"])

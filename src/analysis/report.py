@@ -241,7 +241,11 @@ def run_one(campaign_id: str, data_dir: str, out_dir: str, notebook: str = str(N
         r = json.loads(res_path.read_text(encoding="utf-8"))
         objective = r.get("objective", "")
         figures = {k: (r.get("kpis", {}).get(k) or {}).get("value") for k in INDEX_KPIS}
-        figures["incremental_followers"] = (r.get("followers") or {}).get("incremental")
+        fol = r.get("followers") or {}
+        figures["incremental_followers"] = fol.get("incremental")
+        figures["incremental_followers_ci"] = [fol.get("ci_low"), fol.get("ci_high")]
+        targeted = [ln for ln in (r.get("scorecard") or {}).get("lines", []) if ln.get("target") is not None]
+        figures["targets_met"] = [sum(ln.get("status") in ("met", "on track") for ln in targeted), len(targeted)]
         figures["warnings"] = len(r.get("warnings", []))
     elif error is None:
         error = "the notebook finished without writing results.json"
@@ -263,6 +267,16 @@ def _fmt(v: Any, kind: str) -> str:
         return f"{v:,.4g}" if isinstance(v, (int, float)) else str(v)
 
 
+def _followers_cell(figures: dict[str, Any]) -> str:
+    """The incremental followers with their interval below, escaped."""
+    inc = figures.get("incremental_followers")
+    if inc is None:
+        return "–"
+    lo, hi = figures.get("incremental_followers_ci") or (None, None)
+    ci = f'<div class="ci">{html.escape(f"{lo:,.0f} to {hi:,.0f}")}</div>' if lo is not None and hi is not None else ""
+    return html.escape(f"{inc:,.0f}") + ci
+
+
 def write_index(out_dir: str | os.PathLike, outcomes: list[dict[str, Any]]) -> Path:
     """Write ``OUT/index.html``: one row per campaign with status, key figures and links (all escaped)."""
     e = html.escape
@@ -276,13 +290,17 @@ def write_index(out_dir: str | os.PathLike, outcomes: list[dict[str, Any]]) -> P
         status = e(o["status"])
         err = f'<div class="error">{e(o["error"])}</div>' if o.get("error") else ""
         cells = "".join(f"<td>{e(_fmt(f.get(k), k))}</td>" for k in INDEX_KPIS)
-        inc = f.get("incremental_followers")
+        met, targeted = f.get("targets_met") or (None, 0)
         rows.append(
             f'<tr class="{status}"><td>{e(o["campaign_id"])}</td><td>{e(o.get("objective") or "")}</td>'
-            f'<td class="status">{status}{err}</td>{cells}<td>{e("–" if inc is None else f"{inc:,.0f}")}</td>'
+            f'<td class="status">{status}{err}</td><td>{e(f"{met} of {targeted}" if targeted else "–")}</td>'
+            f'{cells}<td>{_followers_cell(f)}</td>'
             f'<td>{e(str(f.get("warnings", "–")))}</td><td>{" · ".join(links)}</td></tr>')
+    from analysis.metrics import REGISTRY
+
     heads = "".join(f"<th>{e(h)}</th>" for h in (
-        "campaign", "objective", "status", *INDEX_KPIS, "incremental followers", "warnings", "links"))
+        "Campaign", "Objective", "Status", "Targets met", *(REGISTRY[k].label for k in INDEX_KPIS),
+        "Incremental followers (95% interval)", "Warnings", "Links"))
     n_ok = sum(o["status"] == "ok" for o in outcomes)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Campaign reports</title>
@@ -290,7 +308,7 @@ def write_index(out_dir: str | os.PathLike, outcomes: list[dict[str, Any]]) -> P
 body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
 table {{ border-collapse: collapse; }} th, td {{ padding: .35rem .7rem; border-bottom: 1px solid #ddd; text-align: left; }}
 th {{ background: #f3f5f8; }} tr.failed td.status {{ color: #c0392b; font-weight: bold; }}
-tr.ok td.status {{ color: #2e8b57; }} .error {{ font-weight: normal; font-size: .85em; max-width: 30rem; }}
+tr.ok td.status {{ color: #2e8b57; }} .ci {{ font-size: .8em; color: #666; }} .error {{ font-weight: normal; font-size: .85em; max-width: 30rem; }}
 </style></head><body>
 <h1>Campaign reports</h1>
 <p>{n_ok} of {len(outcomes)} reports succeeded.</p>

@@ -8,8 +8,8 @@ KPIs (what explains them); the shipped mapping is ``resources/objectives.yaml``.
   target / value for lower-is-better ones (a CPM of 8 against a target of 10 is 125%);
 - while a campaign runs (``elapsed_share`` < 1), totals are judged against the pro-rata target
   (target x elapsed share); rates and cost ratios against the full target;
-- status: ``on track`` when the (paced) attainment is at least 100%; while running, ``at risk``
-  below that; once finished, ``missed`` below 100%. A metric with an undefined value is
+- status: while running, ``on track`` when the paced attainment is at least 100% and ``at risk``
+  below that; once finished, ``met`` at 100% or more and ``missed`` below. A metric with an undefined value is
   ``undefined``; one without a target has no status.
 """
 
@@ -27,7 +27,7 @@ from analysis.config import RESOURCES_DIR
 from analysis.metrics import REGISTRY, format_value, metric
 
 OBJECTIVES_FILE = RESOURCES_DIR / "objectives.yaml"
-STATUSES = ("on track", "at risk", "missed", "undefined")
+STATUSES = ("met", "on track", "at risk", "missed", "undefined")
 
 
 def objectives(mapping: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, dict[str, list[str]]]:
@@ -91,7 +91,7 @@ class Scorecard:
         rows = [l for l in self.lines if l.attainment is not None]
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 0.5 + 0.4 * max(len(rows), 1)))
-        colours = {"on track": "#2a9d8f", "at risk": "#e9c46a", "missed": "#e76f51", None: "#999999"}
+        colours = {"met": "#2a9d8f", "on track": "#2a9d8f", "at risk": "#e9c46a", "missed": "#e76f51", None: "#999999"}
         att = [100 * (l.paced_attainment if l.paced_attainment is not None else l.attainment) for l in rows]
         ax.barh([REGISTRY[l.metric].label for l in rows], att, color=[colours.get(l.status, "#999") for l in rows])
         ax.axvline(100, color="black", lw=1)
@@ -109,22 +109,24 @@ class Scorecard:
 def _status(paced: float | None, finished: bool) -> str | None:
     if paced is None:
         return None
-    if paced >= 1.0:
-        return "on track"
-    return "missed" if finished else "at risk"
+    if finished:
+        return "met" if paced >= 1.0 else "missed"
+    return "on track" if paced >= 1.0 else "at risk"
 
 
 def _text(name: str, value: float | None, target: float | None, att: float | None, status: str | None,
-          finished: bool, currency: str) -> str:
+          finished: bool, currency: str, paced: float | None = None) -> str:
     m = REGISTRY[name]
     if value is None:
         return f"{m.label} is undefined (no data or a zero denominator)."
     v = format_value(name, value, currency=currency)
     if target is None:
         return f"{m.label}: {v} (no target)."
-    verb = "reached" if finished else "is at"
-    return (f"{m.label} {verb} {v} against a {format_value(name, target, currency=currency)} target "
-            f"({att * 100:.0f}%): {status}.")
+    t = format_value(name, target, currency=currency)
+    if finished:
+        return f"{m.label}: {v} against a target of {t} ({att * 100:.0f}%): {status}."
+    pace = f", {paced * 100:.0f}% of the pro-rata target" if paced is not None and paced != att else ""
+    return f"{m.label} so far: {v} against a target of {t} ({att * 100:.0f}% of it{pace}): {status}."
 
 
 def scorecard(kpis: Mapping[str, Any] | pd.Series | pd.DataFrame, targets: pd.DataFrame | Mapping[str, float] | None,
@@ -196,5 +198,5 @@ def scorecard(kpis: Mapping[str, Any] | pd.Series | pd.DataFrame, targets: pd.Da
         elif value is None and target is not None:
             status = "undefined"
         lines.append(ScoreLine(name, role, value, target, att, paced, status,
-                               _text(name, value, target, att, status, finished, currency)))
+                               _text(name, value, target, att, status, finished, currency, paced)))
     return Scorecard(objective=objective, elapsed_share=float(elapsed_share), lines=tuple(lines))

@@ -172,7 +172,7 @@ def own_content_persistence(data: Any, campaign_id: str, *, days: int = 30, alph
         cols.append(m[:, None].astype(float))
         names.append(f"campaign_{cid}")
         if (m & after).any():
-            warnings.append(f"campaign {cid} runs during the {days} days after this one: its days are modelled "
+            warnings.append(f"campaign {cid} overlaps the {days} days after this one: its days are modelled "
                             "apart, which leaves fewer days to compare the brand's own-video views "
                             "after the campaign with their baseline")
     X = np.column_stack(cols)
