@@ -139,8 +139,8 @@ class RepeatResult:
             out = ["No creator worked with the brand in more than one of the campaigns analysed, so repeat "
                    "collaborations cannot be compared with first ones."]
         elif not self.estimated:
-            out = [f"Not enough repeat creators to compare: {nrep} creator{'s' if nrep != 1 else ''} worked with the brand more than "
-                   f"once, {self.n} of them with a positive estimated response in both their first and a later "
+            out = [f"Not enough repeat creators to compare: {nrep} creator{'s' if nrep != 1 else ''} worked "
+                   f"with the brand more than once, {self.n} of them with a positive estimated response in both their first and a later "
                    f"campaign; at least {self.min_creators} are needed for a ratio with an interval."]
         else:
             assert self.ratio is not None and self.ci_low is not None and self.ci_high is not None
