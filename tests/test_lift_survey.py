@@ -114,6 +114,11 @@ def test_survey_lift_table_and_adjustment():
     d = s.to_dict()
     json.dumps(d, allow_nan=False)
     assert d[0]["design"] == "survey" and d[0]["metric"] == "ad_recall"
+    assert d[0]["p_value"] == pytest.approx(t.loc["ad_recall", "p_value_adjusted"])
+    assert d[0]["p_value_raw"] == pytest.approx(t.loc["ad_recall", "p_value"])
+    assert d[0]["p_value_adjustment"] == "Holm, across 3 questions"
+    assert survey_lift(_survey(0), correction="fdr_bh").to_dict()[0]["p_value_adjustment"].startswith(
+        "Benjamini-Hochberg")
     assert s.plot() is not None and s.reading()
     with pytest.raises(ValueError, match="group"):
         survey_lift(_survey(0).assign(group="treated"))

@@ -159,6 +159,16 @@ def test_lift_readings_speak_in_the_outcomes_units(reports_run):
                      r"treated regions \(95% interval [+-]\$[\d,.]+k? to [+-]\$", page), "money in the geo reading"
 
 
+def test_survey_p_values_say_they_are_adjusted(reports_run):
+    out, _ = reports_run  # C02 of the test simulation has a brand-lift survey
+    lift = json.loads((out / "C02" / "results.json").read_text())["lift"]
+    survey = [e for e in lift if e["design"].startswith("survey")]
+    assert survey and all(e["p_value_adjustment"].startswith("Holm, across") for e in survey)
+    assert all(e["p_value"] >= e["p_value_raw"] for e in survey)
+    page = (out / "C02" / "report.html").read_text()
+    assert "p_value adjustment" in page and "Holm, across" in page
+
+
 def test_no_progress_bar_reaches_the_report(reports_run):
     # the shared run had ANALYSIS_NO_PROGRESS unset, as a user's shell has; the sensitivity analysis
     # shows a progress bar in JupyterLab, but a report's kernel runs with the bars off

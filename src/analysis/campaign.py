@@ -957,6 +957,9 @@ def lift(rep: CampaignReport) -> Section:
                                 + (text[:1].lower() + text[1:] if text[1:2].islower() else text))
         table = pd.DataFrame([{k: e.get(k) for k in ("design", "metric", "effect", "ci_low", "ci_high",
                                                       "relative_effect", "p_value")} for e in rows])
+        adjusted = [e.get("p_value_adjustment") for e in rows]
+        if any(adjusted):  # e.g. survey questions: say which p-values are corrected for multiplicity
+            table["p_value adjustment"] = [a or "no" for a in adjusted]
         na = pd.DataFrame(unavailable, columns=["design", "why not available"])
         if not rows:
             by_reason: dict[str, list[str]] = {}

@@ -389,12 +389,16 @@ class SurveyLiftResult:
         return self.table.copy()
 
     def to_dict(self) -> list[dict[str, Any]]:
-        """``results.json`` lift entries, one per question (``p_value`` is the adjusted one)."""
+        """``results.json`` lift entries, one per question (``p_value`` is the adjusted one, ``p_value_raw`` the
+        unadjusted one and ``p_value_adjustment`` names the correction)."""
         out = []
         for row, res in zip(self.table.itertuples(index=False), self.results):
             d = res.to_dict()
             d["p_value_raw"] = d["p_value"]
             d["p_value"] = _clean(float(row.p_value_adjusted))
+            n_q = int((self.table["campaign_id"] == row.campaign_id).sum())
+            d["p_value_adjustment"] = (f"{CORRECTION_NAMES.get(self.correction, self.correction)}, "
+                                       f"across {n_q} question{'s' if n_q != 1 else ''}")
             d["campaign_id"] = row.campaign_id
             out.append(d)
         return out
