@@ -82,13 +82,14 @@ res.summary()
 
 # %% [markdown]
 # ## Where did the followers come from?
-# The follower attribution of the chosen campaign, per creator, with 95% intervals.
+# The follower attribution of the chosen campaign, per creator, with 95% intervals, and any warnings
+# about the data behind it (`followers.warnings`). `followers.summary()` is the per-creator table.
 
 # %%
 from analysis.attribution import attribute_followers
 
 followers = attribute_followers(data, report.campaign_id, seed=1)
-print(" ".join(followers.reading()))
+print("\n\n".join([*followers.reading(), *followers.warnings]))
 followers.plot_creators();
 
 # %% [markdown]
