@@ -169,6 +169,32 @@ def test_survey_p_values_say_they_are_adjusted(reports_run):
     assert "p_value adjustment" in page and "Holm, across" in page
 
 
+def test_creators_are_named_by_handle_and_warnings_are_not_repeated(reports_run, sim_processed):
+    import pandas as pd
+
+    out, _ = reports_run
+    creators = pd.read_parquet(sim_processed / "creators.parquet").astype({"creator_id": str, "handle": str})
+    ids = set(creators["creator_id"])
+    seen_leak = False
+    for cid in SHARED_CAMPAIGNS:
+        warnings = json.loads((out / cid / "results.json").read_text())["warnings"]
+        # campaigns overlapping the after-window are named in one warning, not one each
+        assert sum("days after this one" in w for w in warnings) <= 1, warnings
+        for w in warnings:
+            if w.startswith("possible code leakage"):
+                seen_leak = True
+                named = w.split(": ", 1)[1].split(", ")
+                assert named and not set(named) & ids and set(named) <= set(creators["handle"]), w
+        html = (out / cid / "report.html").read_text()
+        for caption in ("Most-liked positive comments", "Issues"):
+            table = html.split(f'<p class="table-caption"><strong>{caption}</strong></p>', 1)
+            if len(table) == 2:
+                head = table[1].split("</thead>", 1)[0]
+                assert "<th>creator_id</th>" in head and "<th>handle</th>" in head, caption
+        assert "&lt;NA&gt;" not in html and "<td><NA></td>" not in html
+    assert seen_leak, "the test simulation should flag code leakage in one of its campaigns"
+
+
 def test_no_progress_bar_reaches_the_report(reports_run):
     # the shared run had ANALYSIS_NO_PROGRESS unset, as a user's shell has; the sensitivity analysis
     # shows a progress bar in JupyterLab, but a report's kernel runs with the bars off

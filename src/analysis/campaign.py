@@ -410,6 +410,16 @@ def _creator_handles(rep: CampaignReport) -> pd.Series:
     return creators.set_index(creators["creator_id"].astype(str))["handle"].astype(str)
 
 
+def _with_handles(rep: CampaignReport, df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with each creator's handle next to its ``creator_id`` (as the other report tables show it)."""
+    if "creator_id" not in df or "handle" in df:
+        return df
+    out = df.copy()
+    out.insert(out.columns.get_loc("creator_id") + 1, "handle",
+               out["creator_id"].astype(str).map(_creator_handles(rep)))
+    return out
+
+
 # ---------------------------------------------------------------- 1. campaign summary
 
 
@@ -760,7 +770,8 @@ def conversions(rep: CampaignReport) -> Section:
         by_creator = ds.by_creator.assign(handle=lambda d: d["creator_id"].astype(str).map(_creator_handles(rep)))
         first = ["creator_id", "handle", "orders", "revenue"]
         by_creator = by_creator[first + [c for c in by_creator.columns if c not in first]]
-        counts = {c: (lambda v: f"{v:,.0f}") for c in by_creator.columns if c.startswith("orders")}
+        counts = {c: (lambda v: f"{v:,.0f}") for c in [*by_creator.columns, "new_customers"]
+                  if c.startswith(("orders", "new_customers"))}
         reading = (f"{ds.orders:,} orders worth {rep.fmt('revenue', ds.revenue)} were directly attributed to the "
                    f"campaign through discount codes, UTM links and affiliate ids; {ds.new_customers:,} were "
                    "from new customers. Direct attribution misses buyers who never used a code or link.")
@@ -1236,7 +1247,7 @@ def sentiment(rep: CampaignReport) -> Section:
             for label in ("positive", "negative"):
                 ex = av.examples(label)
                 if len(ex):
-                    tables.append((f"Most-liked {label} comments", ex))
+                    tables.append((f"Most-liked {label} comments", _with_handles(rep, ex)))
         fm = {c: (lambda v: "n/a" if pd.isna(v) else f"{v:.1%}") for c in ("share", "ci_low", "ci_high")}
         return Section(key="sentiment", title="How did the audience feel?", reading=av.reading(),
                        tables=tuple(tables), formatters=fm, plotters=(av.plot,),
@@ -1255,7 +1266,9 @@ def compliance(rep: CampaignReport) -> Section:
         cr = check_compliance(rep.data, rep.campaign_id)
         tables = [("Compliance summary", cr.summary())]
         if hasattr(cr, "issues"):
-            tables.append(("Issues", cr.issues()))
+            # a usage-rights issue belongs to a contract, not to a post
+            tables.append(("Issues", _with_handles(rep, cr.issues()).astype({"post_id": object})
+                           .fillna({"post_id": "(contract)"})))
         fm = number_formats(".1%", "share_ok")
         return Section(key="compliance", title="Disclosure and licensing", reading=cr.reading(),
                        tables=tuple(tables), plotters=(cr.plot,), formatters=fm,

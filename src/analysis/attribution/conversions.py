@@ -297,8 +297,13 @@ def attribute_orders(data: Any, campaign_id: str, *, n_boot: int = 1000, seed: i
                 res[key] = fit(daily[key].to_numpy(float), outcome=name, kernel_list=[kernel])
     leak = _leakage(dorders, panel, kernel or E.geometric(0.75))
     if len(leak) and leak["flag"].any():
+        flagged = leak.loc[leak["flag"], "creator_id"].astype(str)
+        creators = read_table(data, "creators", required=False)
+        if creators is not None and "handle" in creators:  # name creators as the report does
+            handles = creators.set_index(creators["creator_id"].astype(str))["handle"].astype(str)
+            flagged = flagged.map(lambda c: handles.get(c, c))
         warnings.append("possible code leakage (direct orders on days without the creator's exposure): "
-                        + ", ".join(leak.loc[leak["flag"], "creator_id"]))
+                        + ", ".join(flagged))
     return ConversionAttribution(campaign_id=panel.campaign_id, direct=direct, orders=res["orders"],
                                  revenue=res["revenue"], new_customer_orders=res["new"], cost=cost,
                                  leakage=leak, alpha=alpha, warnings=tuple(warnings))

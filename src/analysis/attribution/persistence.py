@@ -162,6 +162,7 @@ def own_content_persistence(data: Any, campaign_id: str, *, days: int = 30, alph
     cols += [during[:, None].astype(float), after[:, None].astype(float)]
     names += ["this_campaign", "after_this_campaign"]
     others = np.zeros(len(dates), dtype=bool)
+    overlapping: list[str] = []
     for cid, row in panel.campaigns.iterrows():
         if cid == panel.campaign_id:
             continue
@@ -172,9 +173,13 @@ def own_content_persistence(data: Any, campaign_id: str, *, days: int = 30, alph
         cols.append(m[:, None].astype(float))
         names.append(f"campaign_{cid}")
         if (m & after).any():
-            warnings.append(f"campaign {cid} overlaps the {days} days after this one: its days are modelled "
-                            "apart, which leaves fewer days to compare the brand's own-video views "
-                            "after the campaign with their baseline")
+            overlapping.append(str(cid))
+    if overlapping:
+        who = (f"campaign {overlapping[0]} overlaps" if len(overlapping) == 1 else
+               f"campaigns {', '.join(overlapping[:-1])} and {overlapping[-1]} overlap")
+        warnings.append(f"{who} the {days} days after this one: {'its' if len(overlapping) == 1 else 'their'} "
+                        "days are modelled apart, which leaves fewer days to compare the brand's own-video "
+                        "views after the campaign with their baseline")
     X = np.column_stack(cols)
     ok = np.isfinite(y)
     quiet = ok & ~during & ~after & ~others
