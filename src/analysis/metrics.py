@@ -343,7 +343,8 @@ def _human(value: float) -> str:
 def format_value(name: str, value: float | None, *, currency: str = "$") -> str:
     """Format ``value`` as the metric ``name`` is shown in reports.
 
-    Counts are abbreviated (1.2M), rates shown as %, currency with a symbol, seconds with ``s``
+    Counts are abbreviated (1.2M), rates shown as % to three significant figures (whole per cent from
+    100%), currency with a symbol, seconds with ``s``
     and multiples with ``x``; undefined values as ``n/a``.
 
     Examples
@@ -361,8 +362,9 @@ def format_value(name: str, value: float | None, *, currency: str = "$") -> str:
     value = float(value)
     if m.unit == "count":
         return _human(value)
-    if m.unit == "rate":
-        return f"{value * 100:.2f}%"
+    if m.unit == "rate":  # three significant figures up to 100%: 3.45%, 45.1%, 172%
+        pct = value * 100
+        return f"{pct:.{2 if abs(pct) < 10 else 1 if abs(pct) < 100 else 0}f}%"
     if m.unit == "currency":
         sign = "-" if value < 0 else ""
         a = abs(value)
