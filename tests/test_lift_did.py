@@ -117,8 +117,9 @@ def test_results_are_json_safe_and_plot(organ):
     worded = st.reading(fmt=lambda v: f"${v:,.2f}", units="regions", period="day")
     assert f"regions that adopted, y changed by {'+' if st.effect >= 0 else '-'}${abs(st.effect):,.2f} per region " \
         "and day" in worded
-    lo = f"-${abs(st.ci_low):,.2f}" if st.ci_low < 0 else f"${st.ci_low:,.2f}"
-    assert f"interval [{lo}, " in worded
+    lo = f"-${abs(st.ci_low):,.2f}" if st.ci_low < 0 else f"+${st.ci_low:,.2f}"
+    hi = f"-${abs(st.ci_high):,.2f}" if st.ci_high < 0 else f"+${st.ci_high:,.2f}"
+    assert f"(95% interval {lo} to {hi}, " in worded and "over the counterfactual)" in worded
 
 
 def test_event_study_binning(organ):

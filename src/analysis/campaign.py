@@ -1176,11 +1176,12 @@ def _returning_creators_section(rep: CampaignReport, fa: Any) -> Section:
                      "ratio now / first": r.ratio, "note": r.reason or ""})
     shown = pd.DataFrame(rows)
     n_first = len(set(p["first_campaign"]))
-    readings = [f"{res.n_repeat_creators} of this campaign's creators worked with the brand before; each is "
+    paras = res.paragraphs()
+    paras[0] = [f"{res.n_repeat_creators} of this campaign's creators worked with the brand before; each is "
                 "compared with their own first campaign with the brand (incremental brand followers per 1,000 "
-                "views)."] + res.reading()
+                "views).", *paras[0]]
     if res.estimated:
-        readings.append(
+        paras[-1].append(
             "Read the ratio as descriptive context: these creators share this campaign's estimate and "
             f"{'their first campaign' if n_first == 1 else 'a few first campaigns'}, so the comparison is close "
             "to one of campaign-level estimates and its interval is wide (docs/validation_repeat.md). The "
@@ -1191,7 +1192,7 @@ def _returning_creators_section(rep: CampaignReport, fa: Any) -> Section:
                            "ci_high"), _ratio_format),
           **number_formats(".3f", "p_value", "se_log"), **number_formats(".0%", "shared_share"),
           **number_formats(".2f", "alpha")}
-    return Section(key="repeat", title=REPEAT_TITLE, reading=" ".join(readings),
+    return Section(key="repeat", title=REPEAT_TITLE, reading="\n\n".join(" ".join(p) for p in paras),
                    tables=(("Returning creators: this campaign against their first", shown),
                            ("Later vs first: geometric-mean ratio", res.summary())),
                    formatters=fm, plotters=(lambda ax: res.plot_creators(ax=ax), lambda ax: res.plot(ax=ax)),

@@ -133,15 +133,21 @@ class RepeatResult:
 
     def reading(self) -> list[str]:
         """Plain-language sentences a report can print."""
+        return [sentence for para in self.paragraphs() for sentence in para]
+
+    def paragraphs(self) -> list[list[str]]:
+        """:meth:`reading`'s sentences grouped into paragraphs: the estimate, how its interval is built, and
+        how to read it."""
         lvl = int(round(100 * (1 - self.alpha)))
         nrep, excl = self.n_repeat_creators, self.n_repeat_creators - self.n
+        paras: list[list[str]] = []
         if nrep == 0:
             out = ["No creator worked with the brand in more than one of the campaigns analysed, so repeat "
                    "collaborations cannot be compared with first ones."]
         elif not self.estimated:
             out = [f"Not enough repeat creators to compare: {nrep} creator{'s' if nrep != 1 else ''} worked "
-                   f"with the brand more than once, {self.n} of them with a positive estimated response in both their first and a later "
-                   f"campaign; at least {self.min_creators} are needed for a ratio with an interval."]
+                   f"with the brand more than once, {self.n} of them with a positive estimated response in both "
+                   f"their first and a later campaign; at least {self.min_creators} are needed for a ratio with an interval."]
         else:
             assert self.ratio is not None and self.ci_low is not None and self.ci_high is not None
             pct = 100 * (self.ratio - 1)
@@ -156,6 +162,8 @@ class RepeatResult:
             else:
                 out.append("The interval excludes 1: repeat creators " +
                            ("bring more" if self.ratio > 1 else "bring less") + " per view than the first time.")
+            paras.append(out)
+            out = []
             share = self.shared_share
             if share is not None:
                 out.append(f"The interval counts the spread between creators and the error they share within a "
@@ -166,6 +174,11 @@ class RepeatResult:
                 if self.n_clusters == 1:
                     out.append("Every creator here compares the same two campaigns, so this is in effect one "
                                "comparison of two campaign-level estimates, and the interval rests on their precision.")
+            if self.method == METHOD_T:
+                out.append("Some campaigns lack an interval for their total, so this interval ignores the error "
+                           "their creators share and is too narrow.")
+            paras.append(out)
+            out = []
             out.append("Expect the ratio to be pulled towards 1: each creator's estimate is pooled towards their "
                        "campaign's mean, so a creator's later-vs-first ratio is partly the two campaigns' ratio. "
                        "In simulations about a third of a true change on the log scale is recovered (a true x2 "
@@ -173,13 +186,10 @@ class RepeatResult:
                        "whose interval excludes 1 points in the right direction. Creators are usually rehired "
                        "because their first campaign went well, so part of a decline can also be regression to "
                        "the mean.")
-            if self.method == METHOD_T:
-                out.append("Some campaigns lack an interval for their total, so this interval ignores the error "
-                           "their creators share and is too narrow.")
         if excl > 0 and nrep > 0:
             out.append(f"{excl} repeat creator{'s' if excl != 1 else ''} left out of the comparison: their first or "
                        "every later estimate is zero or negative (or they had no views), where a ratio is undefined.")
-        return out
+        return [p for p in (*paras, out) if p]
 
     def to_dict(self) -> dict:
         """JSON-safe dictionary (plain floats and None, no NaN)."""

@@ -650,13 +650,14 @@ class StaggeredResult(LiftResult):
             return ("+" if sign and v >= 0 else "-" if v < 0 else "") + fmt(abs(v))
 
         lvl = int(round(100 * (1 - self.alpha)))
-        rel = (f" ({self.relative_effect:+.1%})" if self.relative_effect is not None
+        rel = (f", {self.relative_effect:+.1%} over the counterfactual" if self.relative_effect is not None
                and np.isfinite(self.relative_effect) else "")
-        sig = "clearly different from zero" if self.significant else "not distinguishable from zero"
+        sig = ("the interval excludes zero" if self.significant
+               else "the interval includes zero, so the data cannot rule out no effect")
         unit = units[:-1] if units.endswith("s") else units
         return (f"Across the {self.n_treated_units} {units} that adopted, {self.metric} changed by "
-                f"{show(self.effect)} per {unit} and {period} after adoption{rel}, {lvl}% interval "
-                f"[{show(self.ci_low, sign=self.ci_low < 0)}, {show(self.ci_high, sign=self.ci_high < 0)}]: {sig}.")
+                f"{show(self.effect)} per {unit} and {period} after adoption ({lvl}% interval "
+                f"{show(self.ci_low)} to {show(self.ci_high)}{rel}); {sig}.")
 
     def plot(self, ax=None):
         """Event-time effects with intervals (and the simultaneous band when bootstrapped)."""
