@@ -248,6 +248,15 @@ def test_retention_and_sensitivity_run(toy):
     r = follower_retention(tables, "C01")
     assert list(r.curve["horizon_days"]) == [30, 60, 90]
     assert 0 < r.baseline_daily_churn < 0.01       # the toy churn is 0.12% a day
+    last = r.curve.iloc[-1]
+    text = r.reading()
+    assert text.startswith(f"90 days after the campaign started, {last['net_kept']:,.0f} of the "
+                           f"{last['gained']:,.0f} incremental followers")
+    assert f"lost {last['cohort_lost_rate']:.1%} of them against a baseline churn of " \
+        f"{last['baseline_lost_rate']:.1%}" in text
+    import dataclasses
+    none = dataclasses.replace(r, curve=r.curve.assign(gained=0.0))
+    assert none.reading().startswith("The campaign gained no incremental followers")
     s = sensitivity(tables, "C01", leave_one_out=False).table
     assert s.loc[0, "scenario"] == "main" and s.loc[0, "change"] == 0
     assert len(s) == 7

@@ -1058,7 +1058,9 @@ def attribution(rep: CampaignReport) -> Section:
                               "post_campaign_incremental", "kernel", "effect_half_life_days"]]
         tables = [("Incremental brand followers", shown),
                   ("Modelled vs TikTok-reported follows by creator", fa.comparison())]
-        readings = [" ".join(fa.reading())]  # one paragraph each: followers, retention, persistence, sensitivity
+        # paragraphs: the total, the creators, the comparison with TikTok; then retention, persistence and
+        # sensitivity
+        readings = [" ".join(p) for p in fa.paragraphs()]
         warn = list(fa.warnings)
         try:
             from analysis.attribution import follower_retention
@@ -1068,6 +1070,7 @@ def attribution(rep: CampaignReport) -> Section:
             ret = follower_retention(rep.data, rep.campaign_id, followers=fa)
             plotters.append(lambda ax: ret.plot(ax=ax))
             tables.append(("Retention of the gained followers", ret.summary()))
+            readings.append(ret.reading())
             followers["retention"] = ret.to_dict()
             warn += list(ret.warnings)
         from analysis.attribution import own_content_persistence

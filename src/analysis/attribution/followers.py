@@ -206,7 +206,13 @@ class FollowerAttribution:
 
     def reading(self) -> list[str]:
         """Plain-language sentences a report can print (the caveats are in :attr:`warnings`)."""
+        return [sentence for para in self.paragraphs() for sentence in para]
+
+    def paragraphs(self) -> list[list[str]]:
+        """:meth:`reading`'s sentences grouped into paragraphs: the total, the creators, and the comparison
+        with TikTok-reported follows."""
         lvl = int(round(100 * (1 - self.alpha)))
+        paras: list[list[str]] = []
         out = [f"The campaign brought about {self.incremental:,.0f} additional {self.outcome} "
                f"({lvl}% interval {self.ci_low:,.0f} to {self.ci_high:,.0f}) between "
                f"{self.window[0]:%d %b %Y} and {self.window[1]:%d %b %Y} (campaign plus "
@@ -218,9 +224,12 @@ class FollowerAttribution:
         out.append(f"Responses follow exposure with a {k['family']} carry-over (mean delay {k['mean_lag']:.1f} "
                    f"days, chosen by out-of-sample fit); {self.post_campaign_incremental:,.0f} of the "
                    f"incremental {self.outcome} arrived after the campaign ended.")
+        paras.append(out)
         c = self.comparison()
         if len(c):
             top = c.iloc[0]
+            out = []
+            paras.append(out)
             out.append(f"The largest contribution is {top['handle']} with {top['modelled_incremental']:,.0f} "
                        f"({100 * top['modelled_share']:.0f}% of the total).")
             out += _leader_sentence(c) or _ranking_caution(c)
@@ -232,12 +241,12 @@ class FollowerAttribution:
                         if diff[j] >= SHARE_GAP else
                         f"Modelled shares agree with TikTok-reported follows within {100 * SHARE_GAP:.0f} points for "
                         f"every creator (the largest gap: {c.loc[j, 'handle']}, {pair})")
-                out.append(
+                paras.append([
                     f"{lead}: reported follows count follows of the creator's own account on the day TikTok logs "
                     "them, while the model counts follows of the brand account above the baseline, "
                     "including delayed ones; creators whose audiences follow them but not the brand (or "
-                    "the reverse) differ most.")
-        return out
+                    "the reverse) differ most."])
+        return paras
 
     def to_dict(self) -> dict:
         """The ``results.json`` ``followers`` block (CONTRACT section 3), JSON-safe, with extra keys."""

@@ -38,6 +38,25 @@ class RetentionResult:
     def summary(self) -> pd.DataFrame:
         return self.curve.copy()
 
+    def reading(self) -> str:
+        """One plain-language paragraph: followers kept at the longest horizon against baseline churn."""
+        c = self.curve.dropna(subset=["gained", "net_kept"])
+        c = c[c["gained"] > 0]
+        if c.empty:
+            return ("The campaign gained no incremental followers, so there is no cohort whose retention could be "
+                    "followed.")
+        r = c.iloc[-1]
+        h, lost, base = int(r["horizon_days"]), float(r["cohort_lost_rate"]), float(r["baseline_lost_rate"])
+        text = (f"{h} days after the campaign started, {r['net_kept']:,.0f} of the {r['gained']:,.0f} incremental "
+                f"followers gained by then were still following ({r['net_kept'] / r['gained']:.0%}): the campaign's "
+                f"cohort lost {lost:.1%} of them against a baseline churn of {base:.1%} over the same {h} days")
+        if np.isfinite(lost) and np.isfinite(base) and base > 0 and lost > 1.5 * base:
+            ratio = f"{lost / base:.0f}" if lost / base >= 2.5 else f"{lost / base:.1f}"
+            text += f", about {ratio} times the brand's usual rate: followers won by the campaign leave faster"
+        elif np.isfinite(lost) and np.isfinite(base) and lost <= base:
+            text += ": the new followers stayed at least as well as the brand's usual followers"
+        return text + "."
+
     def plot(self, ax=None):
         import matplotlib.pyplot as plt
 
