@@ -49,3 +49,17 @@ def test_reading_counts_contracts_in_words(sim_processed):
 
     assert with_rights(1).reading().endswith("and 1 contract had a usage-rights problem.")
     assert with_rights(2).reading().endswith("and 2 contracts had a usage-rights problem.")
+    # zero counts read as words, and only when some other check found a problem
+    def posts(undisclosed, unlicensed):
+        p = pd.DataFrame({"post_id": [f"P{i}" for i in range(5)], "creator_id": "CR0",
+                          "disclosure_issue": [("no label" if i < undisclosed else None) for i in range(5)],
+                          "sound_licensed": [i >= unlicensed for i in range(5)]})
+        return p
+
+    n = 5
+    some = replace(with_rights(0), posts=posts(1, 0))
+    assert some.reading() == (f"1 of {n} campaign posts was not clearly disclosed, no post used an unlicensed "
+                              "sound, and no contract had a usage-rights problem.")
+    sound = replace(with_rights(1), posts=posts(0, 2))
+    assert sound.reading() == (f"All {n} campaign posts were clearly disclosed, 2 posts used an unlicensed "
+                               "sound, and 1 contract had a usage-rights problem.")

@@ -148,9 +148,13 @@ class ComplianceResult:
         nd, ns, nr = len(self.noncompliant_post_ids), len(self.unlicensed_sound_post_ids), len(self.rights)
         if nd == ns == nr == 0:
             return f"All {n} campaign posts were disclosed and used licensed sounds; usage rights cover the campaign."
-        return (f"{nd} of {n} campaign posts {'was' if nd == 1 else 'were'} not clearly disclosed, {ns} used an "
-                "unlicensed sound, "
-                f"and {nr} {'contract' if nr == 1 else 'contracts'} had a usage-rights problem.")
+        disclosed = (f"all {n} campaign posts were clearly disclosed" if nd == 0 else
+                     f"{nd} of {n} campaign posts {'was' if nd == 1 else 'were'} not clearly disclosed")
+        sounds = ("no post used an unlicensed sound" if ns == 0 else
+                  f"{ns} {'post' if ns == 1 else 'posts'} used an unlicensed sound")
+        rights = ("no contract had a usage-rights problem" if nr == 0 else
+                  f"{nr} {'contract' if nr == 1 else 'contracts'} had a usage-rights problem")
+        return f"{disclosed[:1].upper()}{disclosed[1:]}, {sounds}, and {rights}."
 
     def to_dict(self) -> dict[str, Any]:
         """The ``results.json`` ``compliance`` block."""
