@@ -67,6 +67,12 @@ def one_sim(seed: int) -> list[dict]:
                        f_top1_views=float(top_views[0] == top_true[0]),
                        f_top3_views=len(set(top_views) & set(top_true)) / 3)
         row.update(_leader_calibration(by["p_top"], tv, by["incremental"]))
+        # the cumulative band (the report's plot) at the campaign's last day, against the follows caused so far
+        upto = fa.daily[fa.daily["in_window"] & (fa.daily["date"] <= fa.campaign_end)]
+        if len(upto) and "by_campaign_end" in tr["followers"]:
+            last = upto.iloc[-1]
+            row.update(c_est=last["cumulative"], c_lo=last["cum_ci_low"], c_hi=last["cum_ci_high"],
+                       c_true=float(tr["followers"]["by_campaign_end"]))
         row.update(f_est=fa.incremental, f_lo=fa.ci_low, f_hi=fa.ci_high, f_true=t, f_rho=rho,
                    f_n_big=int(big.sum()), f_creator_cov=covered.mean(),
                    f_creator_cov_big=covered[big].mean() if big.any() else np.nan, kernel=fa.kernel["family"])
@@ -207,6 +213,7 @@ def summarise(sim: pd.DataFrame, null: pd.DataFrame) -> tuple[pd.DataFrame, dict
          "measured": f"{100 * f_bias:+.1f}%", "runs": len(ok), "met": abs(f_bias) < 0.05},
         {"check": "followers: median relative error per campaign", "target": "(report)",
          "measured": f"{100 * f_mrb:+.1f}%", "runs": len(ok), "met": None},
+        *_cumulative_rows(ok),
         {"check": "creators above 5% share: Spearman with truth (median)", "target": ">= 0.8",
          "measured": f"{rho.median():.2f} (mean {rho.mean():.2f}; >= 0.8 in {100 * (rho >= RHO_TARGET).mean():.0f}%)",
          "runs": len(rho), "met": rho.median() >= RHO_TARGET},
@@ -246,6 +253,19 @@ def summarise(sim: pd.DataFrame, null: pd.DataFrame) -> tuple[pd.DataFrame, dict
         *_null_revenue_rows(null),
     ])
     return table, {"errors": int(sim["f_est"].isna().sum()) if "f_est" in sim else 0}
+
+
+def _cumulative_rows(ok: pd.DataFrame) -> list[dict]:
+    """The cumulative band of the report's plot at the campaign's last day (truth: follows caused by then)."""
+    if "c_est" not in ok:
+        return []
+    c = ok.dropna(subset=["c_est", "c_lo", "c_hi"])
+    cov = ((c["c_lo"] <= c["c_true"]) & (c["c_true"] <= c["c_hi"])).mean()
+    bias = (c["c_est"] - c["c_true"]).sum() / c["c_true"].sum()
+    return [{"check": "followers by the campaign's last day: cumulative 95% band covers the truth",
+             "target": "90-98%", "measured": f"{100 * cov:.1f}%", "runs": len(c), "met": 0.90 <= cov <= 0.98},
+            {"check": "followers by the campaign's last day: aggregate bias", "target": "(report)",
+             "measured": f"{100 * bias:+.1f}%", "runs": len(c), "met": None}]
 
 
 def _null_revenue_rows(null: pd.DataFrame) -> list[dict]:

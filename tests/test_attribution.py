@@ -148,6 +148,12 @@ def test_daily_table_and_readings(toy_fit):
     np.testing.assert_allclose(w["observed"] - w["counterfactual"], w["incremental"])
     assert w["cumulative"].iloc[-1] == pytest.approx(toy_fit.incremental)
     assert (w["cum_ci_low"] <= w["cumulative"] + 1e-9).all()
+    # the bands are the total's (kernel-averaged, calibrated) HAC interval day by day: the cumulative band
+    # ends exactly on the total's interval, and every day has a proper band
+    assert w["cum_ci_low"].iloc[-1] == pytest.approx(toy_fit.ci_low)
+    assert w["cum_ci_high"].iloc[-1] == pytest.approx(toy_fit.ci_high)
+    assert ((w["ci_low"] < w["incremental"]) & (w["incremental"] < w["ci_high"])).all()
+    assert ((w["cum_ci_high"] - w["cum_ci_low"]) > 0).all() and d.loc[~d["in_window"], "cum_ci_low"].isna().all()
     text = " ".join(toy_fit.reading())
     assert "95% interval" in text
     assert "truly brought the most is" in text and any(v in text for v in (

@@ -101,6 +101,16 @@ def format_count_axis(ax, axis: str = "y"):
     return ax
 
 
+def date_axis(ax, *, max_ticks: int = 8):
+    """Date ticks on the x axis that do not overlap (matplotlib's concise date format); return ``ax``."""
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=max_ticks)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    return ax
+
+
 def mark_dates(ax, dates: Iterable[Any], *, label: str = "post published", color: str | None = None):
     """Draw a thin vertical line at each date (e.g. post publication); return ``ax``."""
     dates = sorted(pd.to_datetime(pd.Series(list(dates))).dropna().unique())

@@ -271,6 +271,8 @@ class EngineResult:
     calibration: float = 1.0                # placebo calibration factor applied to the standard errors
     placebo_z: np.ndarray | None = None     # standardised placebo totals (campaign-free, shifted exposure)
     raw_se: float = float("nan")            # ``total_se`` before calibration
+    daily_se: np.ndarray | None = None      # (n,) standard error of the daily incremental (NaN off the window)
+    cum_se: np.ndarray | None = None        # (n,) standard error of the cumulative incremental
 
 
 def _allocation(effect_units: np.ndarray, exposure: np.ndarray) -> np.ndarray:
@@ -370,10 +372,45 @@ def linear_parts(spec: Spec, kf: KernelFit, lags: int, *, units: bool = True) ->
             unit_var += exposure_term(unit_effect, kf.lam * np.diag(Minv)[q + ng + tu],
                                       np.asarray(spec.exposure_relvar, float)[tu])
     coef = unit_coefs(spec, beta)[tu]
-    return {"beta": beta, "fitted": kf.X @ beta, "effect_daily": kf.A[:, tu] * coef[None, :],
-            "unit_total": unit_effect + alloc * wres, "total": float(unit_effect.sum() + wres),
-            "unit_var": unit_var, "unit_var_hac": unit_hac, "total_var": float(S[-1, -1]), "alloc": alloc,
-            "tau2": tau2}
+    out = {"beta": beta, "fitted": kf.X @ beta, "effect_daily": kf.A[:, tu] * coef[None, :],
+           "unit_total": unit_effect + alloc * wres, "total": float(unit_effect.sum() + wres),
+           "unit_var": unit_var, "unit_var_hac": unit_hac, "total_var": float(S[-1, -1]), "alloc": alloc,
+           "tau2": tau2}
+    if units:
+        out.update(daily_parts(spec, kf, Minv, beta, r, lags, dof))
+    return out
+
+
+def daily_parts(spec: Spec, kf: KernelFit, Minv: np.ndarray, beta: np.ndarray, r: np.ndarray, lags: int,
+                dof: float) -> dict:
+    """Daily and cumulative incremental over the window and their HAC variances.
+
+    A window day's incremental is observed minus counterfactual, ``y_s - (x_s - g_s)' beta`` (``g_s`` the
+    target campaign's columns of the design on that day), or the modelled effect ``g_s' beta`` where the
+    outcome is missing; the cumulative sums them up to each day, so its last value is the total. Both are
+    linear in the outcome, and their variances are the same Newey-West sandwich as the total's: the
+    cumulative band therefore ends on the total's interval.
+    """
+    ok, W = spec.ok, spec.window
+    q, ng = spec.controls.shape[1], len(spec.groups)
+    gt = int(np.searchsorted(spec.groups, spec.target))
+    tu = spec.tunits
+    wdx = np.nonzero(W)[0]
+    At = kf.A[:, tu][wdx]
+    Gd = np.zeros((len(wdx), kf.X.shape[1]))
+    Gd[:, q + gt] = At.sum(axis=1)
+    if spec.pool:
+        Gd[:, q + ng + tu] = At
+    okw = ok[wdx]
+    V = np.where(okw[:, None], kf.X[wdx] - Gd, -Gd)              # daily value = [y_s] - V_s' beta
+    value = -(V @ beta)
+    pos = np.cumsum(ok) - 1                                       # row of each day among the observed ones
+    value[okw] += spec.y[wdx[okw]]
+    D = -(kf.X[ok] @ (Minv @ V.T))                                # (n_ok, |W|) influence of y on each day
+    D[pos[wdx[okw]], np.nonzero(okw)[0]] += 1.0
+    C = np.cumsum(D, axis=1)
+    var = hac_diag(np.hstack([D, C]), r, lags) * dof
+    return {"daily": value, "cum": np.cumsum(value), "daily_var": var[:len(wdx)], "cum_var": var[len(wdx):]}
 
 
 def exposure_term(unit_effect: np.ndarray, shrink: np.ndarray, relvar: np.ndarray) -> np.ndarray:
@@ -638,6 +675,13 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
     effect_daily = sum(w * p["effect_daily"] for w, p in parts)
     residual = np.where(spec.ok, spec.y - fitted, np.nan)
     alloc = sum(w * p["alloc"] for w, p in parts)
+    # daily and cumulative bands: the same kernel-averaged HAC variance as the total's
+    daily_se, cum_se = np.full(len(spec.y), np.nan), np.full(len(spec.y), np.nan)
+    if W.any():
+        dmean = sum(w * p["daily"] for w, p in parts)
+        cmean = sum(w * p["cum"] for w, p in parts)
+        daily_se[W] = np.sqrt(sum(w * (p["daily_var"] + (p["daily"] - dmean) ** 2) for w, p in parts))
+        cum_se[W] = np.sqrt(sum(w * (p["cum_var"] + (p["cum"] - cmean) ** 2) for w, p in parts))
     z = placebo_z(spec, best, lags) if calibrate else np.zeros(0)
     wdx = np.nonzero(W)[0]
     c = calibration_factor(z, alpha, window_days=int(wdx[-1] - wdx[0] + 1) if len(wdx) else None)
@@ -647,7 +691,7 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
                         alloc=alloc, err_total=err_total, err_units=err_units, err_daily=err_daily,
                         boot_kernel_counts=counts, lam=best.lam, total_se=float(c * np.sqrt(total_var)),
                         unit_se=c * np.sqrt(unit_var), kernel_weights=wts, calibration=c, placebo_z=z,
-                        raw_se=float(np.sqrt(total_var)))
+                        raw_se=float(np.sqrt(total_var)), daily_se=c * daily_se, cum_se=c * cum_se)
 
 
 def basic_interval(estimate: np.ndarray | float, errors: np.ndarray, alpha: float,

@@ -287,7 +287,9 @@ class FollowerAttribution:
         ax.set_ylabel(self.outcome + " per day")
         ax.set_title(f"{self.campaign_id}: observed vs counterfactual (red ticks: posts)")
         ax.legend(loc="upper left", fontsize=8)
-        return ax
+        from analysis.plotting import date_axis
+
+        return date_axis(ax)
 
     def plot_cumulative(self, ax=None):
         """Cumulative incremental over the window with its interval."""
@@ -301,8 +303,12 @@ class FollowerAttribution:
         ax.axhline(0, color="0.5", lw=0.8)
         ax.axvline(self.campaign_end, color="C1", ls="--", lw=1, label="campaign end")
         ax.set_ylabel(f"cumulative incremental {self.outcome}")
+        ax.set_title(f"{self.campaign_id}: cumulative incremental {self.outcome} "
+                     f"({int(round(100 * (1 - self.alpha)))}% interval)")
         ax.legend(loc="upper left", fontsize=8)
-        return ax
+        from analysis.plotting import date_axis
+
+        return date_axis(ax)
 
     def plot_creators(self, ax=None):
         """Bar chart of incremental per creator with intervals; labels carry the chance of being the top (>= 1%)."""
@@ -384,15 +390,17 @@ def assemble(panel: Panel, res: E.EngineResult, *, y: np.ndarray, alpha: float, 
     observed = np.where(spec.ok, y, np.nan)
     cf = res.fitted - eff
     inc = np.where(spec.ok, observed - cf, eff)
-    lo, hi = E.basic_interval(inc, res.err_daily, alpha, axis=1) if n_boot else (inc * np.nan, inc * np.nan)
+    zq = float(stats.norm.ppf(1 - alpha / 2))
+    # bands: the kernel-averaged, placebo-calibrated HAC standard errors of the total, day by day
+    dse = res.daily_se if res.daily_se is not None else np.full(len(inc), np.nan)
+    cse = res.cum_se if res.cum_se is not None else np.full(len(inc), np.nan)
+    lo, hi = inc - zq * dse, inc + zq * dse
     cum = np.where(W, np.cumsum(np.where(W, inc, 0.0)), np.nan)
-    cerr = np.cumsum(np.where(W[:, None], res.err_daily, 0.0), axis=0)
-    clo, chi = E.basic_interval(cum, cerr, alpha, axis=1) if n_boot else (cum * np.nan, cum * np.nan)
+    clo, chi = cum - zq * cse, cum + zq * cse
     daily = pd.DataFrame({"date": panel.dates, "observed": observed, "counterfactual": cf, "incremental": inc,
                           "ci_low": lo, "ci_high": hi, "cumulative": cum,
                           "cum_ci_low": np.where(W, clo, np.nan), "cum_ci_high": np.where(W, chi, np.nan),
                           "modelled_effect": eff, "in_window": W})
-    zq = float(stats.norm.ppf(1 - alpha / 2))
     tlo, thi = res.total - zq * res.total_se, res.total + zq * res.total_se
     ulo, uhi = res.unit_total - zq * res.unit_se, res.unit_total + zq * res.unit_se
     tunits = units.iloc[tu].reset_index(drop=True)

@@ -1156,6 +1156,7 @@ def build_core(*, seed: int, campaigns: int = 10, days: int = 365, effect_scale:
             "followers": {
                 "incremental": incremental,
                 "by_creator": {k: int(v) for k, v in by_creator.items()},
+                "by_campaign_end": int(w_camp),
                 "lost_within_60d": int(a_in["lost"].sum()),
                 "net_of_losses": int(incremental - a_in["lost"].sum()),
                 "share_of_new_followers_in_window": round(w_camp / w_new, 4) if w_new else None,
