@@ -101,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         "creators partially pooled (penalty by cross-validation); intervals of the total and of creators are "
         "Newey-West (HAC) standard errors scaled by a placebo calibration (root mean square placebo z, Student "
         "quantile with overlapping-batch degrees of freedom) "
-        f"({int(len(res1.placebo_z))} placebo campaigns here), daily bands come from a 1,000-replicate block wild "
-        "bootstrap with kernel re-selection among the 6+ best kernels. Orders use the same model on daily orders, "
+        f"({int(len(res1.placebo_z))} placebo campaigns here); the daily and cumulative bands are the same "
+        "interval day by day, and a 1,000-replicate block wild bootstrap with kernel re-selection among the 6+ "
+        "best kernels measures how stable the kernel choice is. Orders use the same model on daily orders, "
         "revenue and new-customer orders (exposure: tagged site sessions; baseline with the holiday weeks); revenue "
         "and new-customer orders take the kernel chosen for orders.",
         "",

@@ -17,10 +17,13 @@
   z-value with a Student quantile for its overlapping-batch degrees of freedom); a creator's variance is
   its prediction-error variance (the sandwich plus the shrinkage bias of the pooled deviation and the
   error its estimated exposure weight passes on);
-* daily bands: block wild bootstrap of leverage-adjusted residuals (Gaussian multipliers constant
-  within 14-day blocks); every replicate re-selects the kernel among the best candidates, so
-  kernel-selection uncertainty is in the interval. All replicates of one kernel are solved with a
-  single matrix product.
+* daily and cumulative bands: the same kernel-averaged, calibrated HAC variance applied to each window
+  day's incremental and to the running sum (:func:`daily_parts`), so the cumulative band ends on the
+  total's interval;
+* kernel-choice diagnostic: a block wild bootstrap of leverage-adjusted residuals (Gaussian multipliers
+  constant within 14-day blocks) in which every replicate re-selects the kernel among the best
+  candidates (``boot_kernel_counts``). All replicates of one kernel are solved with a single matrix
+  product.
 """
 
 from __future__ import annotations
@@ -581,7 +584,8 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
 
     The total and creator attributions are averages over the kernels weighted by held-out fit
     (:func:`kernel_weights`); their standard errors combine each kernel's HAC variance with the spread
-    between kernels. The bootstrap (re-selecting the kernel per replicate) gives the daily bands.
+    between kernels, and so do the daily and cumulative bands (:func:`daily_parts`). The bootstrap
+    (re-selecting the kernel per replicate) counts how often each kernel is chosen.
     """
     kernels = candidate_kernels() if kernels is None else kernels
     n_ok = int(spec.ok.sum())

@@ -112,7 +112,7 @@ class FollowerAttribution:
     campaign_id : str
     incremental, ci_low, ci_high : float
         Observed minus counterfactual new followers over the campaign window (start to end plus
-        the attribution tail), and its ``1 - alpha`` bootstrap interval.
+        the attribution tail), and its ``1 - alpha`` interval (kernel-averaged HAC, placebo-calibrated).
     daily : pandas.DataFrame
         ``date, observed, counterfactual, incremental, ci_low, ci_high, cumulative, cum_ci_low,
         cum_ci_high, in_window`` over the brand account's whole history (cumulative within the window).
@@ -458,7 +458,9 @@ def attribute_followers(data: Any, campaign_id: str, *, n_boot: int = 1000, seed
     campaign_id : str
         The campaign to attribute.
     n_boot : int
-        Bootstrap replicates (block wild bootstrap with kernel re-selection); 0 skips intervals.
+        Replicates of the kernel-choice diagnostic (block wild bootstrap with kernel re-selection; how often
+        each kernel wins is ``kernel["bootstrap_choices"]``); 0 skips it. The intervals and daily bands do
+        not depend on it.
     seed : int
         Seed of the bootstrap.
     alpha : float
