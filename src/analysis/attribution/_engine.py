@@ -17,9 +17,9 @@
   z-value with a Student quantile for its overlapping-batch degrees of freedom); a creator's variance is
   its prediction-error variance (the sandwich plus the shrinkage bias of the pooled deviation and the
   error its estimated exposure weight passes on);
-* daily and cumulative bands: the same kernel-averaged, calibrated HAC variance applied to each window
-  day's incremental and to the running sum (:func:`daily_parts`), so the cumulative band ends on the
-  total's interval;
+* daily and cumulative bands (:func:`daily_parts`): the running sum gets the total's kernel-averaged,
+  calibrated HAC variance, so the cumulative band ends on the total's interval; a single day gets its
+  counterfactual's HAC variance plus a local estimate of the day's noise (uncalibrated);
 * kernel-choice diagnostic: a block wild bootstrap of leverage-adjusted residuals (Gaussian multipliers
   constant within 14-day blocks) in which every replicate re-selects the kernel among the best
   candidates (``boot_kernel_counts``). All replicates of one kernel are solved with a single matrix
@@ -274,7 +274,8 @@ class EngineResult:
     calibration: float = 1.0                # placebo calibration factor applied to the standard errors
     placebo_z: np.ndarray | None = None     # standardised placebo totals (campaign-free, shifted exposure)
     raw_se: float = float("nan")            # ``total_se`` before calibration
-    daily_se: np.ndarray | None = None      # (n,) standard error of the daily incremental (NaN off the window)
+    daily_se: np.ndarray | None = None      # (n,) standard error of the daily incremental (NaN off the window;
+                                            # not placebo-calibrated: the placebos calibrate window sums)
     cum_se: np.ndarray | None = None        # (n,) standard error of the cumulative incremental
 
 
@@ -391,8 +392,9 @@ def daily_parts(spec: Spec, kf: KernelFit, Minv: np.ndarray, beta: np.ndarray, r
     A window day's incremental is observed minus counterfactual, ``y_s - (x_s - g_s)' beta`` (``g_s`` the
     target campaign's columns of the design on that day), or the modelled effect ``g_s' beta`` where the
     outcome is missing; the cumulative sums them up to each day, so its last value is the total. Both are
-    linear in the outcome, and their variances are the same Newey-West sandwich as the total's: the
-    cumulative band therefore ends on the total's interval.
+    linear in the outcome. The cumulative's variance is the same Newey-West sandwich as the total's, so
+    its band ends on the total's interval; a day's variance is the sandwich of its counterfactual plus
+    the day's own noise, the mean squared residual of the 15 days around it.
     """
     ok, W = spec.ok, spec.window
     q, ng = spec.controls.shape[1], len(spec.groups)
@@ -410,10 +412,19 @@ def daily_parts(spec: Spec, kf: KernelFit, Minv: np.ndarray, beta: np.ndarray, r
     pos = np.cumsum(ok) - 1                                       # row of each day among the observed ones
     value[okw] += spec.y[wdx[okw]]
     D = -(kf.X[ok] @ (Minv @ V.T))                                # (n_ok, |W|) influence of y on each day
+    # a single day's own noise: one squared residual is too noisy a variance estimate, so the day's
+    # noise variance is the mean squared residual of the 15 days around it (observed days only)
+    cf_var = hac_diag(D, r, lags) * dof
     D[pos[wdx[okw]], np.nonzero(okw)[0]] += 1.0
     C = np.cumsum(D, axis=1)
-    var = hac_diag(np.hstack([D, C]), r, lags) * dof
-    return {"daily": value, "cum": np.cumsum(value), "daily_var": var[:len(wdx)], "cum_var": var[len(wdx):]}
+    cum_var = hac_diag(C, r, lags) * dof
+    r2 = np.zeros(len(ok))
+    r2[ok] = r ** 2 * dof
+    box = np.ones(15)
+    sums, counts = np.convolve(r2, box, mode="same"), np.convolve(ok.astype(float), box, mode="same")
+    local = np.where(counts >= 5, sums / np.maximum(counts, 1.0), float(np.mean(r ** 2) * dof))[wdx]
+    daily_var = cf_var + np.where(okw, local, 0.0)
+    return {"daily": value, "cum": np.cumsum(value), "daily_var": daily_var, "cum_var": cum_var}
 
 
 def exposure_term(unit_effect: np.ndarray, shrink: np.ndarray, relvar: np.ndarray) -> np.ndarray:
@@ -695,7 +706,7 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
                         alloc=alloc, err_total=err_total, err_units=err_units, err_daily=err_daily,
                         boot_kernel_counts=counts, lam=best.lam, total_se=float(c * np.sqrt(total_var)),
                         unit_se=c * np.sqrt(unit_var), kernel_weights=wts, calibration=c, placebo_z=z,
-                        raw_se=float(np.sqrt(total_var)), daily_se=c * daily_se, cum_se=c * cum_se)
+                        raw_se=float(np.sqrt(total_var)), daily_se=daily_se, cum_se=c * cum_se)
 
 
 def basic_interval(estimate: np.ndarray | float, errors: np.ndarray, alpha: float,

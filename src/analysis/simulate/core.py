@@ -1157,6 +1157,8 @@ def build_core(*, seed: int, campaigns: int = 10, days: int = 365, effect_scale:
                 "incremental": incremental,
                 "by_creator": {k: int(v) for k, v in by_creator.items()},
                 "by_campaign_end": int(w_camp),
+                "daily": [int(v) for v in np.bincount(a_in["day"].to_numpy(int) - lo, weights=a_in["follows"],
+                                                      minlength=min(hi, days - 1) - lo + 1)],
                 "lost_within_60d": int(a_in["lost"].sum()),
                 "net_of_losses": int(incremental - a_in["lost"].sum()),
                 "share_of_new_followers_in_window": round(w_camp / w_new, 4) if w_new else None,
