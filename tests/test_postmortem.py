@@ -135,4 +135,5 @@ def test_only_alternatives_whose_intervals_exclude_the_estimate_count_as_disagre
         rep.cache["sensitivity"] = old
     hit = [x for x in items if "alternative modelling choices" in x]
     assert len(hit) == 1 and hit[0].startswith("1 of 3 alternative modelling choices disagrees")
-    assert "kernel (weibull only)" in hit[0] and "baseline window" not in hit[0] and "exposure" not in hit[0]
+    assert f"kernel: weibull only, {m - 5000.0:,.0f}." in hit[0] and "(its 95% interval excludes it)" in hit[0]
+    assert "baseline window" not in hit[0] and "exposure" not in hit[0]

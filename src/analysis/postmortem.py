@@ -309,10 +309,12 @@ def threats(rep: CampaignReport) -> list[str]:
             # alternative far from it, e.g. a baseline window with few campaign-free days, does not)
             outside = alt[(alt["ci_low"] > fa.incremental) | (alt["ci_high"] < fa.incremental)]
             if len(outside):
-                verb = "disagrees" if len(outside) == 1 else "disagree"
-                out.append(f"{len(outside)} of {len(alt)} alternative modelling choices {verb} with the follower "
-                           f"total ({fa.incremental:,.0f}; their 95% intervals exclude it): "
-                           + "; ".join(f"{r.scenario} ({r.detail}) {r.incremental:,.0f}"
+                one = len(outside) == 1
+                out.append(f"{len(outside)} of {len(alt)} alternative modelling choices "
+                           f"{'disagrees' if one else 'disagree'} with the follower total of "
+                           f"{fa.incremental:,.0f} ({'its' if one else 'their'} 95% "
+                           f"{'interval excludes' if one else 'intervals exclude'} it): "
+                           + "; ".join(f"{r.scenario}: {r.detail}, {r.incremental:,.0f}"
                                        for r in outside.itertuples()) + ".")
             loo = sens.leave_one_out()
             if len(loo):

@@ -276,7 +276,7 @@ class FollowerAttribution:
         lo, hi = self.window[0] - pd.Timedelta(days=60), self.window[1] + pd.Timedelta(days=30)
         d = d[(d["date"] >= lo) & (d["date"] <= hi)]
         ax.plot(d["date"], d["observed"], color="0.3", lw=1, label="observed")
-        ax.plot(d["date"], d["counterfactual"], color="C0", lw=1.5, label="counterfactual (no campaign)")
+        ax.plot(d["date"], d["counterfactual"], color="C0", lw=1.5, label="counterfactual (without this campaign)")
         band = d["in_window"]
         ax.fill_between(d.loc[band, "date"], d.loc[band, "observed"] - d.loc[band, "ci_high"],
                         d.loc[band, "observed"] - d.loc[band, "ci_low"], color="C0", alpha=0.2,
