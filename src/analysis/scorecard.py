@@ -90,11 +90,14 @@ class Scorecard:
 
         rows = [l for l in self.lines if l.attainment is not None]
         if ax is None:
-            _, ax = plt.subplots(figsize=(7, 0.5 + 0.4 * max(len(rows), 1)))
+            _, ax = plt.subplots(figsize=(7, 1.4 + 0.45 * max(len(rows), 1)))
         colours = {"met": "#2a9d8f", "on track": "#2a9d8f", "at risk": "#e9c46a", "missed": "#e76f51", None: "#999999"}
         att = [100 * (l.paced_attainment if l.paced_attainment is not None else l.attainment) for l in rows]
-        ax.barh([REGISTRY[l.metric].label for l in rows], att, color=[colours.get(l.status, "#999") for l in rows])
+        bars = ax.barh([REGISTRY[l.metric].label for l in rows], att,
+                       color=[colours.get(l.status, "#999") for l in rows])
+        ax.bar_label(bars, labels=[f" {a:.0f}% {l.status or ''}" for a, l in zip(att, rows)], fontsize=8)
         ax.axvline(100, color="black", lw=1)
+        ax.set_xlim(0, max([110.0, *att]) * 1.25)
         ax.set_xlabel("attainment (%)" + (" (paced)" if self.elapsed_share < 1 else ""))
         ax.set_title(f"Scorecard: {self.objective}")
         ax.invert_yaxis()
