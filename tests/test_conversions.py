@@ -60,6 +60,10 @@ def test_direct_summary(processed):
     assert d["orders"] == 3 and d["revenue"] == 160.0
     ax = s.plot()
     assert len(ax.patches) > 0
+    # largest revenue first; ids shown through the labels given (unknown ids as they are)
+    named = s.plot(labels={"A": "@alpha"})
+    ticks = [t.get_text() for t in named.get_xticklabels()]
+    assert ticks[0] == "@alpha" and "B" in ticks
 
 
 def test_missing_orders_table(tmp_path):

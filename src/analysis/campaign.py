@@ -779,7 +779,7 @@ def conversions(rep: CampaignReport) -> Section:
                        tables=(("By channel", ds.summary()), ("By creator", by_creator)),
                        formatters={**counts, **{c: (lambda v: rep.fmt("revenue", v)) for c in by_creator.columns
                                                  if c.startswith("revenue")}},
-                       plotters=(ds.plot,),
+                       plotters=(lambda ax: ds.plot(ax=ax, labels=_creator_handles(rep)),),
                        contribution={"conversions": {"direct": {"orders": int(ds.orders),
                                                                 "revenue": float(ds.revenue)},
                                                      "incremental": None,

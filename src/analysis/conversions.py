@@ -25,6 +25,7 @@ Sessions come from ``web_sessions_daily`` rows whose ``utm_content`` is the cont
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -242,20 +243,28 @@ class DirectSummary:
                                "new_customers": self.new_customers}])
         return pd.concat([self.by_channel, total], ignore_index=True)
 
-    def plot(self, ax=None):
-        """Bar chart of directly attributed revenue by creator, stacked by channel."""
+    def plot(self, ax=None, *, labels: Mapping[str, str] | None = None):
+        """Bar chart of directly attributed revenue by creator (largest first), stacked by channel.
+
+        ``labels`` maps creator ids to the names shown (e.g. handles); ids without one are shown as they are.
+        """
         import matplotlib.pyplot as plt
+
+        from analysis.plotting import format_count_axis
 
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 4))
         cols = [c for c in CHANNELS if f"revenue_{c}" in self.by_creator]
         if not self.by_creator.empty:
-            self.by_creator.set_index("creator_id")[[f"revenue_{c}" for c in cols]].rename(
-                columns=lambda c: c.removeprefix("revenue_")).plot.bar(stacked=True, ax=ax)
+            by = self.by_creator.sort_values(["revenue", "creator_id"], ascending=[False, True])
+            lab = {} if labels is None else dict(labels)
+            names = by["creator_id"].astype(str).map(lambda c: lab.get(c, c))
+            by.set_index(names)[[f"revenue_{c}" for c in cols]].rename(
+                columns=lambda c: c.removeprefix("revenue_").replace("_", " ")).plot.bar(stacked=True, ax=ax)
         ax.set_xlabel("creator")
         ax.set_ylabel("directly attributed revenue")
         ax.set_title("Direct conversions by creator and channel")
-        return ax
+        return format_count_axis(ax)
 
     def to_dict(self) -> dict:
         """JSON-safe dict (plain floats, None for undefined)."""
