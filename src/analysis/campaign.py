@@ -1254,7 +1254,8 @@ def sentiment(rep: CampaignReport) -> Section:
                     tables.append((f"Most-liked {label} comments", _with_handles(rep, ex)))
         fm = {c: (lambda v: "n/a" if pd.isna(v) else f"{v:.1%}") for c in ("share", "ci_low", "ci_high")}
         return Section(key="sentiment", title="How did the audience feel?", reading=av.reading(),
-                       tables=tuple(tables), formatters=fm, plotters=(av.plot,),
+                       tables=tuple(tables), formatters=fm,
+                       plotters=(lambda ax: av.plot(ax=ax, labels=_creator_handles(rep)),),
                        contribution={"sentiment": {"status": "ok", **av.to_dict()}}, result=av,
                        warnings=tuple(getattr(av, "warnings", ())))
 

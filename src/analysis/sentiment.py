@@ -11,6 +11,7 @@ Comment text is untrusted: this module never renders it; reports escape it (``an
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -167,23 +168,24 @@ class AudienceVoice:
         return sub.sort_values(["likes", "comment_id"], ascending=[False, True]).head(k)[
             ["creator_id", "text", "likes"]]
 
-    def plot(self, ax=None):
-        """Stacked horizontal bars of label shares per creator."""
+    def plot(self, ax=None, *, labels: Mapping[str, str] | None = None):
+        """Stacked horizontal bars of label shares per creator (``labels``: creator id -> name shown)."""
         import matplotlib.pyplot as plt
 
         if ax is None:
             _, ax = plt.subplots(figsize=(8, 0.4 * max(3, self.comments["creator_id"].nunique()) + 1))
         table = self.by_creator().set_index("creator_id")
+        lab = {} if labels is None else dict(labels)
+        names = [lab.get(str(c), str(c)) for c in table.index]
         left = np.zeros(len(table))
         for label in LABELS:
-            ax.barh(table.index.astype(str), table[label], left=left, label=label,
-                    color=_LABEL_COLORS[label])
+            ax.barh(names, table[label], left=left, label=label, color=_LABEL_COLORS[label])
             left += table[label].to_numpy()
         ax.set_xlim(0, 1)
         ax.set_xlabel("Share of comments")
         ax.set_ylabel("Creator")
         ax.set_title("Comment sentiment by creator")
-        ax.legend(loc="lower right", fontsize="small", ncols=4)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small", frameon=False)
         return ax
 
     def reading(self) -> str:
