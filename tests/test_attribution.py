@@ -263,6 +263,12 @@ def test_retention_and_sensitivity_run(toy):
     import dataclasses
     none = dataclasses.replace(r, curve=r.curve.assign(gained=0.0))
     assert none.reading().startswith("The campaign gained no incremental followers")
+    assert r.curve["complete"].all() and r.to_dict()["curve"][0]["complete"] is True
+    # a horizon the data do not cover is not read as if it were: the last complete one is
+    cut = dataclasses.replace(r, curve=r.curve.assign(complete=[True, True, False]))
+    assert cut.reading().startswith("60 days after the campaign started")
+    none_full = dataclasses.replace(r, curve=r.curve.assign(complete=False))
+    assert none_full.reading().startswith("90 days") and "lower bound on the losses" in none_full.reading()
     s = sensitivity(tables, "C01", leave_one_out=False).table
     assert s.loc[0, "scenario"] == "main" and s.loc[0, "change"] == 0
     assert len(s) == 7

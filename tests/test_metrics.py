@@ -64,7 +64,8 @@ def test_emv_defaults_and_override(tmp_path):
     ("views", 1_234_567, "1.2M"), ("views", 950, "950"), ("likes", 12_300, "12.3k"),
     ("engagement_rate", 0.0345, "3.45%"), ("cpm", 12.5, "$12.50"), ("revenue", 1_250_000, "$1.2M"),
     ("roi", -0.25, "-25.0%"), ("roi", 1.7186, "172%"), ("completion_rate", 0.45123, "45.1%"),
-    ("engagement_rate", 0.001, "0.10%"), ("roas", 2.1, "2.10x"), ("avg_watch_time_s", 7.26, "7.3 s"),
+    ("engagement_rate", 0.001, "0.10%"), ("revenue", 8015.98, "$8,016"), ("revenue", 999.5, "$999.50"),
+    ("cost", -4859.01, "-$4,859"), ("roas", 2.1, "2.10x"), ("avg_watch_time_s", 7.26, "7.3 s"),
     ("cpa", float("nan"), "n/a"), ("cpa", None, "n/a"),
 ])
 def test_format_value(name, value, text):

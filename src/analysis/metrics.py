@@ -344,7 +344,7 @@ def format_value(name: str, value: float | None, *, currency: str = "$") -> str:
     """Format ``value`` as the metric ``name`` is shown in reports.
 
     Counts are abbreviated (1.2M), rates shown as % to three significant figures (whole per cent from
-    100%), currency with a symbol, seconds with ``s``
+    100%), currency with a symbol (cents below 1,000, whole units to 10,000, then 12.3k), seconds with ``s``
     and multiples with ``x``; undefined values as ``n/a``.
 
     Examples
@@ -368,7 +368,9 @@ def format_value(name: str, value: float | None, *, currency: str = "$") -> str:
     if m.unit == "currency":
         sign = "-" if value < 0 else ""
         a = abs(value)
-        return f"{sign}{currency}{_human(a)}" if a >= 10_000 else f"{sign}{currency}{a:,.2f}"
+        if a >= 10_000:
+            return f"{sign}{currency}{_human(a)}"
+        return f"{sign}{currency}{a:,.0f}" if a >= 1_000 else f"{sign}{currency}{a:,.2f}"
     if m.unit == "seconds":
         return f"{value:.1f} s"
     return f"{value:.2f}x"

@@ -45,11 +45,13 @@ class RetentionResult:
         if c.empty:
             return ("The campaign gained no incremental followers, so there is no cohort whose retention could be "
                     "followed.")
-        r = c.iloc[-1]
+        full = c[c["complete"].astype(bool)] if "complete" in c else c
+        r = (full if len(full) else c).iloc[-1]
+        cut = "" if len(full) else " (the data end before that day, so this is a lower bound on the losses)"
         h, lost, base = int(r["horizon_days"]), float(r["cohort_lost_rate"]), float(r["baseline_lost_rate"])
         text = (f"{h} days after the campaign started, {r['net_kept']:,.0f} of the {r['gained']:,.0f} incremental "
                 f"followers gained by then were still following ({r['net_kept'] / r['gained']:.0%}): the campaign's "
-                f"cohort lost {lost:.1%} of them against a baseline churn of {base:.1%} over the same {h} days")
+                f"cohort lost {lost:.1%} of them against a baseline churn of {base:.1%} over the same {h} days{cut}")
         if np.isfinite(lost) and np.isfinite(base) and base > 0 and lost > 1.5 * base:
             ratio = f"{lost / base:.0f}" if lost / base >= 2.5 else f"{lost / base:.1f}"
             text += f", about {ratio} times the brand's usual rate: followers won by the campaign leave faster"
@@ -78,7 +80,8 @@ class RetentionResult:
                  "kernel": {k: _f(v) for k, v in s.get("kernel", {}).items()}}
         return {"campaign_id": self.campaign_id, "baseline_daily_churn": _f(self.baseline_daily_churn),
                 "gained": _f(self.gained),
-                "curve": [{k: _f(v) for k, v in r.items()} for r in self.curve.to_dict("records")],
+                "curve": [{k: (bool(v) if k == "complete" else _f(v)) for k, v in r.items()}
+                          for r in self.curve.to_dict("records")],
                 "warnings": list(self.warnings), "split": split}
 
 
@@ -205,7 +208,8 @@ def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...]
     -------
     RetentionResult
         ``curve`` with ``horizon_days, gained, excess_lost, cohort_lost_rate, baseline_lost_rate,
-        net_kept``; ``split`` with the distributed-lag fit.
+        net_kept, complete`` (``complete``: the data cover the whole horizon); ``split`` with the
+        distributed-lag fit.
     """
     import statsmodels.api as sm
 
@@ -264,7 +268,8 @@ def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...]
     rows = []
     for h in horizons:
         m = np.asarray((panel.dates >= start) & (panel.dates < start + pd.Timedelta(days=h)))
-        if panel.dates[-1] < start + pd.Timedelta(days=h - 1):
+        complete = bool(panel.dates[-1] >= start + pd.Timedelta(days=h - 1))
+        if not complete:
             warnings.append(f"the data end before {h} days after the start: that horizon is truncated")
         gained = float(inc[m & fa.daily["in_window"].to_numpy()].sum())
         ex = float(own[m].sum())
@@ -272,6 +277,6 @@ def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...]
         base = 1 - (1 - rate) ** (h / 2)
         rows.append({"horizon_days": h, "gained": gained, "excess_lost": ex,
                      "cohort_lost_rate": ex / gained if gained > 0 else np.nan,
-                     "baseline_lost_rate": base, "net_kept": gained - ex})
+                     "baseline_lost_rate": base, "net_kept": gained - ex, "complete": complete})
     return RetentionResult(campaign_id=panel.campaign_id, curve=pd.DataFrame(rows), baseline_daily_churn=rate,
                            gained=float(fa.incremental), warnings=tuple(warnings), split=split)
