@@ -251,7 +251,7 @@ def cv_error(spec: Spec, kf: KernelFit, folds: np.ndarray, Y: np.ndarray) -> np.
 
 @dataclass
 class EngineResult:
-    """Point estimates and bootstrap draws of one attribution."""
+    """Point estimates, HAC standard errors and the bootstrap's kernel-choice diagnostic of one attribution."""
 
     spec: Spec
     fits: list[KernelFit]         # every candidate, best (by CV) first
@@ -263,9 +263,8 @@ class EngineResult:
     total: float                  # observed - counterfactual over the window
     unit_total: np.ndarray        # (m_t,) shares of ``total`` per target unit
     alloc: np.ndarray             # (m_t,) allocation of the window residual to units
-    err_total: np.ndarray         # (B,) bootstrap errors of ``total``
+    err_total: np.ndarray         # (B,) bootstrap errors of ``total`` (a diagnostic: the intervals are HAC)
     err_units: np.ndarray         # (B, m_t)
-    err_daily: np.ndarray         # (n, B) errors of the daily incremental
     boot_kernel_counts: dict[str, int]
     lam: float
     total_se: float = float("nan")          # standard error of ``total`` (HAC, kernel-averaged, calibrated)
@@ -638,7 +637,6 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
     n = len(spec.y)
     err_total = np.zeros(n_boot)
     err_units = np.zeros((n_boot, m_t))
-    err_daily = np.zeros((n, n_boot))
     counts: dict[str, int] = {}
     if n_boot > 0:
         rng = np.random.default_rng(seed)
@@ -653,7 +651,6 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
             fb = next(f for f in fits if f.kernel.family == fam)
             if fb not in cands:
                 cands.append(fb)
-        true_daily = effect_daily.sum(axis=1)
         for s in range(0, n_boot, boot_chunk):
             B = min(boot_chunk, n_boot - s)
             V = rng.standard_normal((nb, B))[blocks]
@@ -668,7 +665,6 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
                 Ys = Y[:, sel]
                 bs = kf.gram.solve(Ys, kf.pen, kf.lam)
                 cf, Atj = pieces(kf, bs)                                 # (m_t, b)
-                eff_units_daily_sum = Atj @ cf                           # (n, b) target effect per day
                 res = np.full((n, Ys.shape[1]), 0.0)
                 res[spec.ok] = Ys - kf.X[spec.ok] @ bs
                 ue = Atj[W].sum(axis=0)[:, None] * cf                    # (m_t, b)
@@ -676,8 +672,6 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
                 tot = ue.sum(axis=0) + wr
                 err_total[s + np.nonzero(sel)[0]] = tot - unit_effect.sum()
                 err_units[s + np.nonzero(sel)[0]] = (ue + alloc[:, None] * wr).T - unit_effect[None, :]
-                inc = res + eff_units_daily_sum
-                err_daily[:, s + np.nonzero(sel)[0]] = inc - true_daily[:, None]
     # --- kernel averaging and HAC (Newey-West) inference on the linear attributions ----------
     lags = spec.block if hac_lags is None else int(hac_lags)
     wts = kernel_weights(np.array([f.cv_mse for f in fits]), n_ok)
@@ -700,23 +694,13 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
     z = placebo_z(spec, best, lags) if calibrate else np.zeros(0)
     wdx = np.nonzero(W)[0]
     c = calibration_factor(z, alpha, window_days=int(wdx[-1] - wdx[0] + 1) if len(wdx) else None)
-    err_total, err_units, err_daily = err_total * c, err_units * c, err_daily * c
+    err_total, err_units = err_total * c, err_units * c
     return EngineResult(spec=spec, fits=fits, best=best, beta=beta, fitted=fitted,
                         effect_daily=effect_daily, residual=residual, total=total, unit_total=unit_total,
-                        alloc=alloc, err_total=err_total, err_units=err_units, err_daily=err_daily,
+                        alloc=alloc, err_total=err_total, err_units=err_units,
                         boot_kernel_counts=counts, lam=best.lam, total_se=float(c * np.sqrt(total_var)),
                         unit_se=c * np.sqrt(unit_var), kernel_weights=wts, calibration=c, placebo_z=z,
                         raw_se=float(np.sqrt(total_var)), daily_se=daily_se, cum_se=c * cum_se)
-
-
-def basic_interval(estimate: np.ndarray | float, errors: np.ndarray, alpha: float,
-                   axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Basic bootstrap interval: ``estimate - quantile(errors)``."""
-    if errors.shape[axis] == 0:
-        nan = np.full(np.shape(estimate), np.nan)
-        return nan, nan
-    lo_q, hi_q = np.quantile(errors, [alpha / 2, 1 - alpha / 2], axis=axis)
-    return np.asarray(estimate) - hi_q, np.asarray(estimate) - lo_q
 
 
 def leader_probability(mean: np.ndarray, se: np.ndarray, *, grid: int = 4001) -> np.ndarray:
