@@ -233,15 +233,27 @@ class RepeatResult:
             _, ax = plt.subplots(figsize=(5, 4.5))
         p = self.pairs
         ok = p[(p["first_per_1000_views"] > 0) & (p["later_per_1000_views"] > 0)] if len(p) else p
+        log = len(ok) == len(p) and len(p) > 0
+        drawn = []
         for r in p.itertuples():
             y0, y1 = r.first_per_1000_views, r.later_per_1000_views
             if not (np.isfinite(y0) and np.isfinite(y1)):
                 continue
             color = "0.6" if not r.included else ("C2" if y1 >= y0 else "C3")
             ax.plot([0, 1], [y0, y1], "o-", color=color, lw=1, alpha=0.8)
-            ax.annotate(str(r.handle), (1, y1), xytext=(4, 0), textcoords="offset points", fontsize=7,
-                        va="center")
-        if len(ok) == len(p) and len(p):
+            drawn.append((float(np.log10(y1) if log else y1), str(r.handle)))
+        # labels at the later end, moved apart where lines end close together
+        if drawn:
+            drawn.sort()
+            span = max(drawn[-1][0] - drawn[0][0], 1e-9)
+            gap = 0.045 * max(span, 1.0 if log else abs(drawn[-1][0]) or 1.0)
+            pos = [drawn[0][0]]
+            for v, _ in drawn[1:]:
+                pos.append(max(v, pos[-1] + gap))
+            for (v, name), at in zip(drawn, pos):
+                ax.annotate(name, (1, 10 ** v if log else v), xytext=(1.04, 10 ** at if log else at),
+                            textcoords="data", fontsize=7, va="center")
+        if log:
             from matplotlib.ticker import FormatStrFormatter
 
             ax.set_yscale("log")
