@@ -554,8 +554,7 @@ def kpi_tables(rep: CampaignReport) -> Section:
              "attainment": "" if k["attainment"] is None else f"{k['attainment']:.0%}"}
             for m, k in kpis.items()])
         creators = kpi_table(rep.data, level="creator", campaign_id=rep.campaign_id)
-        creators = creators.assign(creator_id=creators["creator_id"].astype(str))
-        creators.insert(1, "handle", creators["creator_id"].map(_creator_handles(rep)))
+        creators = _with_handles(rep, creators.assign(creator_id=creators["creator_id"].astype(str)))
         lead_cols = [m for m in ("views", "engagements", "engagement_rate", "completion_rate", "follows",
                                  "orders", "revenue", "cost", "cpm", "cpe", "roas") if m in creators.columns]
         board = creators.sort_values(["views", "creator_id"], ascending=[False, True])[
@@ -723,7 +722,7 @@ def watch_time(rep: CampaignReport) -> Section:
         df = last[["post_id", "views", "completion_rate", "avg_watch_time_s"]].merge(
             posts[["post_id", "creator_id", "duration_s"]], on="post_id")
         df = df.assign(creator_id=df["creator_id"].astype(str)).sort_values("post_id").reset_index(drop=True)
-        df["handle"] = df["creator_id"].map(_creator_handles(rep))
+        df = _with_handles(rep, df)
         df["watched_share"] = df["avg_watch_time_s"] / df["duration_s"]
         table = df[["post_id", "handle", "duration_s", "views", "completion_rate", "avg_watch_time_s",
                     "watched_share"]]
@@ -767,7 +766,7 @@ def conversions(rep: CampaignReport) -> Section:
         from analysis.conversions import direct_summary
 
         ds = direct_summary(rep.data, rep.campaign_id)
-        by_creator = ds.by_creator.assign(handle=lambda d: d["creator_id"].astype(str).map(_creator_handles(rep)))
+        by_creator = _with_handles(rep, ds.by_creator)
         first = ["creator_id", "handle", "orders", "revenue"]
         by_creator = by_creator[first + [c for c in by_creator.columns if c not in first]]
         counts = {c: (lambda v: f"{v:,.0f}") for c in [*by_creator.columns, "new_customers"]
