@@ -216,7 +216,21 @@ def test_orders_reconcile_direct_and_incremental(toy):
     assert inc["ci_low"] <= t <= inc["ci_high"]
     s = ca.summary().set_index("basis")
     assert s.loc["incremental", "roas"] == pytest.approx(inc["revenue"] / ca.cost)
-    assert "orders" in ca.reconciliation()
+    assert "orders" in ca.reconciliation() and "Return on ad spend:" in ca.reconciliation()
+    # over- or understatement is claimed only when the incremental interval excludes the direct count
+    import dataclasses
+
+    d0 = ca.direct["orders"]
+
+    def with_orders(est, lo, hi):
+        return dataclasses.replace(ca, orders=dataclasses.replace(ca.orders, incremental=est * d0,
+                                                                  ci_low=lo * d0, ci_high=hi * d0))
+
+    assert "about 50% of directly attributed orders would probably have happened anyway" in \
+        with_orders(0.5, 0.3, 0.7).reconciliation()
+    assert "direct attribution understates it" in with_orders(1.5, 1.2, 1.8).reconciliation()
+    spans = with_orders(0.8, 0.4, 1.2).reconciliation()
+    assert "cannot tell whether direct attribution overstates or understates" in spans and "about 20%" in spans
     # chances of being the top creator are validated for followers only: empty for orders, and the
     # reading falls back on the overlap caution
     assert ca.orders.by_creator["p_top"].isna().all()

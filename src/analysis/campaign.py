@@ -1106,6 +1106,7 @@ def attribution(rep: CampaignReport) -> Section:
             oa = attribute_orders(rep.data, rep.campaign_id, seed=rep.params.seed)
             contribution["_incremental_orders"] = oa.to_dict()
             tables.append(("Orders and revenue: direct vs incremental", oa.summary()))
+            readings.append(oa.reconciliation())
             warn += list(oa.warnings)
         fm = {**number_formats(",.0f", "incremental", "ci_low", "ci_high", "modelled_incremental", "reported_follows",
                                "post_campaign_incremental"),

@@ -70,7 +70,11 @@ class ConversionAttribution:
         return pd.DataFrame(rows)
 
     def reconciliation(self) -> str:
-        """One sentence reconciling direct and incremental orders."""
+        """Plain-language sentences reconciling direct and incremental orders, and ROAS on both bases.
+
+        Direct attribution is called an overstatement (or an understatement) only when the incremental
+        interval lies wholly below (above) the directly attributed orders.
+        """
         d = self.direct["orders"]
         if self.orders is None:
             return f"Code-, link- and affiliate-attributed orders: {d:,}; no incremental estimate (no orders table)."
@@ -78,14 +82,25 @@ class ConversionAttribution:
         lvl = int(round(100 * (1 - self.alpha)))
         s = (f"Directly attributed {d:,} orders; incremental {o.incremental:,.0f} ({lvl}% CI {o.ci_low:,.0f} to "
              f"{o.ci_high:,.0f})")
-        if d > 0 and o.incremental < d:
-            s += (f": about {100 * (1 - max(o.incremental, 0) / d):.0f}% of directly attributed orders would "
-                  "probably have happened anyway (existing customers using a code they found).")
-        elif d > 0:
+        anyway = 100 * (1 - max(o.incremental, 0) / d) if d > 0 else np.nan
+        if d > 0 and o.ci_high < d:
+            s += (f": about {anyway:.0f}% of directly attributed orders would probably have happened anyway "
+                  "(existing customers using a code they found).")
+        elif d > 0 and o.ci_low > d:
             s += (": the campaign caused more orders than carry its codes and links; many buyers never use them, "
                   "so direct attribution understates it.")
+        elif d > 0:
+            s += (f": the interval includes the {d:,} direct orders, so the data cannot tell whether direct "
+                  "attribution overstates or understates what the campaign caused"
+                  + (f" (at the point estimate about {anyway:.0f}% of them would have happened anyway)."
+                     if o.incremental < d else "."))
         else:
             s += "."
+        if self.cost > 0 and self.revenue is not None:
+            r = self.revenue
+            s += (f" Return on ad spend: {self.direct['revenue'] / self.cost:.2f}x on directly attributed revenue, "
+                  f"{r.incremental / self.cost:.2f}x on incremental revenue ({lvl}% CI {r.ci_low / self.cost:.2f}x "
+                  f"to {r.ci_high / self.cost:.2f}x).")
         return s
 
     def plot(self, ax=None):
