@@ -195,6 +195,14 @@ def test_creators_are_named_by_handle_and_warnings_are_not_repeated(reports_run,
     assert seen_leak, "the test simulation should flag code leakage in one of its campaigns"
 
 
+def test_attribution_section_lists_posts_and_reconciles_orders(reports_run):
+    out, _ = reports_run
+    html = (out / "C01" / "report.html").read_text()
+    assert "Modelled incremental followers by post" in html
+    recon = json.loads((out / "C01" / "results.json").read_text())["conversions"]["attribution"]["reconciliation"]
+    assert recon.startswith("Directly attributed") and recon.split(":")[0] in html.replace("&#x27;", "'")
+
+
 def test_no_progress_bar_reaches_the_report(reports_run):
     # the shared run had ANALYSIS_NO_PROGRESS unset, as a user's shell has; the sensitivity analysis
     # shows a progress bar in JupyterLab, but a report's kernel runs with the bars off

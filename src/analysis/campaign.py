@@ -1055,8 +1055,14 @@ def attribution(rep: CampaignReport) -> Section:
                                    lambda ax: fa.plot_creators(ax=ax)]
         shown = fa.summary()[["outcome", "incremental", "ci_low", "ci_high", "relative_to_counterfactual",
                               "post_campaign_incremental", "kernel", "effect_half_life_days"]]
+        by_post = _with_handles(rep, fa.by_post.assign(creator_id=fa.by_post["creator_id"].astype(str)))
+        by_post = (by_post.assign(share=by_post["incremental"] / fa.incremental if fa.incremental else np.nan)
+                   .sort_values(["incremental", "post_id"], ascending=[False, True])
+                   [["post_id", "creator_id", "handle", "posted_date", "incremental", "share"]])
         tables = [("Incremental brand followers", shown),
-                  ("Modelled vs TikTok-reported follows by creator", fa.comparison())]
+                  ("Modelled vs TikTok-reported follows by creator", fa.comparison()),
+                  ("Modelled incremental followers by post (each creator's share split by the post's exposure)",
+                   by_post)]
         # paragraphs: the total, the creators, the comparison with TikTok; then retention, persistence and
         # sensitivity
         readings = [" ".join(p) for p in fa.paragraphs()]
@@ -1111,7 +1117,7 @@ def attribution(rep: CampaignReport) -> Section:
         fm = {**number_formats(",.0f", "incremental", "ci_low", "ci_high", "modelled_incremental", "reported_follows",
                                "post_campaign_incremental"),
               **number_formats(",.1f", "effect_half_life_days"),
-              **number_formats(".1%", "relative_to_counterfactual", "modelled_share", "reported_share",
+              **number_formats(".1%", "relative_to_counterfactual", "modelled_share", "reported_share", "share",
                                "profile_view_share", "p_top", "cohort_lost_rate", "baseline_lost_rate",
                                "new_customer_share"),
               **number_formats(".2f", "after_vs_expected", "after_ci_low", "after_ci_high", "ratio_to_reported"),
