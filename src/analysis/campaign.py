@@ -1066,7 +1066,11 @@ def attribution(rep: CampaignReport) -> Section:
         # paragraphs: the total, the creators, the comparison with TikTok; then retention, persistence and
         # sensitivity
         readings = [" ".join(p) for p in fa.paragraphs()]
-        warn = list(fa.warnings)
+        # the reading already says when the total's interval includes zero (results.json keeps the warning
+        # in the followers block)
+        from analysis.attribution.followers import ZERO_INTERVAL_WARNING
+
+        warn = [w for w in fa.warnings if w != ZERO_INTERVAL_WARNING]
         try:
             from analysis.attribution import follower_retention
         except ImportError as exc:

@@ -15,6 +15,10 @@ from analysis.attribution._data import Panel, build_panel
 from analysis.config import ATTRIBUTION_TAIL_DAYS, check_alpha
 
 
+#: Warning added when the total's interval includes zero (the reading says so in words).
+ZERO_INTERVAL_WARNING = "the interval of the total includes zero"
+
+
 def _f(x: Any) -> float | None:
     try:
         v = float(x)
@@ -538,7 +542,7 @@ def _followers_from_panel(panel: Panel, y: np.ndarray, *, n_boot: int, seed: int
         warnings.append(f"{neg} creator{' has' if neg == 1 else 's have'} a negative point attribution "
                         "(noise around zero effect); their intervals show the uncertainty")
     if parts["lo"] <= 0 <= parts["hi"]:
-        warnings.append("the interval of the total includes zero")
+        warnings.append(ZERO_INTERVAL_WARNING)
     return FollowerAttribution(
         campaign_id=panel.campaign_id, incremental=float(parts["total"]), ci_low=parts["lo"], ci_high=parts["hi"],
         daily=parts["daily"], by_creator=by.sort_values("incremental", ascending=False).reset_index(drop=True),
