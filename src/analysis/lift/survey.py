@@ -430,8 +430,10 @@ class SurveyLiftResult:
         t = self.table
         labels = [f"{c} | {q}" if t["campaign_id"].nunique() > 1 else str(q)
                   for c, q in zip(t["campaign_id"], t["question"])]
+        lvl = int(round(100 * (1 - self.alpha)))
         return _forest(ax, labels, 100 * t["effect"], 100 * t["ci_low"], 100 * t["ci_high"],
-                       xlabel="lift (percentage points)", title="Brand-lift survey")
+                       xlabel=f"lift (percentage points; {lvl}% intervals, not adjusted across questions)",
+                       title="Brand-lift survey")
 
 
 def survey_lift(brand_lift_survey: pd.DataFrame, campaign_id: str | None = None, *, correction: str = "holm",
