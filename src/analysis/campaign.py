@@ -1117,6 +1117,9 @@ def attribution(rep: CampaignReport) -> Section:
             contribution["_incremental_orders"] = oa.to_dict()
             tables.append(("Orders and revenue: direct vs incremental", oa.summary()))
             readings.append(oa.reconciliation())
+            plotters.append(lambda ax: oa.plot(ax=ax))
+            if oa.orders is not None:
+                plotters.append(lambda ax: oa.orders.plot(ax=ax))
             warn += list(oa.warnings)
         fm = {**number_formats(",.0f", "incremental", "ci_low", "ci_high", "modelled_incremental", "reported_follows",
                                "post_campaign_incremental"),

@@ -289,7 +289,7 @@ class FollowerAttribution:
         for pdate in self.posts["posted_date"].unique():
             ax.axvline(pdate, color="C3", lw=0.5, alpha=0.4)
         ax.set_ylabel(self.outcome + " per day")
-        ax.set_title(f"{self.campaign_id}: observed vs counterfactual (red ticks: posts)")
+        ax.set_title(f"{self.campaign_id}: {self.outcome}, observed vs counterfactual (red ticks: posts)")
         ax.legend(loc="upper left", fontsize=8)
         from analysis.plotting import date_axis
 
