@@ -410,13 +410,13 @@ def daily_parts(spec: Spec, kf: KernelFit, Minv: np.ndarray, beta: np.ndarray, r
     value = -(V @ beta)
     pos = np.cumsum(ok) - 1                                       # row of each day among the observed ones
     value[okw] += spec.y[wdx[okw]]
-    D = -(kf.X[ok] @ (Minv @ V.T))                                # (n_ok, |W|) influence of y on each day
-    # a single day's own noise: one squared residual is too noisy a variance estimate, so the day's
-    # noise variance is the mean squared residual of the 15 days around it (observed days only)
+    D = -(kf.X[ok] @ (Minv @ V.T))                                # (n_ok, |W|) influence via the counterfactual
     cf_var = hac_diag(D, r, lags) * dof
-    D[pos[wdx[okw]], np.nonzero(okw)[0]] += 1.0
+    D[pos[wdx[okw]], np.nonzero(okw)[0]] += 1.0                    # plus the day's own outcome
     C = np.cumsum(D, axis=1)
     cum_var = hac_diag(C, r, lags) * dof
+    # a single day's own noise: one squared residual is too noisy a variance estimate, so the day's
+    # noise variance is the mean squared residual of the 15 days around it (observed days only)
     r2 = np.zeros(len(ok))
     r2[ok] = r ** 2 * dof
     box = np.ones(15)

@@ -147,7 +147,8 @@ class RepeatResult:
         elif not self.estimated:
             out = [f"Not enough repeat creators to compare: {nrep} creator{'s' if nrep != 1 else ''} worked "
                    f"with the brand more than once, {self.n} of them with a positive estimated response in both "
-                   f"their first and a later campaign; at least {self.min_creators} are needed for a ratio with an interval."]
+                   f"their first and a later campaign; at least {self.min_creators} are needed for a ratio with an "
+                   "interval."]
         else:
             assert self.ratio is not None and self.ci_low is not None and self.ci_high is not None
             pct = 100 * (self.ratio - 1)
@@ -245,8 +246,9 @@ class RepeatResult:
         # labels at the later end, moved apart where lines end close together
         if drawn:
             drawn.sort()
-            span = max(drawn[-1][0] - drawn[0][0], 1e-9)
-            gap = 0.045 * max(span, 1.0 if log else abs(drawn[-1][0]) or 1.0)
+            # 4.5% of the range shown (at least one decade on the log scale)
+            span = drawn[-1][0] - drawn[0][0]
+            gap = 0.045 * (max(span, 1.0) if log else max(span, abs(drawn[-1][0])))
             pos = [drawn[0][0]]
             for v, _ in drawn[1:]:
                 pos.append(max(v, pos[-1] + gap))
