@@ -382,11 +382,20 @@ def test_written_csv_keeps_untrusted_text(sim_raw, sim_truth):
         assert set(t["sentiment"]["labels"]) <= set(comments["comment_id"])
 
 
-def test_new_buyers_of_a_geo_campaign_live_in_treated_regions(world, orders_hidden):
+def test_buyers_of_a_geo_campaign_live_in_treated_regions(world, orders_hidden):
+    """A geo campaign is seen only in its treatment regions: every order it causes, from a first-time or a
+    returning customer, comes from there (what lets the holdout be read on the shop's orders)."""
     geo = next(e for e in world.truth["campaigns"]["CMP01"]["lift"] if e["design"] == "geo")
     hid = orders_hidden
-    new_caused = hid[(hid["campaign_id"] == "CMP01").fillna(False) & hid["first_timer"]]
-    assert len(new_caused) > 0
-    assert new_caused["region"].isin(geo["treated_regions"]).all()
+    caused = hid[(hid["campaign_id"] == "CMP01").fillna(False)]
+    assert caused["first_timer"].any() and (~caused["first_timer"]).any()
+    assert caused["region"].isin(geo["treated_regions"]).all()
+    # a returning buyer keeps one region across all their orders
+    assert (hid.groupby("customer_id")["region"].nunique() == 1).all()
     baseline = hid[hid["via"] == "baseline"]
     assert not baseline["region"].isin(geo["treated_regions"]).all()
+    # a staggered roll-out: each creator's buyers live in the region that creator ran in
+    st = next(e for e in world.truth["campaigns"]["CMP02"]["lift"] if e["design"] == "staggered")
+    c2 = hid[(hid["campaign_id"] == "CMP02").fillna(False)]
+    assert len(c2) > 0
+    assert (c2["region"] == c2["creator_id"].map(st["creator_region"])).all()

@@ -1115,11 +1115,16 @@ def attribution(rep: CampaignReport) -> Section:
 
             oa = attribute_orders(rep.data, rep.campaign_id, seed=rep.params.seed)
             contribution["_incremental_orders"] = oa.to_dict()
-            tables.append(("Orders and revenue: direct vs incremental", oa.summary()))
+            basis = {"incremental": "incremental (model)", "incremental_geo": "incremental (geo holdout)"} \
+                if oa.geo is not None else {}
+            tables.append(("Orders and revenue: direct vs incremental",
+                           oa.summary().assign(basis=lambda t: t["basis"].replace(basis))))
             readings.append(oa.reconciliation())
             plotters.append(lambda ax: oa.plot(ax=ax))
             if oa.orders is not None:
                 plotters.append(lambda ax: oa.orders.plot(ax=ax))
+            if oa.geo is not None:  # the holdout the incremental orders are read from
+                plotters.append(lambda ax: oa.geo.plot(ax=ax))
             warn += list(oa.warnings)
         fm = {**number_formats(",.0f", "incremental", "ci_low", "ci_high", "modelled_incremental", "reported_follows",
                                "post_campaign_incremental"),

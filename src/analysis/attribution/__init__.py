@@ -8,7 +8,9 @@ followers
 conversions
     :func:`attribute_orders`: the same model on daily orders, revenue and new-customer orders (exposure:
     each creator's UTM-tagged site sessions), reconciled with direct (code / UTM / affiliate)
-    attribution, with code-leakage flags.
+    attribution, with code-leakage flags; a geo-test campaign's incremental orders come from its holdout.
+geo_orders
+    :func:`geo_incremental_orders`: a geo holdout read on the shop's orders by region (synthetic control).
 retention
     :func:`follower_retention`: how many of the gained followers stay (30/60/90 days) vs baseline churn.
 persistence
@@ -28,11 +30,13 @@ from __future__ import annotations
 
 from analysis.attribution.conversions import ConversionAttribution, attribute_orders
 from analysis.attribution.followers import FollowerAttribution, attribute_followers
+from analysis.attribution.geo_orders import GeoConversions, geo_incremental_orders
 from analysis.attribution.persistence import PersistenceResult, own_content_persistence
 from analysis.attribution.repeat import RepeatResult, repeat_collaborations, returning_creators
 from analysis.attribution.retention import RetentionResult, follower_retention
 from analysis.attribution.sensitivity import SensitivityResult, sensitivity
 
-__all__ = ["ConversionAttribution", "FollowerAttribution", "PersistenceResult", "RepeatResult", "RetentionResult",
-           "SensitivityResult", "attribute_followers", "attribute_orders", "follower_retention", "own_content_persistence",
-           "repeat_collaborations", "returning_creators", "sensitivity"]
+__all__ = ["ConversionAttribution", "FollowerAttribution", "GeoConversions", "PersistenceResult", "RepeatResult",
+           "RetentionResult", "SensitivityResult", "attribute_followers", "attribute_orders", "follower_retention",
+           "geo_incremental_orders", "own_content_persistence", "repeat_collaborations", "returning_creators",
+           "sensitivity"]

@@ -215,11 +215,15 @@ def _placebo_gaps(design: _Design, donors_idx: np.ndarray, jobs: int, *, disable
             yield int(j), g
 
 
+class NonPositiveLevel(ValueError):
+    """A unit's mean outcome is not positive, so ``rescale=True`` cannot compare it by its shape."""
+
+
 def _rescale_ratios(Y0: np.ndarray, y1: np.ndarray) -> np.ndarray:
     """Per-donor factors ``mean(y1) / mean(Y0_j)`` that bring every donor to the treated unit's level."""
     m0, m1 = Y0.mean(axis=0), float(y1.mean())
     if m1 <= 0 or np.any(m0 <= 0):
-        raise ValueError("rescale=True needs a positive pre-period mean outcome for every unit "
+        raise NonPositiveLevel("rescale=True needs a positive pre-period mean outcome for every unit "
                          "(it compares units by their shape relative to their own level).")
     return m1 / m0
 
@@ -311,7 +315,12 @@ def _conformal_interval(Y0: np.ndarray, y1: np.ndarray, post: np.ndarray, alpha:
 
     def pval(theta: float) -> float:
         y = y1 - theta * post
-        u = y - refit(Y0, y)
+        try:
+            u = y - refit(Y0, y)
+        except NonPositiveLevel:
+            # an effect as large as the treated unit's whole level leaves a non-positive counterfactual
+            # (no sales at all), which a rescaled fit cannot even form: rejected
+            return 0.0
         if detrend:
             up = u[post_idx]
             u = u.copy()
@@ -923,6 +932,7 @@ def synthetic_control(
             k = T0 - min(int(post_mask.sum()), T0 // 2)
         else:
             k = int(np.searchsorted(times, in_time_placebo))
+        fit = None
         if 2 <= k < T0:
             fake_pre = np.zeros(len(times), bool)
             fake_pre[:k] = True
@@ -930,8 +940,13 @@ def synthetic_control(
             fake_opt = design.opt_rows
             if not (fake_opt & fake_pre).any():
                 design.opt_rows = fake_pre
-            fit = design.fit(0, donors_idx, pre=fake_pre)
+            try:
+                fit = design.fit(0, donors_idx, pre=fake_pre)
+            except NonPositiveLevel:
+                # a donor with no outcome in the earlier part of the pre-period: no in-time placebo
+                fit = None
             design.opt_rows = fake_opt
+        if fit is not None:
             g = Y[:, 0] - Y[:, donors_idx] @ fit.weights - fit.intercept
             s_mean = float((Y[fake_post][:, donors_idx] @ fit.weights).mean() + fit.intercept)
             pre_r = float(np.sqrt(np.mean(g[fake_pre] ** 2)))

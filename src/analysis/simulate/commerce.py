@@ -351,18 +351,49 @@ def _assign_customers(world: World, orders: pd.DataFrame, sizes: pd.Series) -> p
     n_new = int(first_timer.sum())
     cust = pool_pick.copy()
     cust[first_timer] = pool + np.arange(n_new)
-    # orders are already in time order: a pool customer is new on their first order only
-    seen_before = pd.Series(cust).duplicated().to_numpy()
-    new = first_timer | (~seen_before & ~first_timer & ~pre_existing[np.minimum(cust, pool - 1)])
     labels = 10_000_000 + rng.choice(89_999_999, size=pool + n_new, replace=False)
     regions = np.array(sizes.index)
     cust_region = rng.choice(regions, size=pool + n_new, p=sizes.to_numpy())
+    # a regional campaign is seen only where it runs: the returning customers it brings back live there too
+    # (first-time buyers are placed there by _regions_of_caused)
+    cust = _returning_in_regions(world, orders, sizes, cust, first_timer, cust_region[:pool], weights)
+    # orders are already in time order: a pool customer is new on their first order only
+    seen_before = pd.Series(cust).duplicated().to_numpy()
+    new = first_timer | (~seen_before & ~first_timer & ~pre_existing[np.minimum(cust, pool - 1)])
     orders = orders.copy()
     orders["customer_id"] = _str_col(np.char.add("C", labels[cust].astype(str)).astype(object))
     orders["new_customer"] = new.astype(bool)
     orders["region"] = _str_col(cust_region[cust].astype(object))
     orders["first_timer"] = first_timer
     return orders
+
+
+def _returning_in_regions(world: World, orders: pd.DataFrame, sizes: pd.Series, cust: np.ndarray,
+                          first_timer: np.ndarray, pool_region: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Re-pick the returning customer of every order a geo or staggered campaign caused among those
+    living in the regions where it ran (the creator's region for a staggered roll-out)."""
+    rng = world.rng("caused_returning")
+    regions = np.array(sizes.index)
+    cust = cust.copy()
+    for cid, spec in _geo_plan(world, sizes).items():
+        sel = ((orders["campaign_id"] == cid).fillna(False).to_numpy() & ~first_timer)
+        if not sel.any():
+            continue
+        if spec["by_creator"] is not None:
+            where = orders.loc[sel, "creator_id"].map(spec["by_creator"])
+            groups = [(np.nonzero(sel)[0][(where == k).to_numpy()], [regions[int(k)]])
+                      for k in pd.unique(where.dropna())]
+        elif spec["geo_treated"] is not None:
+            groups = [(np.nonzero(sel)[0], list(regions[spec["geo_treated"]]))]
+        else:
+            continue
+        for idx, live in groups:
+            members = np.nonzero(np.isin(pool_region, live))[0]
+            if len(idx) == 0 or len(members) == 0:
+                continue
+            w = weights[members]
+            cust[idx] = rng.choice(members, size=len(idx), p=w / w.sum())
+    return cust
 
 
 def _regions_of_caused(world: World, orders: pd.DataFrame, sizes: pd.Series) -> pd.DataFrame:
