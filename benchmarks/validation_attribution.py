@@ -123,35 +123,44 @@ def _geo_rows(ca) -> dict:
         return {}
     (e, lo, hi), (re_, rlo, rhi) = ca.geo.total("orders"), ca.geo.total("revenue")
     return {"g_est": e, "g_lo": lo, "g_hi": hi, "g_rest": re_, "g_rlo": rlo, "g_rhi": rhi,
-            "g_model_width": ca.orders.ci_high - ca.orders.ci_low}
+            "g_model_width": ca.orders.ci_high - ca.orders.ci_low, "g_design": ca.geo.design}
+
+
+#: How the validation table names each holdout reading of the shop's orders.
+GEO_READINGS = {"synthetic_control": "geo-test campaigns (synthetic control on orders by region)",
+                "staggered_did": "staggered roll-outs (Callaway-Sant'Anna on orders by region)"}
 
 
 def _geo_summary(ok: pd.DataFrame, null: pd.DataFrame) -> list[dict]:
-    """Rows for the geo-test campaigns' holdout reading of incremental orders (the report's headline there)."""
+    """Rows for the holdout readings of incremental orders (the report's headline for those campaigns)."""
     if "g_est" not in ok:
         return []
-    g = ok.dropna(subset=["g_est"])
-    cov = ((g["g_lo"] <= g["o_true"]) & (g["o_true"] <= g["g_hi"])).mean()
-    rcov = ((g["g_rlo"] <= g["r_true"]) & (g["r_true"] <= g["g_rhi"])).mean()
-    bias = (g["g_est"] - g["o_true"]).sum() / g["o_true"].sum()
-    width = ((g["g_hi"] - g["g_lo"]) / g["g_model_width"]).median()
-    rows = [
-        {"check": "geo-test campaigns, orders from the holdout (synthetic control on orders by region): "
-                  "95% interval covers the truth", "target": "90-98%", "measured": f"{100 * cov:.1f}%",
-         "runs": len(g), "met": 0.90 <= cov <= 0.98},
-        {"check": "geo-test campaigns, orders from the holdout: aggregate bias", "target": "abs(bias) < 5%",
-         "measured": f"{100 * bias:+.1f}%", "runs": len(g), "met": abs(bias) < 0.05},
-        {"check": "geo-test campaigns, revenue from the holdout: 95% interval covers the truth", "target": "(report)",
-         "measured": f"{100 * rcov:.1f}%", "runs": len(g), "met": None},
-        {"check": "geo-test campaigns: holdout interval width / model interval width (median); holdout "
-                  "interval excludes zero", "target": "(report)",
-         "measured": f"{width:.2f}; {100 * (g['g_lo'] > 0).mean():.0f}%", "runs": len(g), "met": None},
-    ]
-    if "g_est" in null:
-        n = null.dropna(subset=["g_est"])
-        c0 = ((n["g_lo"] <= 0) & (0 <= n["g_hi"])).mean()
-        rows.append({"check": "null geo-test campaigns (orders from the holdout): interval covers zero",
-                     "target": ">= 94%", "measured": f"{100 * c0:.1f}%", "runs": len(n), "met": c0 >= 0.94})
+    rows = []
+    for design, name in GEO_READINGS.items():
+        g = ok.dropna(subset=["g_est"])
+        g = g[g["g_design"] == design]
+        if g.empty:
+            continue
+        cov = ((g["g_lo"] <= g["o_true"]) & (g["o_true"] <= g["g_hi"])).mean()
+        rcov = ((g["g_rlo"] <= g["r_true"]) & (g["r_true"] <= g["g_rhi"])).mean()
+        bias = (g["g_est"] - g["o_true"]).sum() / g["o_true"].sum()
+        width = ((g["g_hi"] - g["g_lo"]) / g["g_model_width"]).median()
+        rows += [
+            {"check": f"{name}: incremental orders' 95% interval covers the truth", "target": "90-98%",
+             "measured": f"{100 * cov:.1f}%", "runs": len(g), "met": 0.90 <= cov <= 0.98},
+            {"check": f"{name}: orders' aggregate bias", "target": "abs(bias) < 5%",
+             "measured": f"{100 * bias:+.1f}%", "runs": len(g), "met": abs(bias) < 0.05},
+            {"check": f"{name}: revenue's 95% interval covers the truth", "target": "(report)",
+             "measured": f"{100 * rcov:.1f}%", "runs": len(g), "met": None},
+            {"check": f"{name}: interval width / the model's (median); interval excludes zero", "target": "(report)",
+             "measured": f"{width:.2f}; {100 * (g['g_lo'] > 0).mean():.0f}%", "runs": len(g), "met": None},
+        ]
+        if "g_est" in null:
+            n = null.dropna(subset=["g_est"])
+            n = n[n["g_design"] == design]
+            c0 = ((n["g_lo"] <= 0) & (0 <= n["g_hi"])).mean()
+            rows.append({"check": f"null {name}: orders' interval covers zero", "target": ">= 94%",
+                         "measured": f"{100 * c0:.1f}%", "runs": len(n), "met": c0 >= 0.94})
     return rows
 
 
@@ -235,7 +244,8 @@ def one_null(seed: int) -> list[dict]:
                      "r_lo": r.ci_low if r else np.nan, "r_hi": r.ci_high if r else np.nan, "se": fa.kernel["se"],
                      "calibration": fa.kernel["calibration"], "placebos": fa.kernel["placebos"],
                      **({"g_est": ca.geo.total("orders")[0], "g_lo": ca.geo.total("orders")[1],
-                         "g_hi": ca.geo.total("orders")[2]} if ca.geo is not None else {})})
+                         "g_hi": ca.geo.total("orders")[2], "g_design": ca.geo.design}
+                        if ca.geo is not None else {})})
     return rows
 
 
@@ -439,12 +449,15 @@ def write_doc(table: pd.DataFrame, meta: dict, seconds: float, n_seeds: int, n_n
         "(`docs/methods.md`, Conversions). Their truths are the revenue of the caused orders and the caused "
         "orders times their new-customer share (`truth[\"campaigns\"][cid][\"conversions\"]`); the null rows "
         "for revenue come from the same null campaigns.",
-        "* Geo-test campaigns (the simulator runs some campaigns in a third to a half of 30 regions; people it "
-        "brings to buy, first-time or returning, live there): their incremental orders and revenue are read "
-        "from the holdout, the synthetic control (`analysis.lift.synth.geo_lift`, rescaled donors, conformal "
-        "interval) on the shop's orders summed by the customer's region over the conversion window "
-        "(`analysis.attribution.geo_orders`), against the same truth as the model's rows. The width row "
-        "compares that interval with the model's on the same campaigns.",
+        "* Geo-test campaigns and staggered roll-outs (the simulator runs one of each per seed: a geo test in a "
+        "third to a half of 30 regions, a roll-out with each creator in one region adopting on their first "
+        "post; the people they bring to buy, first-time or returning, live there): their incremental orders "
+        "and revenue are read from the design on the shop's orders summed by the customer's region over the "
+        "conversion window (`analysis.attribution.geo_orders`): the synthetic control "
+        "(`analysis.lift.synth.geo_lift`, rescaled donors, conformal interval) for a geo test, Callaway-"
+        "Sant'Anna (`analysis.lift.did.staggered_did`, never-treated regions) for a roll-out, against the same "
+        "truth as the model's rows. The width rows compare those intervals with the model's on the same "
+        "campaigns.",
         "",
         "| check | target | measured | runs | met |",
         "|---|---|---|---|---|",

@@ -41,11 +41,15 @@ class GeoConversions:
     ----------
     campaign_id : str
     design : str
-        ``"synthetic_control"`` or ``"causal_impact"`` (structural time series).
+        ``"synthetic_control"``, ``"causal_impact"`` (structural time series) or ``"staggered_did"``.
     window : tuple of pandas.Timestamp
         First and last day of the conversion window the effect is summed over.
     n_days : int
         Days in the window.
+    scale : float
+        What turns a reading's ``effect`` into the window's total: the window's days for a geo test
+        (``effect`` is per day, summed over the treatment regions), the treated region-days from each
+        region's adoption to the window's end for a staggered roll-out (``effect`` is per region-day).
     n_treated, n_control : int
         Treatment and control regions.
     orders, revenue : LiftResult
@@ -61,12 +65,14 @@ class GeoConversions:
     orders: Any = field(repr=False)
     revenue: Any = field(repr=False)
     alpha: float = 0.05
+    scale: float = float("nan")
     warnings: tuple[str, ...] = ()
 
     def total(self, outcome: str = "orders") -> tuple[float, float, float]:
         """(estimate, ci_low, ci_high) summed over the window's days."""
         r = self.orders if outcome == "orders" else self.revenue
-        return r.effect * self.n_days, r.ci_low * self.n_days, r.ci_high * self.n_days
+        k = self.n_days if np.isnan(self.scale) else self.scale
+        return r.effect * k, r.ci_low * k, r.ci_high * k
 
     def summary(self) -> pd.DataFrame:
         """One row per outcome: the window total with its interval, the per-day effect and the relative lift."""
@@ -75,7 +81,7 @@ class GeoConversions:
             r = getattr(self, name)
             est, lo, hi = self.total(name)
             rows.append({"outcome": name, "incremental": est, "ci_low": lo, "ci_high": hi,
-                         "per_day": r.effect, "relative_effect": r.relative_effect,
+                         "effect": r.effect, "relative_effect": r.relative_effect,
                          "design": self.design, "days": self.n_days,
                          "regions": f"{self.n_treated} treatment, {self.n_control} control"})
         return pd.DataFrame(rows)
@@ -86,6 +92,7 @@ class GeoConversions:
         return {"orders": float(o[0]), "revenue": float(r[0]), "ci_low": float(o[1]), "ci_high": float(o[2]),
                 "revenue_ci_low": float(r[1]), "revenue_ci_high": float(r[2]),
                 "source": f"geo holdout ({self.design.replace('_', ' ')}) on the shop's orders by region",
+                "design": self.design,
                 "window": {"start": self.window[0].date().isoformat(), "end": self.window[1].date().isoformat()},
                 "n_treated_regions": self.n_treated, "n_control_regions": self.n_control,
                 "orders_relative_effect": self.orders.relative_effect}
@@ -93,12 +100,14 @@ class GeoConversions:
     def plot(self, ax=None):
         """Daily orders of the treatment regions against their counterfactual from the control regions."""
         ax = self.orders.plot(ax=ax)
+        ax = np.ravel(np.asarray(ax, dtype=object))[0]
         est, lo, hi = self.total("orders")
         ax.set_title(f"{self.campaign_id}: shop orders in the {self.n_treated} treatment regions (geo holdout)\n"
                      f"incremental {est:,.0f} ({int(round(100 * (1 - self.alpha)))}% CI {lo:,.0f} to {hi:,.0f}) "
                      f"over {self.n_days} days", fontsize=10)
-        ax.set_ylabel("orders per day")
-        ax.axvline(self.window[1], color="grey", ls=":", lw=1)
+        if self.design != "staggered_did":  # the staggered plot's axis is days since adoption
+            ax.set_ylabel("orders per day")
+            ax.axvline(self.window[1], color="grey", ls=":", lw=1)
         return ax
 
 
@@ -151,8 +160,14 @@ def geo_incremental_orders(data: Any, campaign_id: str, *, design: str = "synthe
     Raises
     ------
     NoGeoHoldout
-        When the campaign has no geo assignment, a staggered one (regions adopting on different dates),
-        or the orders carry no region.
+        When the campaign has no geo assignment or the orders carry no region.
+
+    Notes
+    -----
+    A staggered roll-out (treatment regions with different ``start_date``) is read with
+    :func:`analysis.lift.did.staggered_did` (Callaway-Sant'Anna, never-treated regions as controls) on
+    the same region-by-day orders; its overall ATT, the average effect per treated region-day from each
+    region's adoption to the window's end, times the number of those region-days is the incremental total.
     """
     if design not in GEO_DESIGNS:
         raise ValueError(f"design must be one of {GEO_DESIGNS}, got {design!r}")
@@ -163,8 +178,8 @@ def geo_incremental_orders(data: Any, campaign_id: str, *, design: str = "synthe
     if ga.empty:
         raise NoGeoHoldout("this campaign had no geo holdout")
     treated = ga["group"].astype(str) == "treatment"
-    if "start_date" in ga.columns and pd.to_datetime(ga.loc[treated, "start_date"], errors="coerce").nunique() > 1:
-        raise NoGeoHoldout("the treatment regions adopted on different dates (a staggered roll-out)")
+    staggered = "start_date" in ga.columns and \
+        pd.to_datetime(ga.loc[treated, "start_date"], errors="coerce").nunique() > 1
     camps = read_table(data, "campaigns")
     row = camps[camps["campaign_id"].astype(str) == str(campaign_id)]
     if row.empty:
@@ -192,6 +207,9 @@ def geo_incremental_orders(data: Any, campaign_id: str, *, design: str = "synthe
         treated = ga["group"].astype(str) == "treatment"
     if int((~treated).sum()) < 2:
         raise NoGeoHoldout("fewer than two control regions have orders before the campaign")
+    if staggered:
+        return _staggered_orders(sales, ga, str(campaign_id), start, end, alpha=alpha, seed=seed,
+                                 warnings=warnings)
     from analysis.lift.synth import geo_lift
 
     tables = {"geo_sales_daily": sales, "geo_assignment": ga, "campaigns": camps}
@@ -204,7 +222,30 @@ def geo_incremental_orders(data: Any, campaign_id: str, *, design: str = "synthe
     # the revenue reading repeats the orders reading's diagnostics in money: keep those of orders
     warnings += [w for w in res["orders"].warnings if w not in warnings]
     n_days = int((end - start).days) + 1
-    return GeoConversions(campaign_id=str(campaign_id), design=design, window=(start, end), n_days=n_days,
+    return GeoConversions(campaign_id=str(campaign_id), design=design, window=(start, end), n_days=n_days, scale=float(n_days),
+                          n_treated=int(ga.loc[treated, "region"].nunique()),
+                          n_control=int(ga.loc[~treated, "region"].nunique()), orders=res["orders"],
+                          revenue=res["revenue"], alpha=alpha, warnings=tuple(warnings))
+
+
+def _staggered_orders(sales: pd.DataFrame, ga: pd.DataFrame, campaign_id: str, start: pd.Timestamp,
+                      end: pd.Timestamp, *, alpha: float, seed: int, warnings: list[str]) -> GeoConversions:
+    """A staggered roll-out read on the shop's orders by region (see :func:`geo_incremental_orders`)."""
+    from analysis.lift.did import staggered_did, staggered_panel
+
+    res = {}
+    cells = 0
+    for metric in ("orders", "revenue"):
+        panel = staggered_panel(sales, ga, campaign_id, metric=metric, end=end)
+        r = staggered_did(panel, outcome=metric, unit="region", time="date", cohort="cohort", alpha=alpha,
+                          seed=seed, post_end=end, compare_twfe=False)
+        # the overall ATT is the mean over these treated region-days: their count turns it into a total
+        cells = int((panel["treated"].astype(bool) & (panel["date"] <= end)).sum())
+        res[metric] = r
+    warnings += [w for w in res["orders"].warnings if w not in warnings]
+    treated = ga["group"].astype(str) == "treatment"
+    return GeoConversions(campaign_id=campaign_id, design="staggered_did", window=(start, end),
+                          n_days=int((end - start).days) + 1, scale=float(cells),
                           n_treated=int(ga.loc[treated, "region"].nunique()),
                           n_control=int(ga.loc[~treated, "region"].nunique()), orders=res["orders"],
                           revenue=res["revenue"], alpha=alpha, warnings=tuple(warnings))
