@@ -122,7 +122,9 @@ def _geo_rows(ca) -> dict:
     if ca.geo is None:
         return {}
     (e, lo, hi), (re_, rlo, rhi) = ca.geo.total("orders"), ca.geo.total("revenue")
+    ne, nlo, nhi = ca.geo.total("new")
     return {"g_est": e, "g_lo": lo, "g_hi": hi, "g_rest": re_, "g_rlo": rlo, "g_rhi": rhi,
+            "g_nest": ne, "g_nlo": nlo, "g_nhi": nhi,
             "g_model_width": ca.orders.ci_high - ca.orders.ci_low, "g_design": ca.geo.design}
 
 
@@ -143,6 +145,9 @@ def _geo_summary(ok: pd.DataFrame, null: pd.DataFrame) -> list[dict]:
             continue
         cov = ((g["g_lo"] <= g["o_true"]) & (g["o_true"] <= g["g_hi"])).mean()
         rcov = ((g["g_rlo"] <= g["r_true"]) & (g["r_true"] <= g["g_rhi"])).mean()
+        n = g.dropna(subset=["g_nest", "n_true"])
+        ncov = ((n["g_nlo"] <= n["n_true"]) & (n["n_true"] <= n["g_nhi"])).mean()
+        nbias = (n["g_nest"] - n["n_true"]).sum() / n["n_true"].sum()
         bias = (g["g_est"] - g["o_true"]).sum() / g["o_true"].sum()
         width = ((g["g_hi"] - g["g_lo"]) / g["g_model_width"]).median()
         rows += [
@@ -152,6 +157,9 @@ def _geo_summary(ok: pd.DataFrame, null: pd.DataFrame) -> list[dict]:
              "measured": f"{100 * bias:+.1f}%", "runs": len(g), "met": abs(bias) < 0.05},
             {"check": f"{name}: revenue's 95% interval covers the truth", "target": "(report)",
              "measured": f"{100 * rcov:.1f}%", "runs": len(g), "met": None},
+            {"check": f"{name}: new-customer orders' 95% interval covers the truth; aggregate bias",
+             "target": "(report)", "measured": f"{100 * ncov:.1f}%; {100 * nbias:+.1f}%", "runs": len(n),
+             "met": None},
             {"check": f"{name}: interval width / the model's (median); interval excludes zero", "target": "(report)",
              "measured": f"{width:.2f}; {100 * (g['g_lo'] > 0).mean():.0f}%", "runs": len(g), "met": None},
         ]

@@ -86,6 +86,8 @@ def test_attribute_orders_reads_incremental_orders_from_the_holdout(year, geo_ci
     s = ca.summary().set_index("basis")
     assert {"direct", "incremental", "incremental_geo"} <= set(s.index)
     assert s.loc["incremental_geo", "roas"] == pytest.approx(geo.total("revenue")[0] / ca.cost)
+    assert s.loc["incremental_geo", "new_customer_share"] == pytest.approx(geo.total("new")[0] / geo.total()[0])
+    assert d["incremental"]["new_customer_orders"] == pytest.approx(geo.total("new")[0])
     text = ca.reconciliation()
     assert "incremental from the geo holdout" in text and "baseline-and-exposure model" in text
     assert "on incremental revenue from the geo holdout" in text
@@ -126,9 +128,10 @@ def test_staggered_roll_out_is_read_with_callaway_santanna(year):
     assert est == pytest.approx(g.orders.effect * g.scale)
     ca = attribute_orders(tables, cid, n_boot=0, outcomes=("orders", "revenue"))
     assert ca.to_dict()["incremental"]["design"] == "staggered_did"
-    assert "from the geo holdout" in ca.reconciliation()
+    assert "incremental from the staggered roll-out" in ca.reconciliation()
+    assert ca.to_dict()["incremental"]["source"].startswith("staggered roll-out")
     ax = g.plot()
-    assert "geo holdout" in ax.get_title()
+    assert "(staggered roll-out)" in ax.get_title()
 
 
 def test_unusable_holdouts_fall_back_with_a_reason(year, geo_cid):
@@ -159,9 +162,14 @@ def test_a_control_region_without_earlier_orders_is_left_out_with_a_warning(year
     assert any(ctrl in w and "left out" in w for w in g.warnings)
 
 
-def test_result_summary_plot_and_dict(geo):
+def test_result_summary_plot_and_dict(geo, year, geo_cid):
     s = geo.summary()
-    assert list(s["outcome"]) == ["orders", "revenue"]
+    assert list(s["outcome"]) == ["orders", "revenue", "new-customer orders"]
+    # new-customer orders are read by the same design: their interval covers the caused new-customer orders
+    t = year[1]["campaigns"][geo_cid]["conversions"]
+    true_new = t["new_customer_share_incremental"] * t["incremental"]["orders"]
+    new = s.set_index("outcome").loc["new-customer orders"]
+    assert new["ci_low"] <= true_new <= new["ci_high"]
     assert (s["ci_low"] <= s["incremental"]).all() and (s["incremental"] <= s["ci_high"]).all()
     d = geo.to_dict()
     json.dumps(d, allow_nan=False)

@@ -199,8 +199,16 @@ def test_attribution_section_lists_posts_and_reconciles_orders(reports_run):
     out, _ = reports_run
     html = (out / "C01" / "report.html").read_text()
     assert "Modelled incremental followers by post" in html
-    recon = json.loads((out / "C01" / "results.json").read_text())["conversions"]["attribution"]["reconciliation"]
+    conv = json.loads((out / "C01" / "results.json").read_text())["conversions"]
+    recon = conv["attribution"]["reconciliation"]
     assert recon.startswith("Directly attributed") and recon.split(":")[0] in html.replace("&#x27;", "'")
+    # C01 of the test simulation is a geo test: its incremental orders are read from the holdout, the
+    # model's kept beside them; C02 has no regional design and keeps the model's
+    assert conv["incremental"]["source"].startswith("geo holdout") and "from the geo holdout" in recon
+    assert conv["attribution"]["incremental_model"]["source"].startswith("baseline-and-exposure model")
+    assert "<td>incremental (geo holdout)</td>" in html and "<td>incremental (model)</td>" in html
+    c02 = json.loads((out / "C02" / "results.json").read_text())["conversions"]
+    assert c02["incremental"]["source"].startswith("baseline-and-exposure model")
 
 
 def test_no_progress_bar_reaches_the_report(reports_run):

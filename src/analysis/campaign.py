@@ -1115,7 +1115,7 @@ def attribution(rep: CampaignReport) -> Section:
 
             oa = attribute_orders(rep.data, rep.campaign_id, seed=rep.params.seed)
             contribution["_incremental_orders"] = oa.to_dict()
-            basis = {"incremental": "incremental (model)", "incremental_geo": "incremental (geo holdout)"} \
+            basis = {"incremental": "incremental (model)", "incremental_geo": f"incremental ({oa.geo.label})"} \
                 if oa.geo is not None else {}
             tables.append(("Orders and revenue: direct vs incremental",
                            oa.summary().assign(basis=lambda t: t["basis"].replace(basis))))

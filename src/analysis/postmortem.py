@@ -107,7 +107,7 @@ def _sec(rep: CampaignReport, key: str) -> Section | None:
 
 def _from_geo(inc: dict) -> bool:
     """Whether a results.json incremental-orders entry was read from a geo holdout."""
-    return str(inc.get("source", "")).startswith("geo holdout")
+    return str(inc.get("source", "")).startswith(("geo holdout", "staggered roll-out"))
 
 
 def _num(v: Any) -> bool:
@@ -129,7 +129,7 @@ def abstract(rep: CampaignReport) -> str:
     inc = (res.get("conversions") or {}).get("incremental") or {}
     direct = (res.get("conversions") or {}).get("direct") or {}
     if _num(inc.get("orders")):
-        by = " (read from the geo holdout on the shop's orders)" if _from_geo(inc) else ""
+        by = f" (read from the {inc['source'].split(' (')[0]} on the shop's orders)" if _from_geo(inc) else ""
         parts.append(f"Incremental orders{by} were {inc['orders']:,.0f} (95% interval {inc['ci_low']:,.0f} to "
                      f"{inc['ci_high']:,.0f}), against {direct.get('orders', 0):,} carrying its codes and links.")
     lifts = [e for e in res.get("lift") or [] if _num(e.get("effect"))]
@@ -194,8 +194,9 @@ def estimands(rep: CampaignReport) -> pd.DataFrame:
     inc = (res.get("conversions") or {}).get("incremental") or {}
     if _num(inc.get("orders")):
         rows.append({"estimand": "incremental orders", "unit": "orders", "days": tail,
-                     "definition": ("treatment regions' daily orders minus their synthetic control, summed"
-                                    if _from_geo(inc) else "observed minus counterfactual daily orders, summed"),
+                     "definition": ("treatment regions' orders minus their counterfactual from the control "
+                                    f"regions, summed; {inc['source'].split(' on ')[0]}" if _from_geo(inc)
+                                    else "observed minus counterfactual daily orders, summed"),
                      "estimate": inc["orders"], "ci_low": inc["ci_low"], "ci_high": inc["ci_high"]})
     for e in res.get("lift") or []:
         survey = str(e["design"]).startswith("survey")

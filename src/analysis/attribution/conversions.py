@@ -37,10 +37,10 @@ class ConversionAttribution:
     leakage : pandas.DataFrame
         Per creator: direct orders, the share of them on days without the creator's exposure, and a flag.
     geo : GeoConversions or None
-        Incremental orders and revenue read from the campaign's geo holdout on the shop's orders by region
-        (:func:`analysis.attribution.geo_orders.geo_incremental_orders`); None when it has none. Where
-        present it is the campaign's incremental estimate (results.json ``incremental``) and the model's
-        becomes the cross-check.
+        Incremental orders and revenue read from the campaign's geo holdout or staggered roll-out on the
+        shop's orders by region (:func:`analysis.attribution.geo_orders.geo_incremental_orders`); None when
+        it has none. Where present it is the campaign's incremental estimate (results.json
+        ``incremental``) and the model's becomes the cross-check.
     """
 
     campaign_id: str
@@ -57,7 +57,7 @@ class ConversionAttribution:
     def _primary(self) -> tuple[str, tuple[float, float, float], tuple[float, float, float]] | None:
         """(source, orders (est, lo, hi), revenue (est, lo, hi)) of the campaign's incremental estimate."""
         if self.geo is not None:
-            return "geo holdout", self.geo.total("orders"), self.geo.total("revenue")
+            return self.geo.label, self.geo.total("orders"), self.geo.total("revenue")
         if self.orders is not None and self.revenue is not None:
             o, r = self.orders, self.revenue
             return "model", (o.incremental, o.ci_low, o.ci_high), (r.incremental, r.ci_low, r.ci_high)
@@ -67,7 +67,7 @@ class ConversionAttribution:
         """Direct vs incremental: orders, revenue, new-customer share, AOV, ROAS and ROI.
 
         Rows ``direct``, ``incremental`` (the baseline-and-exposure model) and, for a geo-test campaign,
-        ``incremental_geo`` (its holdout read on the shop's orders; no new-customer split).
+        ``incremental_geo`` (its holdout read on the shop's orders).
         """
         rows = []
         d = self.direct
@@ -89,9 +89,10 @@ class ConversionAttribution:
                          "roas": r.incremental / cost, "roi": (r.incremental - cost) / cost})
         if self.geo is not None:
             (oe, ol, oh), (re_, rl, rh) = self.geo.total("orders"), self.geo.total("revenue")
+            ne = self.geo.total("new")[0]
             rows.append({"basis": "incremental_geo", "orders": oe, "orders_ci_low": ol, "orders_ci_high": oh,
                          "revenue": re_, "revenue_ci_low": rl, "revenue_ci_high": rh,
-                         "new_customer_share": np.nan, "aov": re_ / oe if oe > 0 else np.nan,
+                         "new_customer_share": ne / oe if oe > 0 else np.nan, "aov": re_ / oe if oe > 0 else np.nan,
                          "roas": re_ / cost, "roi": (re_ - cost) / cost})
         return pd.DataFrame(rows)
 
@@ -107,7 +108,7 @@ class ConversionAttribution:
             return f"Code-, link- and affiliate-attributed orders: {d:,}; no incremental estimate (no orders table)."
         source, (est, lo, hi), (rev, rlo, rhi) = prim
         lvl = int(round(100 * (1 - self.alpha)))
-        by = " from the geo holdout" if source == "geo holdout" else ""
+        by = f" from the {source}" if self.geo is not None else ""
         s = f"Directly attributed {d:,} orders; incremental{by} {est:,.0f} ({lvl}% CI {lo:,.0f} to {hi:,.0f})"
         anyway = 100 * (1 - max(est, 0) / d) if d > 0 else np.nan
         if d > 0 and hi < d:
@@ -123,12 +124,12 @@ class ConversionAttribution:
                      if est < d else "."))
         else:
             s += "."
-        if source == "geo holdout" and self.orders is not None:
+        if self.geo is not None and self.orders is not None:
             o = self.orders
             agree = "agrees with it" if (o.ci_low <= hi and lo <= o.ci_high) else "does not agree with it"
             s += (f" The baseline-and-exposure model on the national daily orders gives {o.incremental:,.0f} "
                   f"({lvl}% CI {o.ci_low:,.0f} to {o.ci_high:,.0f}) and {agree} (the intervals "
-                  + ("overlap)." if agree == "agrees with it" else "do not overlap; trust the holdout, which "
+                  + ("overlap)." if agree == "agrees with it" else f"do not overlap; trust the {source}, which "
                      "does not depend on a model of the baseline)."))
         if self.cost > 0:
             s += (f" Return on ad spend: {self.direct['revenue'] / self.cost:.2f}x on directly attributed revenue, "
@@ -150,7 +151,7 @@ class ConversionAttribution:
                    yerr=[[o.incremental - o.ci_low], [o.ci_high - o.incremental]], capsize=4)
         if self.geo is not None:
             est, lo, hi = self.geo.total("orders")
-            ax.bar(["incremental (geo holdout)"], [est], color="C2", yerr=[[est - lo], [hi - est]], capsize=4)
+            ax.bar([f"incremental ({self.geo.label})"], [est], color="C2", yerr=[[est - lo], [hi - est]], capsize=4)
             ax.tick_params(axis="x", labelrotation=15)
         ax.set_ylabel("orders")
         ax.set_title(f"{self.campaign_id}: direct vs incremental orders")
@@ -368,7 +369,7 @@ def attribute_orders(data: Any, campaign_id: str, *, n_boot: int = 1000, seed: i
                 warnings.append(f"the geo holdout could not be read on the shop's orders: {exc}; incremental "
                                 "orders come from the model")
         else:
-            warnings += [f"geo holdout on orders: {w}" for w in geo_res.warnings]
+            warnings += [f"{geo_res.label} on orders: {w}" for w in geo_res.warnings]
     leak = _leakage(dorders, panel, kernel or E.geometric(0.75))
     if len(leak) and leak["flag"].any():
         flagged = leak.loc[leak["flag"], "creator_id"].astype(str)

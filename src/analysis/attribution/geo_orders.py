@@ -28,6 +28,10 @@ from analysis.conversions import read_table
 #: The geo readings that can give incremental orders (see :func:`geo_incremental_orders`).
 GEO_DESIGNS = ("synthetic_control", "causal_impact")
 
+#: Names of the designs in sentences and in ``results.json``'s ``source``.
+DESIGN_NAMES = {"synthetic_control": "synthetic control", "causal_impact": "structural time series",
+                "staggered_did": "Callaway-Sant'Anna"}
+
 
 class NoGeoHoldout(ValueError):
     """The campaign has no usable geo holdout on the shop's orders (the reason is the message)."""
@@ -52,8 +56,9 @@ class GeoConversions:
         region's adoption to the window's end for a staggered roll-out (``effect`` is per region-day).
     n_treated, n_control : int
         Treatment and control regions.
-    orders, revenue : LiftResult
-        The per-day readings (summed over the treatment regions) from :func:`analysis.lift.synth.geo_lift`.
+    orders, revenue, new_customer_orders : LiftResult
+        The design's readings of daily orders, revenue and new-customer orders (``new_customer_orders``
+        None when the orders carry no ``new_customer`` flag).
     """
 
     campaign_id: str
@@ -66,20 +71,31 @@ class GeoConversions:
     revenue: Any = field(repr=False)
     alpha: float = 0.05
     scale: float = float("nan")
+    new_customer_orders: Any = field(default=None, repr=False)
     warnings: tuple[str, ...] = ()
 
+    @property
+    def label(self) -> str:
+        """What the estimate was read from, for sentences: ``"geo holdout"`` or ``"staggered roll-out"``."""
+        return "staggered roll-out" if self.design == "staggered_did" else "geo holdout"
+
     def total(self, outcome: str = "orders") -> tuple[float, float, float]:
-        """(estimate, ci_low, ci_high) summed over the window's days."""
-        r = self.orders if outcome == "orders" else self.revenue
+        """(estimate, ci_low, ci_high) over the window for ``"orders"``, ``"revenue"`` or ``"new"``
+        (new-customer orders; NaN without the flag)."""
+        r = {"orders": self.orders, "revenue": self.revenue, "new": self.new_customer_orders}[outcome]
+        if r is None:
+            return (np.nan, np.nan, np.nan)
         k = self.n_days if np.isnan(self.scale) else self.scale
         return r.effect * k, r.ci_low * k, r.ci_high * k
 
     def summary(self) -> pd.DataFrame:
         """One row per outcome: the window total with its interval, the per-day effect and the relative lift."""
         rows = []
-        for name in ("orders", "revenue"):
-            r = getattr(self, name)
-            est, lo, hi = self.total(name)
+        for name, key in (("orders", "orders"), ("revenue", "revenue"), ("new-customer orders", "new")):
+            r = {"orders": self.orders, "revenue": self.revenue, "new": self.new_customer_orders}[key]
+            if r is None:
+                continue
+            est, lo, hi = self.total(key)
             rows.append({"outcome": name, "incremental": est, "ci_low": lo, "ci_high": hi,
                          "effect": r.effect, "relative_effect": r.relative_effect,
                          "design": self.design, "days": self.n_days,
@@ -91,18 +107,21 @@ class GeoConversions:
         o, r = self.total("orders"), self.total("revenue")
         return {"orders": float(o[0]), "revenue": float(r[0]), "ci_low": float(o[1]), "ci_high": float(o[2]),
                 "revenue_ci_low": float(r[1]), "revenue_ci_high": float(r[2]),
-                "source": f"geo holdout ({self.design.replace('_', ' ')}) on the shop's orders by region",
+                "source": f"{self.label} ({DESIGN_NAMES[self.design]}) on the shop's orders by region",
                 "design": self.design,
                 "window": {"start": self.window[0].date().isoformat(), "end": self.window[1].date().isoformat()},
                 "n_treated_regions": self.n_treated, "n_control_regions": self.n_control,
-                "orders_relative_effect": self.orders.relative_effect}
+                "orders_relative_effect": self.orders.relative_effect,
+                **({"new_customer_orders": float(n[0]), "new_customer_orders_ci_low": float(n[1]),
+                    "new_customer_orders_ci_high": float(n[2])}
+                   if np.isfinite((n := self.total("new"))[0]) else {})}
 
     def plot(self, ax=None):
         """Daily orders of the treatment regions against their counterfactual from the control regions."""
         ax = self.orders.plot(ax=ax)
         ax = np.ravel(np.asarray(ax, dtype=object))[0]
         est, lo, hi = self.total("orders")
-        ax.set_title(f"{self.campaign_id}: shop orders in the {self.n_treated} treatment regions (geo holdout)\n"
+        ax.set_title(f"{self.campaign_id}: shop orders in the {self.n_treated} treatment regions ({self.label})\n"
                      f"incremental {est:,.0f} ({int(round(100 * (1 - self.alpha)))}% CI {lo:,.0f} to {hi:,.0f}) "
                      f"over {self.n_days} days", fontsize=10)
         if self.design != "staggered_did":  # the staggered plot's axis is days since adoption
@@ -112,7 +131,8 @@ class GeoConversions:
 
 
 def region_orders_daily(data: Any, *, timezone: str | None = None) -> pd.DataFrame:
-    """The shop's orders as a ``geo_sales_daily``-shaped table: ``region, date, orders, revenue``.
+    """The shop's orders as a ``geo_sales_daily``-shaped table: ``region, date, orders, revenue`` (and ``new``,
+    new-customer orders, when the orders carry the flag).
 
     Days are local to ``timezone`` (the campaign's); every region gets every day from the first to the
     last order, zero where it had none.
@@ -125,7 +145,11 @@ def region_orders_daily(data: Any, *, timezone: str | None = None) -> pd.DataFra
     o = orders[orders["region"].notna()].copy()
     o["date"] = _local_dates(o, "created_date", "created_at", timezone)
     o["revenue"] = pd.to_numeric(o["revenue"], errors="coerce").fillna(0.0)
-    g = o.groupby([o["region"].astype(str), "date"]).agg(orders=("order_id", "size"), revenue=("revenue", "sum"))
+    agg = {"orders": ("order_id", "size"), "revenue": ("revenue", "sum")}
+    if "new_customer" in o.columns:
+        o["new"] = o["new_customer"].astype(str).str.lower().isin(["true", "1"]).astype(int)
+        agg["new"] = ("new", "sum")
+    g = o.groupby([o["region"].astype(str), "date"]).agg(**agg)
     days = pd.date_range(o["date"].min(), o["date"].max(), freq="D")
     full = pd.MultiIndex.from_product([sorted(o["region"].astype(str).unique()), days], names=["region", "date"])
     return g.reindex(full, fill_value=0).reset_index()
@@ -214,18 +238,30 @@ def geo_incremental_orders(data: Any, campaign_id: str, *, design: str = "synthe
 
     tables = {"geo_sales_daily": sales, "geo_assignment": ga, "campaigns": camps}
     res = {}
-    for metric in ("orders", "revenue"):
+    for metric in _metrics(sales):
         # no in-space placebos: the totals' intervals are conformal, and the placebo p-value is not reported
-        sc, its = geo_lift(tables, campaign_id, metric=metric, alpha=alpha, treatment_start=start,
-                           treatment_end=end, placebos=False, n_sims=n_sims, seed=seed)
+        try:
+            sc, its = geo_lift(tables, campaign_id, metric=metric, alpha=alpha, treatment_start=start,
+                               treatment_end=end, placebos=False, n_sims=n_sims, seed=seed)
+        except ValueError as exc:
+            if metric != "new":
+                raise
+            warnings.append(f"new-customer orders could not be read from the holdout ({exc})")
+            continue
         res[metric] = its if design == "causal_impact" else sc
     # the revenue reading repeats the orders reading's diagnostics in money: keep those of orders
     warnings += [w for w in res["orders"].warnings if w not in warnings]
     n_days = int((end - start).days) + 1
-    return GeoConversions(campaign_id=str(campaign_id), design=design, window=(start, end), n_days=n_days, scale=float(n_days),
+    return GeoConversions(campaign_id=str(campaign_id), design=design, window=(start, end), n_days=n_days,
+                          scale=float(n_days),
                           n_treated=int(ga.loc[treated, "region"].nunique()),
                           n_control=int(ga.loc[~treated, "region"].nunique()), orders=res["orders"],
-                          revenue=res["revenue"], alpha=alpha, warnings=tuple(warnings))
+                          revenue=res["revenue"], new_customer_orders=res.get("new"), alpha=alpha,
+                          warnings=tuple(warnings))
+
+
+def _metrics(sales: pd.DataFrame) -> tuple[str, ...]:
+    return ("orders", "revenue", "new") if "new" in sales.columns else ("orders", "revenue")
 
 
 def _staggered_orders(sales: pd.DataFrame, ga: pd.DataFrame, campaign_id: str, start: pd.Timestamp,
@@ -235,10 +271,16 @@ def _staggered_orders(sales: pd.DataFrame, ga: pd.DataFrame, campaign_id: str, s
 
     res = {}
     cells = 0
-    for metric in ("orders", "revenue"):
+    for metric in _metrics(sales):
         panel = staggered_panel(sales, ga, campaign_id, metric=metric, end=end)
-        r = staggered_did(panel, outcome=metric, unit="region", time="date", cohort="cohort", alpha=alpha,
-                          seed=seed, post_end=end, compare_twfe=False)
+        try:
+            r = staggered_did(panel, outcome=metric, unit="region", time="date", cohort="cohort", alpha=alpha,
+                              seed=seed, post_end=end, compare_twfe=False)
+        except ValueError as exc:
+            if metric != "new":
+                raise
+            warnings.append(f"new-customer orders could not be read from the roll-out ({exc})")
+            continue
         # the overall ATT is the mean over these treated region-days: their count turns it into a total
         cells = int((panel["treated"].astype(bool) & (panel["date"] <= end)).sum())
         res[metric] = r
@@ -248,4 +290,5 @@ def _staggered_orders(sales: pd.DataFrame, ga: pd.DataFrame, campaign_id: str, s
                           n_days=int((end - start).days) + 1, scale=float(cells),
                           n_treated=int(ga.loc[treated, "region"].nunique()),
                           n_control=int(ga.loc[~treated, "region"].nunique()), orders=res["orders"],
-                          revenue=res["revenue"], alpha=alpha, warnings=tuple(warnings))
+                          revenue=res["revenue"], new_customer_orders=res.get("new"), alpha=alpha,
+                          warnings=tuple(warnings))
