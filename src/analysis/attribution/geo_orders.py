@@ -241,14 +241,14 @@ def geo_incremental_orders(data: Any, campaign_id: str, *, design: str = "synthe
     for metric in _metrics(sales):
         # no in-space placebos: the totals' intervals are conformal, and the placebo p-value is not reported
         try:
-            sc, its = geo_lift(tables, campaign_id, metric=metric, alpha=alpha, treatment_start=start,
-                               treatment_end=end, placebos=False, n_sims=n_sims, seed=seed)
+            (reading,) = geo_lift(tables, campaign_id, metric=metric, alpha=alpha, treatment_start=start,
+                                  treatment_end=end, placebos=False, n_sims=n_sims, seed=seed, designs=(design,))
         except ValueError as exc:
             if metric != "new":
                 raise
             warnings.append(f"new-customer orders could not be read from the holdout ({exc})")
             continue
-        res[metric] = its if design == "causal_impact" else sc
+        res[metric] = reading
     # the revenue reading repeats the orders reading's diagnostics in money: keep those of orders
     warnings += [w for w in res["orders"].warnings if w not in warnings]
     n_days = int((end - start).days) + 1

@@ -1080,6 +1080,7 @@ def geo_lift(
     n_sims: int = 1000,
     seed: int = 0,
     ci_method: str = "conformal",
+    designs: tuple[str, ...] = ("synthetic_control", "causal_impact"),
 ) -> list[LiftResult]:
     """Read a geo holdout with every design it supports: synthetic control and structural time series.
 
@@ -1121,11 +1122,13 @@ def geo_lift(
     ci_method : str
         The synthetic control's interval (see :func:`synthetic_control`; the default allows an effect
         that builds up or decays over the window).
+    designs : tuple of str
+        Which readings to run, in the order returned: ``"synthetic_control"``, ``"causal_impact"``.
 
     Returns
     -------
     list of LiftResult
-        ``[SynthResult, ImpactResult]``; ``effect`` in both is the average per-day difference of the
+        ``[SynthResult, ImpactResult]`` by default (one entry per ``designs``); ``effect`` in both is the average per-day difference of the
         treated regions' total over the window, as the simulator's ``geo`` truth is defined.
 
     Examples
@@ -1162,19 +1165,25 @@ def geo_lift(
     panel = panel[panel["date"] <= end]
     notes = _geo_overlap_warnings(assign, _get_table(data_or_tables, "campaigns"), campaign_id,
                                   panel["date"].min(), start, end)
-    sc = synthetic_control(panel, outcome=metric, unit="region", time="date", treated_unit=GEO_TREATED,
-                           treatment_start=start, treatment_end=end, alpha=alpha, rescale=True,
-                           placebos=placebos, ci_method=ci_method, progress_bar=False)
-    wide = panel.pivot(index="date", columns="region", values=metric).sort_index()
-    controls = [c for c in wide.columns if c != GEO_TREATED]
-    outcome = metric if metric not in controls else f"{metric} (treated)"
-    wide = wide.rename(columns={GEO_TREATED: outcome})
-    its = causal_impact(wide, outcome=outcome, controls=controls, treatment_start=start, alpha=alpha,
-                        n_sims=n_sims, seed=seed)
-    if notes:
-        sc = _with_warnings(sc, notes)
-        its = _with_warnings(its, notes)
-    return [sc, its]
+    unknown = [d for d in designs if d not in ("synthetic_control", "causal_impact")]
+    if unknown or not designs:
+        raise ValueError(f"designs must be drawn from ('synthetic_control', 'causal_impact'), got {designs!r}.")
+    out: list[LiftResult] = []
+    for name in designs:
+        if name == "synthetic_control":
+            res: LiftResult = synthetic_control(
+                panel, outcome=metric, unit="region", time="date", treated_unit=GEO_TREATED, treatment_start=start,
+                treatment_end=end, alpha=alpha, rescale=True, placebos=placebos, ci_method=ci_method,
+                progress_bar=False)
+        else:
+            wide = panel.pivot(index="date", columns="region", values=metric).sort_index()
+            controls = [c for c in wide.columns if c != GEO_TREATED]
+            outcome = metric if metric not in controls else f"{metric} (treated)"
+            wide = wide.rename(columns={GEO_TREATED: outcome})
+            res = causal_impact(wide, outcome=outcome, controls=controls, treatment_start=start, alpha=alpha,
+                                n_sims=n_sims, seed=seed)
+        out.append(_with_warnings(res, notes) if notes else res)
+    return out
 
 
 def _with_warnings(result: LiftResult, extra: list[str]) -> LiftResult:
