@@ -74,6 +74,24 @@ def test_threats_follow_the_results(rep):
     assert f"Section 6 lists {n} threat{'s' if n != 1 else ''}" in pm.abstract(rep)
 
 
+def test_a_disagreeing_design_and_model_are_a_threat(rep, monkeypatch):
+    """C01 is a geo test: its incremental orders come from the holdout, and the post-mortem names it."""
+    full = rep.results()
+    inc = full["conversions"]["incremental"]
+    assert inc["source"].startswith("geo holdout")
+    e = pm.estimands(rep).set_index("estimand").loc["incremental orders"]
+    assert e["estimate"] == inc["orders"] and "geo holdout (synthetic control)" in e["definition"]
+    assert "read from the geo holdout on the shop's orders" in pm.abstract(rep)
+    model = full["conversions"]["attribution"]["incremental_model"]
+    overlap = model["ci_low"] <= inc["ci_high"] and inc["ci_low"] <= model["ci_high"]
+    assert overlap != any("disagree on incremental orders" in t for t in pm.threats(rep))
+    far = {**model, "orders": inc["ci_high"] + 500, "ci_low": inc["ci_high"] + 100, "ci_high": inc["ci_high"] + 900}
+    conv = {**full["conversions"], "attribution": {**full["conversions"]["attribution"], "incremental_model": far}}
+    monkeypatch.setattr(type(rep), "results", lambda self: {**full, "conversions": conv})
+    said = [t for t in pm.threats(rep) if "disagree on incremental orders" in t]
+    assert len(said) == 1 and f"against {far['orders']:,.0f}" in said[0]
+
+
 def test_abstract_states_the_estimates_and_is_escaped_on_display(rep):
     from analysis.htmlsafe import paragraph
 

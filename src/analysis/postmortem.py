@@ -341,6 +341,13 @@ def threats(rep: CampaignReport) -> list[str]:
         if e.get("design") == "survey" and _num(e.get("ci_high")) and e["ci_high"] < 0:
             out.append(f"The brand-lift survey shows a significant drop for {e['metric']}, which points at the "
                        "survey's design (assignment or response rates) rather than at the campaign.")
+    conv = res.get("conversions") or {}
+    inc, model = conv.get("incremental") or {}, (conv.get("attribution") or {}).get("incremental_model") or {}
+    if _from_geo(inc) and all(_num(d.get(k)) for d in (inc, model) for k in ("ci_low", "ci_high")) \
+            and (model["ci_low"] > inc["ci_high"] or model["ci_high"] < inc["ci_low"]):
+        out.append(f"The regional design and the baseline-and-exposure model disagree on incremental orders "
+                   f"({inc['orders']:,.0f} against {model['orders']:,.0f}; the intervals do not overlap): either "
+                   "the model's baseline misses something or the campaign reached buyers outside its regions.")
     leak = next((w for w in rep.warnings if w.startswith("possible code leakage")), None)
     if leak:
         out.append("Discount codes of " + leak.split(": ", 1)[-1] + " were used on days without the creator's "

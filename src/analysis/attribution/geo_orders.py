@@ -117,7 +117,8 @@ class GeoConversions:
                    if np.isfinite((n := self.total("new"))[0]) else {})}
 
     def plot(self, ax=None):
-        """Daily orders of the treatment regions against their counterfactual from the control regions."""
+        """Daily orders of the treatment regions against their synthetic control (dotted lines: the window), or
+        for a staggered roll-out the effect by days since adoption."""
         ax = self.orders.plot(ax=ax)
         ax = np.ravel(np.asarray(ax, dtype=object))[0]
         est, lo, hi = self.total("orders")
@@ -125,8 +126,15 @@ class GeoConversions:
                      f"incremental {est:,.0f} ({int(round(100 * (1 - self.alpha)))}% CI {lo:,.0f} to {hi:,.0f}) "
                      f"over {self.n_days} days", fontsize=10)
         if self.design != "staggered_did":  # the staggered plot's axis is days since adoption
+            from analysis.plotting import date_axis
+
             ax.set_ylabel("orders per day")
             ax.axvline(self.window[1], color="grey", ls=":", lw=1)
+            date_axis(ax)
+        else:
+            ax.set_xlim(left=-28)  # the four weeks before adoption are the comparison's base
+            ax.set_xlabel("days since the region adopted")
+            ax.set_ylabel("extra orders per treatment region-day")
         return ax
 
 
