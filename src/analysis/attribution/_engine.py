@@ -344,13 +344,9 @@ def linear_parts(spec: Spec, kf: KernelFit, lags: int, *, units: bool = True) ->
     beta = Minv @ (Xo.T @ yo)
     q = spec.controls.shape[1]
     ng = len(spec.groups)
-    gt = int(np.searchsorted(spec.groups, spec.target))
     tu = spec.tunits
     At_w = kf.A[:, tu][W].sum(axis=0)
-    Gm = np.zeros((p, len(tu)))
-    Gm[q + gt, :] = At_w
-    if spec.pool:
-        Gm[q + ng + tu, np.arange(len(tu))] = At_w
+    Gm = target_design(spec, p, np.diag(At_w)).T                 # one column per unit: its window exposure
     unit_effect = Gm.T @ beta
     srow = Xo[Wo].sum(axis=0)
     wres = float(yo[Wo].sum() - srow @ beta)
@@ -384,6 +380,21 @@ def linear_parts(spec: Spec, kf: KernelFit, lags: int, *, units: bool = True) ->
     return out
 
 
+def target_design(spec: Spec, p: int, At: np.ndarray) -> np.ndarray:
+    """The target campaign's columns of the design for rows of its units' adstocked exposure.
+
+    ``At`` has one column per target unit (``spec.tunits``) and one row per case (a day, or a unit with
+    its window total on the diagonal); the result has the design's ``p`` columns: the campaign's group
+    column holds the row's summed exposure and, with pooling, each unit's deviation column its own.
+    """
+    q, ng = spec.controls.shape[1], len(spec.groups)
+    out = np.zeros((At.shape[0], p))
+    out[:, q + int(np.searchsorted(spec.groups, spec.target))] = At.sum(axis=1)
+    if spec.pool:
+        out[:, q + ng + spec.tunits] = At
+    return out
+
+
 def daily_parts(spec: Spec, kf: KernelFit, Minv: np.ndarray, beta: np.ndarray, r: np.ndarray, lags: int,
                 dof: float) -> dict:
     """Daily and cumulative incremental over the window and their HAC variances.
@@ -396,15 +407,8 @@ def daily_parts(spec: Spec, kf: KernelFit, Minv: np.ndarray, beta: np.ndarray, r
     the day's own noise, the mean squared residual of the 15 days around it.
     """
     ok, W = spec.ok, spec.window
-    q, ng = spec.controls.shape[1], len(spec.groups)
-    gt = int(np.searchsorted(spec.groups, spec.target))
-    tu = spec.tunits
     wdx = np.nonzero(W)[0]
-    At = kf.A[:, tu][wdx]
-    Gd = np.zeros((len(wdx), kf.X.shape[1]))
-    Gd[:, q + gt] = At.sum(axis=1)
-    if spec.pool:
-        Gd[:, q + ng + tu] = At
+    Gd = target_design(spec, kf.X.shape[1], kf.A[:, spec.tunits][wdx])   # one row per window day
     okw = ok[wdx]
     V = np.where(okw[:, None], kf.X[wdx] - Gd, -Gd)              # daily value = [y_s] - V_s' beta
     value = -(V @ beta)
