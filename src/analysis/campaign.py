@@ -140,8 +140,9 @@ def validate_parameters(*, campaign_id: str, data_dir: str, out_dir: str, as_of:
                          "ingest --raw RAW --out DIR`) first, or pass data_dir= the processed directory")
     if not (data / "campaigns.parquet").exists():
         raise ValueError(f"data_dir {data_dir!r} has no campaigns table: is it a directory written by ingest?")
-    return Parameters(campaign_id=campaign_id, data_dir=data, out_dir=_resolve_dir(out_dir, default=DEFAULT_OUT_DIR, env=OUT_DIR_ENV),
-                      as_of=day, seed=int(seed))
+    return Parameters(campaign_id=campaign_id, data_dir=data,
+                      out_dir=_resolve_dir(out_dir, default=DEFAULT_OUT_DIR, env=OUT_DIR_ENV), as_of=day,
+                      seed=int(seed))
 
 
 # ---------------------------------------------------------------- sections
@@ -607,7 +608,8 @@ def scorecard(rep: CampaignReport) -> Section:
         table = sc.summary()
         lines = [ln for ln in sc.lines if ln.target is not None]
         hit = sum(1 for ln in lines if ln.attainment is not None and ln.attainment >= 1)
-        reading = (f"For {'an' if sc.objective[:1] in 'aeiou' else 'a'} {sc.objective} objective, {hit} of {len(lines)} targeted KPIs met their target."
+        reading = (f"For {'an' if sc.objective[:1] in 'aeiou' else 'a'} {sc.objective} objective, {hit} of "
+                   f"{len(lines)} targeted KPIs met their target."
                    if lines else f"No targets were set for this {sc.objective} campaign.")
         fm = {**number_formats(".0%", "attainment", "paced_attainment"), **number_formats(",.4g", "value", "target")}
         shown = table[["metric", "role", "status", "text", "attainment"]]
@@ -700,8 +702,9 @@ def time_series(rep: CampaignReport) -> Section:
             return finish(ax, title="Brand account followers", xlabel="date", ylabel="followers (count)")
 
         peak = daily["views"].idxmax() if len(daily) else None
-        reading = (f"Views peaked on {pd.Timestamp(peak).date().isoformat()} at {rep.fmt('views', daily['views'].max())} "
-                   f"per day; the brand account went from {rep.fmt('views', brand['followers'].iloc[0])} to "
+        reading = (f"Views peaked on {pd.Timestamp(peak).date().isoformat()} at "
+                   f"{rep.fmt('views', daily['views'].max())} per day; the brand account went from "
+                   f"{rep.fmt('views', brand['followers'].iloc[0])} to "
                    f"{rep.fmt('views', brand['followers'].iloc[-1])} followers over the window shown."
                    if peak is not None and len(brand) else "")
         return Section(key="time_series", title="Views, engagement and followers over time", reading=reading,

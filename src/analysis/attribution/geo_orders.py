@@ -1,4 +1,4 @@
-"""Incremental shop orders from a geo holdout: the campaign's lift design read on the orders table.
+"""Incremental shop orders from a geo holdout or roll-out: the campaign's lift design read on the orders table.
 
 Where a campaign ran as a geo test (``geo_assignment``), its incremental orders and revenue are read
 from the design rather than from the baseline-and-exposure model: the shop's own orders (the same
@@ -9,6 +9,8 @@ conversion window (campaign start to end plus :data:`analysis.config.ATTRIBUTION
 incremental orders, in the same scope as the direct count: a campaign shown only in the treatment
 regions cannot cause orders elsewhere. National campaigns running at the same time add orders in
 proportion to each region's size in both groups, which the rescaled synthetic control differences out.
+A staggered regional roll-out is read the same way with Callaway-Sant'Anna
+(:func:`analysis.lift.did.staggered_did`): its effect per treated region-day times those region-days.
 
 ``docs/methods.md`` explains the choice of reading; ``docs/validation_attribution.md`` has its coverage.
 """

@@ -228,7 +228,8 @@ def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...]
     # baseline churn fitted outside every campaign's window and the 90 days after it
     quiet = np.ones(len(panel.dates), dtype=bool)
     for _, r in panel.campaigns.iterrows():
-        quiet &= ~np.asarray((panel.dates >= r["start_date"]) & (panel.dates <= r["window_end"] + pd.Timedelta(days=90)))
+        quiet &= ~np.asarray((panel.dates >= r["start_date"])
+                             & (panel.dates <= r["window_end"] + pd.Timedelta(days=90)))
     ok = quiet & np.isfinite(lost) & np.isfinite(stock)
     if ok.sum() < 30:
         warnings.append("fewer than 30 days without campaigns: baseline churn fitted on all days")
@@ -243,8 +244,10 @@ def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...]
     inc = np.where(fa.daily["in_window"].to_numpy(), inc, 0.0)
     # the fit covers the days the campaign's follows can be unfollowed (and the horizons); every
     # campaign whose follows can be unfollowed on one of those days enters it as a regressor
-    fit_end = max(panel.window_end + pd.Timedelta(days=unfollow_days), panel.start + pd.Timedelta(days=max(horizons) - 1))
-    fit_days = np.asarray((panel.dates >= panel.start) & (panel.dates <= fit_end)) & np.isfinite(lost) & np.isfinite(stock)
+    fit_end = max(panel.window_end + pd.Timedelta(days=unfollow_days),
+                  panel.start + pd.Timedelta(days=max(horizons) - 1))
+    fit_days = (np.asarray((panel.dates >= panel.start) & (panel.dates <= fit_end)) & np.isfinite(lost)
+                & np.isfinite(stock))
     series, ids = [_modelled(fa, panel.dates)], [panel.campaign_id]
     for other in panel.campaigns.index:
         if other == panel.campaign_id:

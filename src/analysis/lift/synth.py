@@ -1128,8 +1128,9 @@ def geo_lift(
     Returns
     -------
     list of LiftResult
-        ``[SynthResult, ImpactResult]`` by default (one entry per ``designs``); ``effect`` in both is the average per-day difference of the
-        treated regions' total over the window, as the simulator's ``geo`` truth is defined.
+        ``[SynthResult, ImpactResult]`` by default (one entry per ``designs``); ``effect`` in both is the
+        average per-day difference of the treated regions' total over the window, as the simulator's
+        ``geo`` truth is defined.
 
     Examples
     --------
