@@ -146,6 +146,22 @@ def test_unusable_holdouts_fall_back_with_a_reason(year, geo_cid):
         geo_incremental_orders(tables, geo_cid, design="ols")
 
 
+def test_regions_without_orders_and_refused_designs(year, geo_cid):
+    """A treatment region that never sold counts as zero; too short a pre-period (three days) leaves the
+    model's estimate with a warning instead of a holdout reading on almost nothing."""
+    tables, _ = year
+    ga = tables["geo_assignment"]
+    treated = sorted(ga.loc[(ga["campaign_id"] == geo_cid) & (ga["group"] == "treatment"), "region"])
+    o = tables["orders"]
+    g = geo_incremental_orders({**tables, "orders": o[o["region"] != treated[0]]}, geo_cid)
+    assert g.n_treated == len(treated) and any(treated[0] in w and "no orders at all" in w for w in g.warnings)
+    start = pd.Timestamp(tables["campaigns"].set_index("campaign_id").loc[geo_cid, "start_date"], tz="UTC")
+    late = o[pd.to_datetime(o["created_at"], utc=True) >= start - pd.Timedelta(days=3)]
+    ca = attribute_orders({**tables, "orders": late}, geo_cid, n_boot=0, outcomes=("orders", "revenue"))
+    assert ca.geo is None and ca.orders is not None
+    assert any("could not be read on the shop's orders" in w and "needs at least 28" in w for w in ca.warnings)
+
+
 def test_a_control_region_without_earlier_orders_is_left_out_with_a_warning(year, geo_cid):
     tables, _ = year
     ga = tables["geo_assignment"]

@@ -368,6 +368,9 @@ def attribute_orders(data: Any, campaign_id: str, *, n_boot: int = 1000, seed: i
             if "no geo holdout" not in str(exc) and "no geo_assignment" not in str(exc):
                 warnings.append(f"the geo holdout could not be read on the shop's orders: {exc}; incremental "
                                 "orders come from the model")
+        except ValueError as exc:  # the design itself refused these data (e.g. too short a pre-period)
+            warnings.append(f"the geo holdout could not be read on the shop's orders: {exc}; incremental "
+                            "orders come from the model")
         else:
             warnings += [f"{geo_res.label} on orders: {w}" for w in geo_res.warnings]
     leak = _leakage(dorders, panel, kernel or E.geometric(0.75))

@@ -30,6 +30,10 @@ from analysis.conversions import read_table
 #: The geo readings that can give incremental orders (see :func:`geo_incremental_orders`).
 GEO_DESIGNS = ("synthetic_control", "causal_impact")
 
+#: Fewest days of orders before the campaign for the regions to be compared (four weeks: the roll-out's
+#: weekday-matched base needs them, and a synthetic control fitted on fewer days has little to go by).
+MIN_PRE_DAYS = 28
+
 #: Names of the designs in sentences and in ``results.json``'s ``source``.
 DESIGN_NAMES = {"synthetic_control": "synthetic control", "causal_impact": "structural time series",
                 "staggered_did": "Callaway-Sant'Anna"}
@@ -222,14 +226,26 @@ def geo_incremental_orders(data: Any, campaign_id: str, *, design: str = "synthe
     start = pd.Timestamp(row["start_date"].iloc[0]).normalize()
     end = pd.Timestamp(row["end_date"].iloc[0]).normalize() + pd.Timedelta(days=tail_days)
     sales = region_orders_daily(data, timezone=tz)
+    never = sorted(set(ga["region"].astype(str)) - set(sales["region"]))
+    if never:  # an assigned region without a single order sold nothing: zero every day
+        days = pd.Index(sorted(sales["date"].unique()))
+        zeros = pd.MultiIndex.from_product([never, days], names=["region", "date"]).to_frame(index=False)
+        sales = pd.concat([sales, zeros.assign(**{c: 0 for c in sales.columns if c not in ("region", "date")})],
+                          ignore_index=True)
+        warnings_never = [f"{len(never)} assigned region(s) have no orders at all ({', '.join(never[:5])}); "
+                          "they count as zero every day"]
+    else:
+        warnings_never = []
     last = sales["date"].max()
-    warnings: list[str] = []
+    warnings: list[str] = list(warnings_never)
     if last < end:
         warnings.append(f"orders end on {last.date()}, before the conversion window's last day {end.date()}: "
                         "the geo reading covers the window only to then")
         end = last
-    if sales["date"].min() >= start:
-        raise NoGeoHoldout("the orders start on or after the campaign's first day: no pre-period to compare")
+    n_pre = int((start - sales["date"].min()).days)
+    if n_pre < MIN_PRE_DAYS:
+        raise NoGeoHoldout(f"the orders start {max(n_pre, 0)} day(s) before the campaign; comparing the regions "
+                           f"needs at least {MIN_PRE_DAYS}")
     pre = sales[sales["date"] < start].groupby("region")["orders"].sum()
     ctrl = ga["region"].astype(str).where(~treated)
     silent = sorted(r for r in ctrl.dropna().unique() if pre.get(r, 0) <= 0)
