@@ -172,7 +172,7 @@ def region_orders_daily(data: Any, *, timezone: str | None = None) -> pd.DataFra
 def geo_incremental_orders(data: Any, campaign_id: str, *, design: str = "synthetic_control", alpha: float = 0.05,
                            tail_days: int = ATTRIBUTION_TAIL_DAYS, seed: int = 0,
                            n_sims: int = 1000) -> GeoConversions:
-    """Incremental orders and revenue of a geo-test campaign from its holdout, read on the shop's orders.
+    """Incremental orders and revenue of a geo-test or roll-out campaign from its design, on the shop's orders.
 
     Parameters
     ----------
@@ -183,7 +183,7 @@ def geo_incremental_orders(data: Any, campaign_id: str, *, design: str = "synthe
         Which of :func:`analysis.lift.synth.geo_lift`'s readings to use. The synthetic control
         (default) stays unbiased when a national shock or campaign moves every region's orders; the
         structural time series, with each small, noisy control region as a regressor, passes such a
-        shock through only in part (``docs/validation_attribution.md``).
+        shock through only in part (``docs/methods.md``, Conversions). Ignored for a staggered roll-out.
     alpha : float
         1 - level of the intervals.
     tail_days : int
@@ -198,7 +198,9 @@ def geo_incremental_orders(data: Any, campaign_id: str, *, design: str = "synthe
     Raises
     ------
     NoGeoHoldout
-        When the campaign has no geo assignment or the orders carry no region.
+        When the campaign has no geo assignment, the orders carry no region, the orders start fewer than
+        :data:`MIN_PRE_DAYS` days before the campaign, or fewer than two control regions have orders
+        before it.
 
     Notes
     -----
