@@ -110,10 +110,11 @@ def _per_order_rows(ca, truth: dict) -> dict:
     inc = ca.summary().set_index("basis").loc["incremental"]
     t_orders = float(truth["incremental"]["orders"])
     t_new = float(truth["new_customer_share_incremental"]) * t_orders
-    return {"r_est": r.incremental, "r_lo": r.ci_low, "r_hi": r.ci_high, "r_true": float(truth["incremental"]["revenue"]),
+    t_rev = float(truth["incremental"]["revenue"])
+    return {"r_est": r.incremental, "r_lo": r.ci_low, "r_hi": r.ci_high, "r_true": t_rev,
             "n_est": n.incremental, "n_lo": n.ci_low, "n_hi": n.ci_high, "n_true": t_new,
             "share_est": inc["new_customer_share"], "share_true": float(truth["new_customer_share_incremental"]),
-            "aov_est": inc["aov"], "aov_true": float(truth["incremental"]["revenue"]) / t_orders if t_orders else np.nan,
+            "aov_est": inc["aov"], "aov_true": t_rev / t_orders if t_orders else np.nan,
             "orders_clear": bool(ca.orders.ci_low > 0)}
 
 
@@ -219,8 +220,10 @@ def _model_with_true_visits(tables: dict, truth: dict, cid: str, tv: pd.Series, 
         return {}
     panel = build_panel(tables, cid)
     funnel = truth["creators"]["funnel"]
-    q = np.array([funnel[c]["brand_visit_rate"]
-                  * truth["campaigns"].get(g, {}).get("repeat", {}).get("creators", {}).get(c, {}).get("multiplier", 1.0)
+    def multiplier(g: str, c: str) -> float:
+        return truth["campaigns"].get(g, {}).get("repeat", {}).get("creators", {}).get(c, {}).get("multiplier", 1.0)
+
+    q = np.array([funnel[c]["brand_visit_rate"] * multiplier(g, c)
                   for g, c in zip(panel.units["campaign_id"], panel.units["creator_id"])])
     w = q.copy()
     for g in panel.units["campaign_id"].unique():
@@ -358,8 +361,8 @@ def _per_order_summary(o: pd.DataFrame) -> list[dict]:
         c = o.dropna(subset=[f"{p}_est"])
         cov = ((c[f"{p}_lo"] <= c[f"{p}_true"]) & (c[f"{p}_true"] <= c[f"{p}_hi"])).mean()
         bias = (c[f"{p}_est"] - c[f"{p}_true"]).sum() / c[f"{p}_true"].sum()
-        rows += [{"check": f"{what}: 95% interval covers the truth", "target": "90-98%", "measured": f"{100 * cov:.1f}%",
-                  "runs": len(c), "met": 0.90 <= cov <= 0.98},
+        rows += [{"check": f"{what}: 95% interval covers the truth", "target": "90-98%",
+                  "measured": f"{100 * cov:.1f}%", "runs": len(c), "met": 0.90 <= cov <= 0.98},
                  {"check": f"{what}: aggregate bias", "target": "abs(bias) < 5%", "measured": f"{100 * bias:+.1f}%",
                   "runs": len(c), "met": abs(bias) < 0.05}]
     c = o[o["orders_clear"].fillna(False).astype(bool)].dropna(subset=["share_est", "aov_est"])
@@ -367,10 +370,11 @@ def _per_order_summary(o: pd.DataFrame) -> list[dict]:
     aov_err = (c["aov_est"] / c["aov_true"] - 1).abs()
     rows += [{"check": "incremental orders' new-customer share, campaigns whose orders' interval excludes zero: "
                        "median absolute error (share outside 0-1 in brackets)", "target": "(report)",
-              "measured": f"{share_err.median():.3f} ({100 * ((c['share_est'] < 0) | (c['share_est'] > 1)).mean():.0f}%)",
+              "measured": f"{share_err.median():.3f} "
+                          f"({100 * ((c['share_est'] < 0) | (c['share_est'] > 1)).mean():.0f}%)",
               "runs": len(c), "met": None},
-             {"check": "incremental orders' AOV, the same campaigns: median absolute relative error", "target": "(report)",
-              "measured": f"{100 * aov_err.median():.1f}%", "runs": len(c), "met": None}]
+             {"check": "incremental orders' AOV, the same campaigns: median absolute relative error",
+              "target": "(report)", "measured": f"{100 * aov_err.median():.1f}%", "runs": len(c), "met": None}]
     return rows
 
 
@@ -384,7 +388,8 @@ def _order_creator_rows(o: pd.DataFrame) -> list[dict]:
     return [{"check": "orders, creators: share of per-creator 95% intervals covering the truth (mean over runs)",
              "target": "85-97%", "measured": f"{100 * cov:.1f}%", "runs": len(c), "met": 0.85 <= cov <= 0.97},
             {"check": "orders, creators above 5% share: Spearman with truth (median)", "target": ">= 0.8",
-             "measured": f"{rho.median():.2f} (mean {rho.mean():.2f}; >= 0.8 in {100 * (rho >= RHO_TARGET).mean():.0f}%)",
+             "measured": f"{rho.median():.2f} (mean {rho.mean():.2f}; "
+                         f">= 0.8 in {100 * (rho >= RHO_TARGET).mean():.0f}%)",
              "runs": len(rho), "met": rho.median() >= RHO_TARGET},
             {"check": "orders, creators: the estimated top creator is the true top creator (the one with the most "
                       "window views in brackets)", "target": "(report)",
