@@ -106,8 +106,8 @@ def _sec(rep: CampaignReport, key: str) -> Section | None:
 
 
 def _from_geo(inc: dict) -> bool:
-    """Whether a results.json incremental-orders entry was read from a geo holdout."""
-    return str(inc.get("source", "")).startswith(("geo holdout", "staggered roll-out"))
+    """Whether a results.json incremental-orders entry was read from a geo holdout or regional roll-out."""
+    return bool(inc.get("read_from"))
 
 
 def _num(v: Any) -> bool:
@@ -129,7 +129,7 @@ def abstract(rep: CampaignReport) -> str:
     inc = (res.get("conversions") or {}).get("incremental") or {}
     direct = (res.get("conversions") or {}).get("direct") or {}
     if _num(inc.get("orders")):
-        by = f" (read from the {inc['source'].split(' (')[0]} on the shop's orders)" if _from_geo(inc) else ""
+        by = f" (read from the {inc['read_from']} on the shop's orders)" if _from_geo(inc) else ""
         parts.append(f"Incremental orders{by} were {inc['orders']:,.0f} (95% interval {inc['ci_low']:,.0f} to "
                      f"{inc['ci_high']:,.0f}), against {direct.get('orders', 0):,} carrying its codes and links.")
     lifts = [e for e in res.get("lift") or [] if _num(e.get("effect"))]
@@ -195,7 +195,7 @@ def estimands(rep: CampaignReport) -> pd.DataFrame:
     if _num(inc.get("orders")):
         rows.append({"estimand": "incremental orders", "unit": "orders", "days": tail,
                      "definition": ("treatment regions' orders minus their counterfactual from the control "
-                                    f"regions, summed; {inc['source'].split(' on ')[0]}" if _from_geo(inc)
+                                    f"regions, summed; {inc['read_from']} ({inc['design_name']})" if _from_geo(inc)
                                     else "observed minus counterfactual daily orders, summed"),
                      "estimate": inc["orders"], "ci_low": inc["ci_low"], "ci_high": inc["ci_high"]})
     for e in res.get("lift") or []:

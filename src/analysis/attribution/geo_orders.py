@@ -71,12 +71,12 @@ class GeoConversions:
     design: str
     window: tuple[pd.Timestamp, pd.Timestamp]
     n_days: int
+    scale: float
     n_treated: int
     n_control: int
     orders: Any = field(repr=False)
     revenue: Any = field(repr=False)
     alpha: float = 0.05
-    scale: float = float("nan")
     new_customer_orders: Any = field(default=None, repr=False)
     warnings: tuple[str, ...] = ()
 
@@ -85,20 +85,22 @@ class GeoConversions:
         """What the estimate was read from, for sentences: ``"geo holdout"`` or ``"staggered roll-out"``."""
         return "staggered roll-out" if self.design == "staggered_did" else "geo holdout"
 
+    def _reading(self, outcome: str) -> Any:
+        return {"orders": self.orders, "revenue": self.revenue, "new": self.new_customer_orders}[outcome]
+
     def total(self, outcome: str = "orders") -> tuple[float, float, float]:
         """(estimate, ci_low, ci_high) over the window for ``"orders"``, ``"revenue"`` or ``"new"``
         (new-customer orders; NaN without the flag)."""
-        r = {"orders": self.orders, "revenue": self.revenue, "new": self.new_customer_orders}[outcome]
+        r = self._reading(outcome)
         if r is None:
             return (np.nan, np.nan, np.nan)
-        k = self.n_days if np.isnan(self.scale) else self.scale
-        return r.effect * k, r.ci_low * k, r.ci_high * k
+        return r.effect * self.scale, r.ci_low * self.scale, r.ci_high * self.scale
 
     def summary(self) -> pd.DataFrame:
         """One row per outcome: the window total with its interval, the per-day effect and the relative lift."""
         rows = []
         for name, key in (("orders", "orders"), ("revenue", "revenue"), ("new-customer orders", "new")):
-            r = {"orders": self.orders, "revenue": self.revenue, "new": self.new_customer_orders}[key]
+            r = self._reading(key)
             if r is None:
                 continue
             est, lo, hi = self.total(key)
@@ -114,7 +116,7 @@ class GeoConversions:
         return {"orders": float(o[0]), "revenue": float(r[0]), "ci_low": float(o[1]), "ci_high": float(o[2]),
                 "revenue_ci_low": float(r[1]), "revenue_ci_high": float(r[2]),
                 "source": f"{self.label} ({DESIGN_NAMES[self.design]}) on the shop's orders by region",
-                "design": self.design,
+                "read_from": self.label, "design": self.design, "design_name": DESIGN_NAMES[self.design],
                 "window": {"start": self.window[0].date().isoformat(), "end": self.window[1].date().isoformat()},
                 "n_treated_regions": self.n_treated, "n_control_regions": self.n_control,
                 "orders_relative_effect": self.orders.relative_effect,
@@ -144,12 +146,12 @@ class GeoConversions:
         return ax
 
 
-def region_orders_daily(data: Any, *, timezone: str | None = None) -> pd.DataFrame:
+def region_orders_daily(data: Any, *, timezone: str | None = None, regions: Any = ()) -> pd.DataFrame:
     """The shop's orders as a ``geo_sales_daily``-shaped table: ``region, date, orders, revenue`` (and ``new``,
     new-customer orders, when the orders carry the flag).
 
-    Days are local to ``timezone`` (the campaign's); every region gets every day from the first to the
-    last order, zero where it had none.
+    Days are local to ``timezone`` (the campaign's); every region of the orders and of ``regions`` (e.g.
+    a holdout's assigned regions) gets every day from the first to the last order, zero where it had none.
     """
     orders = read_table(data, "orders", required=False)
     if orders is None or orders.empty:
@@ -165,7 +167,8 @@ def region_orders_daily(data: Any, *, timezone: str | None = None) -> pd.DataFra
         agg["new"] = ("new", "sum")
     g = o.groupby([o["region"].astype(str), "date"]).agg(**agg)
     days = pd.date_range(o["date"].min(), o["date"].max(), freq="D")
-    full = pd.MultiIndex.from_product([sorted(o["region"].astype(str).unique()), days], names=["region", "date"])
+    every = sorted(set(o["region"].astype(str)) | {str(r) for r in regions})
+    full = pd.MultiIndex.from_product([every, days], names=["region", "date"])
     return g.reindex(full, fill_value=0).reset_index()
 
 
@@ -227,19 +230,13 @@ def geo_incremental_orders(data: Any, campaign_id: str, *, design: str = "synthe
     tz = str(row["timezone"].iloc[0]) if "timezone" in row and pd.notna(row["timezone"].iloc[0]) else None
     start = pd.Timestamp(row["start_date"].iloc[0]).normalize()
     end = pd.Timestamp(row["end_date"].iloc[0]).normalize() + pd.Timedelta(days=tail_days)
-    sales = region_orders_daily(data, timezone=tz)
-    never = sorted(set(ga["region"].astype(str)) - set(sales["region"]))
-    if never:  # an assigned region without a single order sold nothing: zero every day
-        days = pd.Index(sorted(sales["date"].unique()))
-        zeros = pd.MultiIndex.from_product([never, days], names=["region", "date"]).to_frame(index=False)
-        sales = pd.concat([sales, zeros.assign(**{c: 0 for c in sales.columns if c not in ("region", "date")})],
-                          ignore_index=True)
-        warnings_never = [f"{len(never)} assigned region(s) have no orders at all ({', '.join(never[:5])}); "
-                          "they count as zero every day"]
-    else:
-        warnings_never = []
+    # an assigned region without a single order sold nothing: it counts as zero every day
+    sales = region_orders_daily(data, timezone=tz, regions=ga["region"])
+    sold = sales.groupby("region")["orders"].sum()
+    never = sorted(sold.index[sold <= 0])
+    warnings: list[str] = [f"{len(never)} assigned region(s) have no orders at all ({', '.join(never[:5])}); "
+                           "they count as zero every day"] if never else []
     last = sales["date"].max()
-    warnings: list[str] = list(warnings_never)
     if last < end:
         warnings.append(f"orders end on {last.date()}, before the conversion window's last day {end.date()}: "
                         "the geo reading covers the window only to then")
