@@ -43,7 +43,8 @@ report: data ## Produce one HTML report per campaign from the demo data (reports
 postmortem: data ## Write the post-mortem of CAMPAIGN (default C01) to reports/postmortem/CAMPAIGN/postmortem.html
 	$(PY) -m analysis postmortem --data $(PROCESSED) --campaign $(CAMPAIGN) --out $(REPORTS)/postmortem
 
-test: $(STAMP) ## Run the whole test suite (pinned seeds; fast)
+test: $(STAMP) ## Lint (ruff), then run the whole test suite (pinned seeds; fast)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -m "not slow" tests
 
 validate: $(STAMP) ## Many-seed validation studies: write the tables into docs/, then assert the targets

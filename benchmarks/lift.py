@@ -93,7 +93,8 @@ def bench_synth_outcome_placebos() -> dict:
             _naive_simplex(wide.loc[pre, others].to_numpy(), wide.loc[pre, j].to_numpy())
     tb, _ = _timed(naive)
     return {"benchmark": "synthetic control, outcome-only, 39 units x 31 periods, all placebos + conformal CI",
-            "seconds": t, "cpu_seconds": cpu, "baseline": "SLSQP per unit (fits only, no interval)", "baseline_seconds": tb,
+            "seconds": t, "cpu_seconds": cpu, "baseline": "SLSQP per unit (fits only, no interval)",
+            "baseline_seconds": tb,
             "target_seconds": 10.0}
 
 

@@ -142,7 +142,8 @@ def summarise(d: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
             "loose upper bound (a maximum over 16 noisy values)")
     hi = d["overlap"] > d["overlap"].median()
     meta.update(overlap_median=float(d["overlap"].median()),
-                model_low_overlap=float(d.loc[~hi, "model"].median()), model_high_overlap=float(d.loc[hi, "model"].median()),
+                model_low_overlap=float(d.loc[~hi, "model"].median()),
+                model_high_overlap=float(d.loc[hi, "model"].median()),
                 share_low_overlap=_share(d.loc[~hi, "model"]), share_high_overlap=_share(d.loc[hi, "model"]),
                 calm_shift=float(d["model_calm"].mean() - d["model"].mean()),
                 overlap_rho=float(stats.spearmanr(d["overlap"], d["model"], nan_policy="omit")[0]))

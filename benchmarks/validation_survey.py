@@ -124,7 +124,8 @@ def write(section: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, default=300, help="simulated data sets, one survey campaign each (default 300)")
+    ap.add_argument("--seeds", type=int, default=300,
+                    help="simulated data sets, one survey campaign each (default 300)")
     ap.add_argument("--no-write", action="store_true", help="print the table, do not touch the doc")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()

@@ -158,7 +158,8 @@ def test_post_level_cost_allocation_and_undefined_orders(processed):
     # p2 had no link clicks: cpc undefined with a reason, never infinite
     assert math.isnan(post.loc["p2", "cpc"])
     assert any(n.startswith("cpc undefined for 1 row") for n in post.attrs["notes"])
-    assert np.isfinite(post.select_dtypes("number").to_numpy()[~np.isnan(post.select_dtypes("number").to_numpy())]).all()
+    num = post.select_dtypes("number").to_numpy()
+    assert np.isfinite(num[~np.isnan(num)]).all()
 
 
 def test_creator_levels(processed):

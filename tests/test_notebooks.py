@@ -129,8 +129,8 @@ def test_results_are_byte_identical_in_another_process(reports_run, sim_processe
 def test_postmortem_command_runs_the_notebook_and_writes_the_reports_results(reports_run, sim_processed, tmp_path,
                                                                              capsys, monkeypatch):
     """``python -m analysis postmortem`` for C02: the executed notebook and its HTML, every section there, no
-    cell failing, no warning printed, no progress bar in the page, and its results.json is the campaign report's, byte for byte
-    (same sections, same seed)."""
+    cell failing, no warning printed, no progress bar in the page, and its results.json is the campaign
+    report's, byte for byte (same sections, same seed)."""
     import nbformat
 
     from analysis.cli import main

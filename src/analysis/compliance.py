@@ -220,10 +220,12 @@ def check_compliance(data: Any, campaign_id: str, *, caption_cut: int = CAPTION_
                                 "issue": f"paid views until {pd.Timestamp(last_paid).date()} after rights ended"})
         elif rights_end < end:
             rights_rows.append({"creator_id": r.creator_id, "usage_rights_end": rights_end,
-                                "issue": f"usage rights end {rights_end.date()}, before the campaign ends {end.date()}"})
+                                "issue": (f"usage rights end {rights_end.date()}, before the campaign ends "
+                                          f"{end.date()}")})
         elif bool(r.spark_ads_authorized) and rights_end < end + pd.Timedelta(days=planned_paid_use_days):
             rights_rows.append({"creator_id": r.creator_id, "usage_rights_end": rights_end,
                                 "issue": (f"Spark Ads authorised but usage rights end {rights_end.date()}, before "
-                                          f"the planned paid use ends ({planned_paid_use_days} days after the campaign)")})
+                                          f"the planned paid use ends ({planned_paid_use_days} days after the "
+                                          "campaign)")})
     rights = pd.DataFrame(rights_rows, columns=["creator_id", "usage_rights_end", "issue"])
     return ComplianceResult(campaign_id=campaign_id, posts=table, rights=rights)

@@ -1714,8 +1714,9 @@ def detect_and_convert(raw_dir: str | Path) -> Conversion:
     """Recognise every export file of ``raw_dir`` and convert it to canonical rows.
 
     Files are looked for at the top of ``raw_dir``, one folder down (a Studio export is
-    usually a folder) and inside top-level ZIP archives (see :func:`_extract_zips`); they are recognised by their columns, never by their names, so a Shopify
-    export saved as ``orders.csv`` is recognised too. Canonical tables are not touched here.
+    usually a folder) and inside top-level ZIP archives (see :func:`_extract_zips`); they are recognised
+    by their columns, never by their names, so a Shopify export saved as ``orders.csv`` is recognised too.
+    Canonical tables are not touched here.
 
     Parameters
     ----------

@@ -57,7 +57,8 @@ BASE_QUANTITIES: dict[str, tuple[str, str]] = {
     "duration_views_s": ("post", "video length times views: duration_s x views, over the posts whose average "
                                  "watch time and video length are both reported"),
     "followers": ("post", "the creator's followers, counted once per post"),
-    "cost": ("creator", "fee + product_cost from the contract (allocated equally to the creator's posts at post level)"),
+    "cost": ("creator", "fee + product_cost from the contract (allocated equally to the creator's posts at "
+                        "post level)"),
     "orders": ("creator", "orders attributed directly (discount code, affiliate id, UTM link)"),
     "revenue": ("creator", "revenue of the directly attributed orders"),
     "new_customers": ("creator", "directly attributed orders from new customers"),

@@ -306,9 +306,11 @@ def write_index(out_dir: str | os.PathLike, outcomes: list[dict[str, Any]]) -> P
 <html lang="en"><head><meta charset="utf-8"><title>Campaign reports</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
-table {{ border-collapse: collapse; }} th, td {{ padding: .35rem .7rem; border-bottom: 1px solid #ddd; text-align: left; }}
+table {{ border-collapse: collapse; }}
+th, td {{ padding: .35rem .7rem; border-bottom: 1px solid #ddd; text-align: left; }}
 th {{ background: #f3f5f8; }} tr.failed td.status {{ color: #c0392b; font-weight: bold; }}
-tr.ok td.status {{ color: #2e8b57; }} .ci {{ font-size: .8em; color: #666; }} .error {{ font-weight: normal; font-size: .85em; max-width: 30rem; }}
+tr.ok td.status {{ color: #2e8b57; }} .ci {{ font-size: .8em; color: #666; }}
+.error {{ font-weight: normal; font-size: .85em; max-width: 30rem; }}
 </style></head><body>
 <h1>Campaign reports</h1>
 <p>{n_ok} of {len(outcomes)} reports succeeded.</p>

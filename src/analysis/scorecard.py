@@ -73,7 +73,7 @@ class Scorecard:
 
     def summary(self) -> pd.DataFrame:
         """One row per metric: role, value, target, attainment, paced attainment, status, text."""
-        return pd.DataFrame([l.__dict__ for l in self.lines],
+        return pd.DataFrame([ln.__dict__ for ln in self.lines],
                             columns=["metric", "role", "value", "target", "attainment", "paced_attainment",
                                      "status", "text"])
 
@@ -88,14 +88,14 @@ class Scorecard:
         """Horizontal bars of attainment per targeted metric, coloured by status, 100% marked."""
         import matplotlib.pyplot as plt
 
-        rows = [l for l in self.lines if l.attainment is not None]
+        rows = [ln for ln in self.lines if ln.attainment is not None]
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 1.4 + 0.45 * max(len(rows), 1)))
         colours = {"met": "#2a9d8f", "on track": "#2a9d8f", "at risk": "#e9c46a", "missed": "#e76f51", None: "#999999"}
-        att = [100 * (l.paced_attainment if l.paced_attainment is not None else l.attainment) for l in rows]
-        bars = ax.barh([REGISTRY[l.metric].label for l in rows], att,
-                       color=[colours.get(l.status, "#999") for l in rows])
-        ax.bar_label(bars, labels=[f" {a:.0f}% {l.status or ''}" for a, l in zip(att, rows)], fontsize=8)
+        att = [100 * (ln.paced_attainment if ln.paced_attainment is not None else ln.attainment) for ln in rows]
+        bars = ax.barh([REGISTRY[ln.metric].label for ln in rows], att,
+                       color=[colours.get(ln.status, "#999") for ln in rows])
+        ax.bar_label(bars, labels=[f" {a:.0f}% {ln.status or ''}" for a, ln in zip(att, rows)], fontsize=8)
         ax.axvline(100, color="black", lw=1)
         ax.set_xlim(0, max([110.0, *att]) * 1.25)
         ax.set_xlabel("attainment (%)" + (" (paced)" if self.elapsed_share < 1 else ""))
@@ -106,7 +106,7 @@ class Scorecard:
     def to_dict(self) -> dict:
         """JSON-safe dict."""
         return {"objective": self.objective, "elapsed_share": float(self.elapsed_share),
-                "lines": [dict(l.__dict__) for l in self.lines]}
+                "lines": [dict(ln.__dict__) for ln in self.lines]}
 
 
 def _status(paced: float | None, finished: bool) -> str | None:

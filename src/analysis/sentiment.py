@@ -35,7 +35,8 @@ _SPAM_PATTERNS = re.compile(
     re.IGNORECASE,
 )
 _SARCASM_PATTERNS = re.compile(
-    r"(?:🙄|😒|yeah right|sure,? jan|another ad|/s\b|as if|totally not (?:an )?ad|wow,? (?:such|so) (?:original|genuine))",
+    r"(?:🙄|😒|yeah right|sure,? jan|another ad|/s\b|as if|totally not (?:an )?ad"
+    r"|wow,? (?:such|so) (?:original|genuine))",
     re.IGNORECASE,
 )
 _LABEL_COLORS = {"positive": "#2a9d8f", "neutral": "#bfc5cc", "negative": "#e76f51", "spam": "#6c757d"}
