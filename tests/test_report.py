@@ -209,6 +209,13 @@ def test_attribution_section_lists_posts_and_reconciles_orders(reports_run):
     assert "<td>incremental (geo holdout)</td>" in html and "<td>incremental (model)</td>" in html
     c02 = json.loads((out / "C02" / "results.json").read_text())["conversions"]
     assert c02["incremental"]["source"].startswith("baseline-and-exposure model")
+    # "Did it work?" reads the geo design on regional sales and names the same design's shop orders, the
+    # figure of the conversions block; a campaign without a regional design has no such paragraph
+    inc = conv["incremental"]
+    lift_part = html.split("Did it work?", 1)[1].split("Where did the followers come from?", 1)[0]
+    assert (f"the geo holdout gives {inc['orders']:,.0f} incremental orders" in lift_part
+            and f"interval {inc['ci_low']:,.0f} to {inc['ci_high']:,.0f}" in lift_part)
+    assert "Shop orders, same design" not in (out / "C02" / "report.html").read_text()
 
 
 def test_no_progress_bar_reaches_the_report(reports_run):
