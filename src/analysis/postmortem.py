@@ -64,7 +64,8 @@ METHODS: tuple[MethodNote, ...] = (
                "kernel, creators partially pooled; Newey-West errors calibrated on placebo campaigns",
                "the baseline's trend, weekday, own-posting and paid-media terms describe the days without "
                "the campaign; creators' follows arrive through their views with a common delay shape",
-               "docs/validation_attribution.md", "Broadbent (1979); Newey and West (1987)"),
+               "docs/validation_attribution.md; its distributed lag and HAC errors reproduce Stock and Watson "
+               "(2007, section 15.1) on their orange-juice data", "Broadbent (1979); Newey and West (1987)"),
     MethodNote("sentiment", "Audience voice", "VADER with a slang and emoji lexicon, a sarcasm rule and a spam "
                "filter; Wilson intervals for shares", "comments are a sample of the audience; the lexicon "
                "reads the audience's language", "tests/test_sentiment.py", "Hutto and Gilbert (2014)"),
@@ -88,6 +89,7 @@ REFERENCES: tuple[str, ...] = (
     "Statistics in Medicine 17(8), 873-890.",
     "Newey, W. K. and West, K. D. (1987). A simple, positive semi-definite, heteroskedasticity and "
     "autocorrelation consistent covariance matrix. Econometrica 55(3), 703-708.",
+    "Stock, J. H. and Watson, M. W. (2007). Introduction to Econometrics, 2nd ed. Addison Wesley.",
 )
 
 #: Library versions recorded under "Reproducibility".
