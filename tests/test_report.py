@@ -215,6 +215,7 @@ def test_attribution_section_lists_posts_and_reconciles_orders(reports_run):
     lift_part = html.split("Did it work?", 1)[1].split("Where did the followers come from?", 1)[0]
     assert (f"the geo holdout gives {inc['orders']:,.0f} incremental orders" in lift_part
             and f"interval {inc['ci_low']:,.0f} to {inc['ci_high']:,.0f}" in lift_part)
+    assert ("The interval includes zero" in lift_part) == (inc["ci_low"] <= 0 <= inc["ci_high"])
     assert "Shop orders, same design" not in (out / "C02" / "report.html").read_text()
 
 

@@ -1029,11 +1029,12 @@ def _shop_orders_reading(rep: CampaignReport) -> str:
                 "followers come from?\" come from the baseline-and-exposure model.")
     est, lo, hi = geo.total("orders")
     level = int(round(100 * (1 - geo.alpha)))
+    zero = " The interval includes zero: no effect on orders is detectable." if lo <= 0 <= hi else ""
     return (f"{lead}read on the shop's own orders by the customer's region (not the regional sales above), "
             f"the {geo.label} gives {est:,.0f} incremental orders over the {geo.n_days}-day conversion window "
             f"({level}% interval {lo:,.0f} to {hi:,.0f}; {geo.n_treated} treatment and {geo.n_control} control "
-            "regions). These are the campaign's incremental orders in \"Where did the followers come from?\", "
-            "compared there with the orders carrying a creator's code or link.")
+            f"regions).{zero} These are the campaign's incremental orders in \"Where did the followers come "
+            "from?\", compared there with the orders carrying a creator's code or link.")
 
 
 def _lift_display(rep: CampaignReport, table: pd.DataFrame) -> pd.DataFrame:
