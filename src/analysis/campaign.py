@@ -566,13 +566,9 @@ def kpi_tables(rep: CampaignReport) -> Section:
                                                     for m in headline[:4]) + ".")
 
         def plot_board(ax=None):
-
-            from analysis.plotting import axes
-
+            from analysis.plotting import axes, finish, format_count_axis
 
             ax = axes(ax)
-            from analysis.plotting import finish, format_count_axis
-
             top = board.head(15)
             ax.barh(top["handle"].astype(str)[::-1], top["views"][::-1], color="#1f4e79")
             format_count_axis(ax, "x")
@@ -640,7 +636,7 @@ def time_series(rep: CampaignReport) -> Section:
     """Daily views and engagements of the campaign's posts and the brand's followers, with post markers."""
 
     def body() -> Section:
-        from analysis.plotting import PALETTE, finish, format_count_axis, mark_dates, mark_window
+        from analysis.plotting import PALETTE, axes, finish, format_count_axis, mark_dates, mark_window
 
         try:
             from analysis.kpis import daily_series
@@ -662,44 +658,25 @@ def time_series(rep: CampaignReport) -> Section:
         hi = rep.end + pd.Timedelta(days=config.ATTRIBUTION_TAIL_DAYS)
         brand = brand.loc[_window_mask(brand["date"], lo, hi)].sort_values("date")
 
-        def plot_views(ax=None):
+        def daily_line(x, y, color: str, label: str, title: str, ylabel: str):
+            """A plotter of one daily count series with the window shaded and the posts marked."""
 
-            from analysis.plotting import axes
+            def plot(ax=None):
+                ax = axes(ax)
+                ax.plot(x, y, color=color, label=label)
+                mark_window(ax, rep.start, rep.end)
+                mark_dates(ax, post_dates)
+                format_count_axis(ax)
+                return finish(ax, title=title, xlabel="date", ylabel=ylabel)
 
+            return plot
 
-            ax = axes(ax)
-            ax.plot(daily.index, daily["views"], color=PALETTE["observed"], label="views")
-            mark_window(ax, rep.start, rep.end)
-            mark_dates(ax, post_dates)
-            format_count_axis(ax)
-            return finish(ax, title="Daily views of the campaign's posts", xlabel="date",
-                          ylabel="views per day (count)")
-
-        def plot_eng(ax=None):
-
-            from analysis.plotting import axes
-
-
-            ax = axes(ax)
-            ax.plot(daily.index, daily["engagements"], color=PALETTE["effect"], label="engagements")
-            mark_window(ax, rep.start, rep.end)
-            mark_dates(ax, post_dates)
-            format_count_axis(ax)
-            return finish(ax, title="Daily engagements (likes + comments + shares + saves)", xlabel="date",
-                          ylabel="engagements per day (count)")
-
-        def plot_followers(ax=None):
-
-            from analysis.plotting import axes
-
-
-            ax = axes(ax)
-            ax.plot(pd.to_datetime(brand["date"]), brand["followers"], color=PALETTE["observed"],
-                    label="brand followers")
-            mark_window(ax, rep.start, rep.end)
-            mark_dates(ax, post_dates)
-            format_count_axis(ax)
-            return finish(ax, title="Brand account followers", xlabel="date", ylabel="followers (count)")
+        plot_views = daily_line(daily.index, daily["views"], PALETTE["observed"], "views",
+                                "Daily views of the campaign's posts", "views per day (count)")
+        plot_eng = daily_line(daily.index, daily["engagements"], PALETTE["effect"], "engagements",
+                              "Daily engagements (likes + comments + shares + saves)", "engagements per day (count)")
+        plot_followers = daily_line(pd.to_datetime(brand["date"]), brand["followers"], PALETTE["observed"],
+                                    "brand followers", "Brand account followers", "followers (count)")
 
         peak = daily["views"].idxmax() if len(daily) else None
         reading = (f"Views peaked on {pd.Timestamp(peak).date().isoformat()} at "
@@ -717,7 +694,7 @@ def watch_time(rep: CampaignReport) -> Section:
     """Completion rate and average watch time per post against video length."""
 
     def body() -> Section:
-        from analysis.plotting import finish
+        from analysis.plotting import axes, finish
 
         posts = rep.campaign_rows("posts")
         pm = rep.table("post_metrics")
@@ -731,12 +708,9 @@ def watch_time(rep: CampaignReport) -> Section:
                     "watched_share"]]
 
         def plot(ax=None):
-
-            from analysis.plotting import axes
-
+            import seaborn as sns
 
             ax = axes(ax)
-            import seaborn as sns
 
             sns.scatterplot(data=df, x="duration_s", y="completion_rate", size="views", ax=ax, legend=False,
                             color="#1f4e79")
@@ -944,7 +918,7 @@ def lift(rep: CampaignReport) -> Section:
     """"Did it work?": every lift design the campaign's data support, with a plot and a reading each."""
 
     def body() -> Section:
-        from analysis.plotting import finish
+        from analysis.plotting import axes, finish
 
         results, rows, unavailable, plotters, readings = [], [], [], [], []
         for name, runner in _lift_designs(rep):
@@ -985,10 +959,6 @@ def lift(rep: CampaignReport) -> Section:
                                + "; ".join(f"{', '.join(ns)}: {why}" for why, ns in by_reason.items()))
 
         def forest(ax=None):
-
-            from analysis.plotting import axes
-
-
             ax = axes(ax)
             y = np.arange(len(table))
             ax.errorbar(table["effect"].astype(float), y, xerr=[table["effect"] - table["ci_low"],
