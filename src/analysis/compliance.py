@@ -130,10 +130,9 @@ class ComplianceResult:
 
     def plot(self, ax=None):
         """Bar chart of the share of posts (or contracts) passing each check."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 2.5))
+        ax = axes(ax, figsize=(6, 2.5))
         s = self.summary()
         ax.barh(s["check"], s["share_ok"], color="#2a9d8f")
         ax.barh(s["check"], 1 - s["share_ok"], left=s["share_ok"], color="#e76f51")

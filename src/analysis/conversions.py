@@ -248,12 +248,9 @@ class DirectSummary:
 
         ``labels`` maps creator ids to the names shown (e.g. handles); ids without one are shown as they are.
         """
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes, format_count_axis
 
-        from analysis.plotting import format_count_axis
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(7, 4))
+        ax = axes(ax, figsize=(7, 4))
         cols = [c for c in CHANNELS if f"revenue_{c}" in self.by_creator]
         if not self.by_creator.empty:
             by = self.by_creator.sort_values(["revenue", "creator_id"], ascending=[False, True])

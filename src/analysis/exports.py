@@ -614,10 +614,9 @@ class Conversion:
 
     def plot(self, ax=None):
         """Bar chart of converted rows per canonical table; returns the Axes."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 0.3 * max(len(self.tables), 3) + 1))
+        ax = axes(ax, figsize=(6, 0.3 * max(len(self.tables), 3) + 1))
         s = pd.Series({t: len(df) for t, df in sorted(self.tables.items())}, dtype="float64")
         ax.barh(s.index, s.values)
         ax.set_xlabel("rows converted from exports")

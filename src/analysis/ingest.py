@@ -216,10 +216,9 @@ class Manifest:
 
     def plot(self, ax=None):
         """Bar chart of rows per processed table (log scale); returns the Axes."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 0.3 * max(len(self.tables), 4) + 1))
+        ax = axes(ax, figsize=(6, 0.3 * max(len(self.tables), 4) + 1))
         s = self.summary().set_index("table")["rows"]
         ax.barh(s.index, s.clip(lower=1).values)
         ax.set_xscale("log")

@@ -63,11 +63,21 @@ def set_theme(*, context: str = "notebook", font_scale: float = 0.95) -> None:
         pass
 
 
-def axes(ax: Any = None, *, figsize: tuple[float, float] | None = None):
-    """Return ``ax`` or a new Axes on a new figure."""
+def axes(ax: Any = None, *, figsize: tuple[float, float] | None = None, **subplots_kw: Any):
+    """Return ``ax`` or a new Axes on a new figure.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes, optional
+        Returned as it is when given.
+    figsize : tuple of float, optional
+        Size of the new figure in inches (default: the theme's).
+    **subplots_kw
+        Further keywords of :func:`matplotlib.pyplot.subplots` (e.g. ``layout="constrained"``).
+    """
     if ax is not None:
         return ax
-    _, ax = plt.subplots(figsize=figsize or mpl.rcParams["figure.figsize"])
+    _, ax = plt.subplots(figsize=figsize or mpl.rcParams["figure.figsize"], **subplots_kw)
     return ax
 
 

@@ -86,11 +86,10 @@ class Scorecard:
 
     def plot(self, ax=None):
         """Horizontal bars of attainment per targeted metric, coloured by status, 100% marked."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
         rows = [ln for ln in self.lines if ln.attainment is not None]
-        if ax is None:
-            _, ax = plt.subplots(figsize=(7, 1.4 + 0.45 * max(len(rows), 1)))
+        ax = axes(ax, figsize=(7, 1.4 + 0.45 * max(len(rows), 1)))
         colours = {"met": "#2a9d8f", "on track": "#2a9d8f", "at risk": "#e9c46a", "missed": "#e76f51", None: "#999999"}
         att = [100 * (ln.paced_attainment if ln.paced_attainment is not None else ln.attainment) for ln in rows]
         bars = ax.barh([REGISTRY[ln.metric].label for ln in rows], att,

@@ -171,10 +171,9 @@ class AudienceVoice:
 
     def plot(self, ax=None, *, labels: Mapping[str, str] | None = None):
         """Stacked horizontal bars of label shares per creator (``labels``: creator id -> name shown)."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(8, 0.4 * max(3, self.comments["creator_id"].nunique()) + 1))
+        ax = axes(ax, figsize=(8, 0.4 * max(3, self.comments["creator_id"].nunique()) + 1))
         table = self.by_creator().set_index("creator_id")
         lab = {} if labels is None else dict(labels)
         names = [lab.get(str(c), str(c)) for c in table.index]

@@ -139,10 +139,9 @@ class ConversionAttribution:
 
     def plot(self, ax=None):
         """Direct vs incremental orders with the interval."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(5, 4))
+        ax = axes(ax, figsize=(5, 4))
         ax.bar(["direct"], [self.direct["orders"]], color="C1")
         if self.orders is not None:
             o = self.orders

@@ -272,10 +272,9 @@ class FollowerAttribution:
     # ------------------------------------------------------------------ plots
     def plot(self, ax=None):
         """Observed vs counterfactual daily values with the interval band and post markers."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(9, 4))
+        ax = axes(ax, figsize=(9, 4))
         d = self.daily
         lo, hi = self.window[0] - pd.Timedelta(days=60), self.window[1] + pd.Timedelta(days=30)
         d = d[(d["date"] >= lo) & (d["date"] <= hi)]
@@ -297,10 +296,9 @@ class FollowerAttribution:
 
     def plot_cumulative(self, ax=None):
         """Cumulative incremental over the window with its interval."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(8, 4))
+        ax = axes(ax, figsize=(8, 4))
         d = self.daily[self.daily["in_window"]]
         ax.plot(d["date"], d["cumulative"], color="C0", label="cumulative incremental")
         ax.fill_between(d["date"], d["cum_ci_low"], d["cum_ci_high"], color="C0", alpha=0.2)
@@ -316,11 +314,10 @@ class FollowerAttribution:
 
     def plot_creators(self, ax=None):
         """Bar chart of incremental per creator with intervals; labels carry the chance of being the top (>= 1%)."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
         c = self.by_creator.sort_values("incremental")
-        if ax is None:
-            _, ax = plt.subplots(figsize=(7, max(3, 0.28 * len(c))))
+        ax = axes(ax, figsize=(7, max(3, 0.28 * len(c))))
         y = np.arange(len(c))
         ax.barh(y, c["incremental"], color="C0", alpha=0.8)
         ax.errorbar(c["incremental"], y, xerr=[c["incremental"] - c["ci_low"], c["ci_high"] - c["incremental"]],

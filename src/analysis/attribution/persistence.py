@@ -72,10 +72,9 @@ class PersistenceResult:
 
     def plot(self, ax=None):
         """Weekly own-video views, observed and counterfactual, with the campaign and after windows shaded."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(8, 3.5))
+        ax = axes(ax, figsize=(8, 3.5))
         d = self.daily.set_index("date")
         wk = d[["observed", "counterfactual"]].resample("W").mean()
         ax.plot(wk.index, wk["observed"], color="0.2", lw=1.2, label="observed (weekly mean)")

@@ -228,10 +228,9 @@ class RepeatResult:
     # ------------------------------------------------------------------ plots
     def plot(self, ax=None):
         """First vs later per-view response, one line per repeat creator (log scale where possible)."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(5, 4.5))
+        ax = axes(ax, figsize=(5, 4.5))
         p = self.pairs
         ok = p[(p["first_per_1000_views"] > 0) & (p["later_per_1000_views"] > 0)] if len(p) else p
         log = len(ok) == len(p) and len(p) > 0
@@ -278,13 +277,12 @@ class RepeatResult:
         One row per creator; the first campaign in grey, later ones in colour, each with its interval
         (the follower attribution's per-creator interval divided by the creator's views).
         """
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
         t = self.table
         reps = t.loc[t["repeat"], "creator_id"].unique() if len(t) else []
         t = t[t["creator_id"].isin(reps)]
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6.5, 0.45 * max(len(reps), 3) + 1.2), layout="constrained")
+        ax = axes(ax, figsize=(6.5, 0.45 * max(len(reps), 3) + 1.2), layout="constrained")
         order = (self.pairs.sort_values("first_per_1000_views", na_position="first")["creator_id"].tolist()
                  if len(self.pairs) else list(reps))
         order = [c for c in order if c in set(reps)]

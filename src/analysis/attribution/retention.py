@@ -60,10 +60,9 @@ class RetentionResult:
         return text + "."
 
     def plot(self, ax=None):
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 4))
+        ax = axes(ax, figsize=(6, 4))
         c = self.curve
         ax.plot(c["horizon_days"], 100 * c["cohort_lost_rate"], "o-", label="campaign cohort")
         ax.plot(c["horizon_days"], 100 * c["baseline_lost_rate"], "s--", label="baseline churn")

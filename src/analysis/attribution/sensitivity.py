@@ -121,11 +121,10 @@ class SensitivityResult:
 
     def plot(self, ax=None):
         """Each scenario's total with its interval; the main estimate and interval as a reference band."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
         t = self.summary()
-        if ax is None:
-            _, ax = plt.subplots(figsize=(7, max(3, 0.3 * len(t))))
+        ax = axes(ax, figsize=(7, max(3, 0.3 * len(t))))
         y = np.arange(len(t))[::-1]
         row0 = t.iloc[0]
         ax.axvspan(row0["ci_low"], row0["ci_high"], color="C0", alpha=0.12, lw=0)

@@ -217,10 +217,9 @@ class DidResult(LiftResult):
 
     def plot(self, ax=None):
         """Treated and control mean outcomes before and after (2x2), or the estimate with its interval."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 4))
+        ax = axes(ax, figsize=(6, 4))
         if not self.means.empty:
             for grp, sub in self.means.groupby("group", sort=False):
                 ax.plot(sub["period"], sub["mean"], marker="o", label=str(grp))
@@ -415,10 +414,9 @@ class EventStudyResult(LiftResult):
 
 
 def _coef_plot(coefs: pd.DataFrame, ax, *, title: str, reference: int | None):
-    import matplotlib.pyplot as plt
+    from analysis.plotting import axes
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4))
+    ax = axes(ax, figsize=(7, 4))
     c = coefs.sort_values("event_time")
     e = c["event_time"].to_numpy(float)
     est = c["estimate"].to_numpy(float)

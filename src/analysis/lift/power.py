@@ -75,10 +75,9 @@ class PowerResult:
 
     def plot(self, ax=None):
         """Power curve against the absolute lift for this sample size."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.5))
+        ax = axes(ax, figsize=(6, 3.5))
         hi = min(1 - self.baseline - 1e-6, 2.5 * self.mde)
         d = np.linspace(0, hi, 200)
         pw = [_power_at(self.baseline, x, self.n_control, self.ratio, self.alpha, self.method) for x in d]
@@ -250,10 +249,9 @@ class GeoPowerResult:
 
     def plot(self, ax=None):
         """Power curve over the simulated effect sizes."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.5))
+        ax = axes(ax, figsize=(6, 3.5))
         t = self.table.sort_values("effect_size")
         ax.plot(100 * t["effect_size"], t["power"], marker="o")
         ax.axhline(self.target_power, color="grey", ls=":")

@@ -49,10 +49,9 @@ def _check_counts(successes: int, n: int, label: str) -> None:
 
 
 def _forest(ax, labels: list[str], est, lo, hi, *, xlabel: str, title: str):
-    import matplotlib.pyplot as plt
+    from analysis.plotting import axes
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 0.6 * len(labels) + 1.5))
+    ax = axes(ax, figsize=(6, 0.6 * len(labels) + 1.5))
     y = np.arange(len(labels))[::-1]
     est, lo, hi = (np.asarray(v, float) for v in (est, lo, hi))
     ax.errorbar(est, y, xerr=[est - lo, hi - est], fmt="o", capsize=4)
@@ -131,10 +130,9 @@ class ProportionLiftResult(LiftResult):
 
     def plot(self, ax=None):
         """Both proportions with their Wilson intervals."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(5, 3))
+        ax = axes(ax, figsize=(5, 3))
         rates = [self.control_rate, self.treatment_rate]
         lo = [self.control_ci[0], self.treatment_ci[0]]
         hi = [self.control_ci[1], self.treatment_ci[1]]
@@ -261,10 +259,9 @@ class BayesUpliftResult(LiftResult):
 
     def plot(self, ax=None):
         """Posterior densities of the two proportions."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.5))
+        ax = axes(ax, figsize=(6, 3.5))
         (ac, bc), (at, bt) = self.posterior
         lo = min(stats.beta.ppf(1e-4, ac, bc), stats.beta.ppf(1e-4, at, bt))
         hi = max(stats.beta.ppf(1 - 1e-4, ac, bc), stats.beta.ppf(1 - 1e-4, at, bt))

@@ -511,10 +511,9 @@ class SynthResult(LiftResult):
     # -- plots --------------------------------------------------------------------------------------
     def plot(self, ax: Any = None) -> Any:
         """Treated outcome against its synthetic control, with the treatment start marked."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(8, 4))
+        ax = axes(ax, figsize=(8, 4))
         assert self.treated is not None and self.synthetic is not None
         ax.plot(self.treated.index, self.treated.to_numpy(), color="black", lw=1.6, label=self.treated_unit)
         ax.plot(self.synthetic.index, self.synthetic.to_numpy(), color="tab:blue", lw=1.6, ls="--",
@@ -528,10 +527,9 @@ class SynthResult(LiftResult):
 
     def plot_gap(self, ax: Any = None) -> Any:
         """Treated minus synthetic over time."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(8, 4))
+        ax = axes(ax, figsize=(8, 4))
         assert self.gap is not None
         ax.plot(self.gap.index, self.gap.to_numpy(), color="black", lw=1.6)
         ax.axhline(0, color="grey", lw=0.8)
@@ -549,10 +547,9 @@ class SynthResult(LiftResult):
             Hide placebos whose pre-period RMSPE exceeds this multiple of the treated unit's (Abadie et
             al. 2010 use 2, 5 and 20); ``None`` shows all.
         """
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(8, 4))
+        ax = axes(ax, figsize=(8, 4))
         assert self.placebo_gaps is not None and self.placebos is not None
         keep = self.placebos
         if max_pre_rmspe_ratio is not None:
@@ -572,14 +569,13 @@ class SynthResult(LiftResult):
 
     def plot_weights(self, ax: Any = None) -> Any:
         """Horizontal bar chart of the donor weights above 0.001."""
-        import matplotlib.pyplot as plt
+        from analysis.plotting import axes
 
         col = "weight"
         if "rescaled" in self.method and "ridge" not in self.method:
             col = "scm_weight"     # shares of the rescaled donors read better than raw multipliers
         tab = self.weight_table().sort_values(col, key=np.abs)      # largest drawn at the top
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, max(2.0, 0.3 * len(tab) + 1)))
+        ax = axes(ax, figsize=(6, max(2.0, 0.3 * len(tab) + 1)))
         ax.barh([str(i) for i in tab.index], tab[col].to_numpy(), color="tab:blue")
         ax.set_xlabel("weight" if col == "weight" else "share of the rescaled donors")
         return ax
