@@ -134,6 +134,7 @@ def test_shared_run_succeeds_with_every_output(reports_run):
         targeted = [ln for ln in r["scorecard"]["lines"] if ln["target"] is not None]
         met = sum(ln["status"] == "met" for ln in targeted)
         assert f"<td>{met} of {len(targeted)}</td>" in index
+        assert f'<td><a href="{cid}/report.html">{cid}</a></td>' in index  # the campaign opens its report
     assert index.count('class="ok"') == len(SHARED_CAMPAIGNS)
     assert "<th>Targets met</th>" in index and "<th>Engagement rate (views)</th>" in index
 

@@ -288,14 +288,16 @@ def write_index(out_dir: str | os.PathLike, outcomes: list[dict[str, Any]]) -> P
             if o.get(key):
                 links.append(f'<a href="{e(o[key])}">{e(label)}</a>')
         status = e(o["status"])
+        campaign = (f'<a href="{e(o["html"])}">{e(o["campaign_id"])}</a>' if o.get("html")
+                    else e(o["campaign_id"]))
         err = f'<div class="error">{e(o["error"])}</div>' if o.get("error") else ""
-        cells = "".join(f"<td>{e(_fmt(f.get(k), k))}</td>" for k in INDEX_KPIS)
+        cells = "".join(f'<td class="num">{e(_fmt(f.get(k), k))}</td>' for k in INDEX_KPIS)
         met, targeted = f.get("targets_met") or (None, 0)
         rows.append(
-            f'<tr class="{status}"><td>{e(o["campaign_id"])}</td><td>{e(o.get("objective") or "")}</td>'
+            f'<tr class="{status}"><td>{campaign}</td><td>{e(o.get("objective") or "")}</td>'
             f'<td class="status">{status}{err}</td><td>{e(f"{met} of {targeted}" if targeted else "–")}</td>'
-            f'{cells}<td>{_followers_cell(f)}</td>'
-            f'<td>{e(str(f.get("warnings", "–")))}</td><td>{" · ".join(links)}</td></tr>')
+            f'{cells}<td class="num">{_followers_cell(f)}</td>'
+            f'<td class="num">{e(str(f.get("warnings", "–")))}</td><td class="links">{"<br>".join(links)}</td></tr>')
     from analysis.metrics import REGISTRY
 
     heads = "".join(f"<th>{e(h)}</th>" for h in (
@@ -306,17 +308,20 @@ def write_index(out_dir: str | os.PathLike, outcomes: list[dict[str, Any]]) -> P
 <html lang="en"><head><meta charset="utf-8"><title>Campaign reports</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
+.table-wrap {{ overflow-x: auto; }}
 table {{ border-collapse: collapse; }}
-th, td {{ padding: .35rem .7rem; border-bottom: 1px solid #ddd; text-align: left; }}
+th, td {{ padding: .35rem .6rem; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }}
+td.num {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }}
+td.links {{ white-space: nowrap; font-size: .9em; }}
 th {{ background: #f3f5f8; }} tr.failed td.status {{ color: #c0392b; font-weight: bold; }}
 tr.ok td.status {{ color: #2e8b57; }} .ci {{ font-size: .8em; color: #666; }}
 .error {{ font-weight: normal; font-size: .85em; max-width: 30rem; }}
 </style></head><body>
 <h1>Campaign reports</h1>
 <p>{n_ok} of {len(outcomes)} reports succeeded.</p>
-<table><thead><tr>{heads}</tr></thead><tbody>
+<div class="table-wrap"><table><thead><tr>{heads}</tr></thead><tbody>
 {chr(10).join(rows)}
-</tbody></table></body></html>
+</tbody></table></div></body></html>
 """
     return atomic_write_text(Path(out_dir) / "index.html", page)
 
