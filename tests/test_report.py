@@ -136,7 +136,7 @@ def test_shared_run_succeeds_with_every_output(reports_run):
         assert f"<td>{met} of {len(targeted)}</td>" in index
         assert f'<td><a href="{cid}/report.html">{cid}</a></td>' in index  # the campaign opens its report
     assert index.count('class="ok"') == len(SHARED_CAMPAIGNS)
-    assert "<th>Targets met</th>" in index and "<th>Engagement rate (views)</th>" in index
+    assert "<th>Targets met</th>" in index and '<th class="num">Engagement rate (views)</th>' in index
 
 
 def test_html_has_no_code_no_parameters_and_png_figures(reports_run):

@@ -300,9 +300,9 @@ def write_index(out_dir: str | os.PathLike, outcomes: list[dict[str, Any]]) -> P
             f'<td class="num">{e(str(f.get("warnings", "–")))}</td><td class="links">{"<br>".join(links)}</td></tr>')
     from analysis.metrics import REGISTRY
 
-    heads = "".join(f"<th>{e(h)}</th>" for h in (
-        "Campaign", "Objective", "Status", "Targets met", *(REGISTRY[k].label for k in INDEX_KPIS),
-        "Incremental followers (95% interval)", "Warnings", "Links"))
+    numeric = [REGISTRY[k].label for k in INDEX_KPIS] + ["Incremental followers (95% interval)", "Warnings"]
+    heads = "".join(f'<th class="num">{e(h)}</th>' if h in numeric else f"<th>{e(h)}</th>"
+                    for h in ("Campaign", "Objective", "Status", "Targets met", *numeric, "Links"))
     n_ok = sum(o["status"] == "ok" for o in outcomes)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Campaign reports</title>
@@ -311,6 +311,7 @@ body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
 .table-wrap {{ overflow-x: auto; }}
 table {{ border-collapse: collapse; }}
 th, td {{ padding: .35rem .6rem; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }}
+th.num {{ text-align: right; }}
 td.num {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }}
 td.links {{ white-space: nowrap; font-size: .9em; }}
 th {{ background: #f3f5f8; }} tr.failed td.status {{ color: #c0392b; font-weight: bold; }}
