@@ -704,6 +704,27 @@ def test_ranking_oracle_ridge_matches_least_squares(benchmark_script):
     np.testing.assert_allclose(pooled, np.repeat(common, 3), rtol=1e-4)
 
 
+def test_ranking_oracle_shared_deviation(benchmark_script):
+    """The shared-deviation oracle: an overwhelming penalty on the shared creator deviation gives the plain
+    oracle's rates; an overwhelming one on the per-campaign deviation (shared one nearly free) leaves each
+    creator one deviation, so its two campaigns' rates differ by the same gap for every creator."""
+    mod = benchmark_script("validation_ranking")
+    rng = np.random.default_rng(9)
+    n = 400
+    controls = np.column_stack([np.ones(n), np.arange(n) / n])
+    exposure = rng.gamma(1.0, 1.0, (n, 6)) * (rng.random((n, 6)) < 0.4)
+    group = np.array(["A", "A", "A", "B", "B", "B"])
+    creator = np.array(["x", "y", "z", "x", "y", "z"])
+    y = controls @ [5.0, 2.0] + exposure @ [1.0, 2.0, 3.0, 1.5, 2.5, 3.5] + rng.normal(0, 1, n)
+    plain = mod.ridge_rates(y, controls, exposure, group, 0.01)
+    np.testing.assert_allclose(mod.ridge_shared_rates(y, controls, exposure, group, creator, 0.01, 1e12),
+                               plain, rtol=1e-5)
+    tied = mod.ridge_shared_rates(y, controls, exposure, group, creator, 1e6, 1e-9)
+    gap = tied[3:] - tied[:3]
+    np.testing.assert_allclose(gap, gap[0], atol=1e-3)
+    assert abs(gap[0] - 0.5) < 0.3 and np.all(np.diff(tied[:3]) > 0.5)
+
+
 def test_ranking_oracle_study_on_a_pinned_seed(benchmark_script):
     """One seed of the oracle study: every ranking is a correlation of the campaign's large creators, and
     the readings are worded from the figures (a low oracle median says "beyond", a high one "clears")."""
@@ -711,16 +732,20 @@ def test_ranking_oracle_study_on_a_pinned_seed(benchmark_script):
     rows = mod.one_seed(3)
     assert rows
     d = pd.DataFrame(rows)
-    rhos = d.drop(columns=["seed", "campaign_id", "n_big", "overlap"])
+    rhos = d.drop(columns=["seed", "campaign_id", "n_big", "overlap", "repeat_big"])
     assert ((rhos >= -1 - 1e-9) & (rhos <= 1 + 1e-9)).all().all()
     assert (d["n_big"] >= 3).all() and d["overlap"].between(-1, 1).all()
+    assert d["repeat_big"].between(0, d["n_big"]).all()
     table, meta = mod.summarise(d)
-    assert len(table) == 7 and meta["best_penalty"] in set(mod.PENALTIES)
+    assert len(table) == 8 and meta["best_penalty"] in set(mod.PENALTIES)
+    assert meta["shared_ratio"] in set(mod.SHARED_RATIOS) and 0 <= meta["repeat_share"] <= 1
     low = table.assign(median=np.where(table["ranking"].str.startswith("oracle"), "0.50", table["median"]))
     text = " ".join(mod._readings(low, meta))
     assert "beyond what even this oracle reaches" in text
     high = table.assign(median="0.90")
     assert "clears the ranking target" in " ".join(mod._readings(high, meta))
+    assert "add little" in " ".join(mod._readings(table, {**meta, "shared_gain": 0.01}))
+    assert "worth building" in " ".join(mod._readings(table, {**meta, "shared_gain": 0.1}))
 
 
 # ---------------------------------------------------------------------------- per-creator intervals
