@@ -165,6 +165,11 @@ def unit_coefs(spec: Spec, beta: np.ndarray) -> np.ndarray:
     return b
 
 
+def other_units(spec: Spec) -> np.ndarray:
+    """Indices of the units that belong to other campaigns than the target (overlapping campaigns)."""
+    return np.nonzero(spec.unit_group != spec.target)[0]
+
+
 def _penalty(G: np.ndarray, pen: np.ndarray, lam: float) -> np.ndarray:
     """Diagonal added to the Gram matrix: ``lam`` on penalised columns, a tiny ridge elsewhere."""
     return np.diag(np.where(pen, lam, 0.0) + 1e-9 * np.maximum(np.diag(G), 1e-12))
@@ -276,6 +281,7 @@ class EngineResult:
     daily_se: np.ndarray | None = None      # (n,) standard error of the daily incremental (NaN off the window;
                                             # not placebo-calibrated: the placebos calibrate window sums)
     cum_se: np.ndarray | None = None        # (n,) standard error of the cumulative incremental
+    other_daily: np.ndarray | None = None   # (n, m - m_t) modelled effect of every other campaign's units
 
 
 def _allocation(effect_units: np.ndarray, exposure: np.ndarray) -> np.ndarray:
@@ -370,8 +376,11 @@ def linear_parts(spec: Spec, kf: KernelFit, lags: int, *, units: bool = True) ->
         if spec.exposure_relvar is not None:
             unit_var += exposure_term(unit_effect, kf.lam * np.diag(Minv)[q + ng + tu],
                                       np.asarray(spec.exposure_relvar, float)[tu])
-    coef = unit_coefs(spec, beta)[tu]
+    allc = unit_coefs(spec, beta)
+    coef = allc[tu]
+    oth = other_units(spec)
     out = {"beta": beta, "fitted": kf.X @ beta, "effect_daily": kf.A[:, tu] * coef[None, :],
+           "other_daily": kf.A[:, oth] * allc[oth][None, :],
            "unit_total": unit_effect + alloc * wres, "total": float(unit_effect.sum() + wres),
            "unit_var": unit_var, "unit_var_hac": unit_hac, "total_var": float(S[-1, -1]), "alloc": alloc,
            "tau2": tau2}
@@ -686,6 +695,7 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
     unit_var = sum(w * (p["unit_var"] + (p["unit_total"] - unit_total) ** 2) for w, p in parts)
     fitted = sum(w * p["fitted"] for w, p in parts)
     effect_daily = sum(w * p["effect_daily"] for w, p in parts)
+    other_daily = sum(w * p["other_daily"] for w, p in parts)
     residual = np.where(spec.ok, spec.y - fitted, np.nan)
     alloc = sum(w * p["alloc"] for w, p in parts)
     # daily and cumulative bands: the same kernel-averaged HAC variance as the total's
@@ -704,7 +714,8 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
                         alloc=alloc, err_total=err_total, err_units=err_units,
                         boot_kernel_counts=counts, lam=best.lam, total_se=float(c * np.sqrt(total_var)),
                         unit_se=c * np.sqrt(unit_var), kernel_weights=wts, calibration=c, placebo_z=z,
-                        raw_se=float(np.sqrt(total_var)), daily_se=daily_se, cum_se=c * cum_se)
+                        raw_se=float(np.sqrt(total_var)), daily_se=daily_se, cum_se=c * cum_se,
+                        other_daily=other_daily)
 
 
 def leader_probability(mean: np.ndarray, se: np.ndarray, *, grid: int = 4001) -> np.ndarray:

@@ -107,6 +107,11 @@ def _leader_sentence(c: pd.DataFrame) -> list[str]:
             "docs/validation_attribution.md shows how often it is right and that these chances are calibrated)."]
 
 
+def _and(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 @dataclass(frozen=True)
 class FollowerAttribution:
     """Incremental brand followers of one campaign, in total, by day and by creator.
@@ -119,7 +124,9 @@ class FollowerAttribution:
         the attribution tail), and its ``1 - alpha`` interval (kernel-averaged HAC, placebo-calibrated).
     daily : pandas.DataFrame
         ``date, observed, counterfactual, incremental, ci_low, ci_high, cumulative, cum_ci_low,
-        cum_ci_high, in_window`` over the brand account's whole history (cumulative within the window).
+        cum_ci_high, modelled_effect, other_campaigns, in_window`` over the brand account's whole
+        history (cumulative within the window; ``other_campaigns`` is the modelled effect of the other
+        campaigns' posts, part of the counterfactual).
     by_creator : pandas.DataFrame
         ``creator_id, handle, incremental, ci_low, ci_high, share, views, p_top, reported_follows,
         profile_view_share, follows_per_1000_views``; shares add up to one and ``incremental`` to the total.
@@ -139,6 +146,10 @@ class FollowerAttribution:
     window : tuple of pandas.Timestamp
         Start and end (incl. tail) of the attribution window.
     warnings : tuple of str
+    overlapping : dict
+        Other campaigns of the brand account with posts exposed in this window, and the model's
+        estimate of the outcome they caused inside it (``daily["other_campaigns"]`` day by day). It is
+        part of the counterfactual (the brand without *this* campaign), not of :attr:`incremental`.
     """
 
     campaign_id: str
@@ -156,6 +167,7 @@ class FollowerAttribution:
     n_boot: int = 0
     outcome: str = "new followers"
     warnings: tuple[str, ...] = ()
+    overlapping: dict = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ tables
     def summary(self) -> pd.DataFrame:
@@ -208,6 +220,19 @@ class FollowerAttribution:
         out["ratio_to_reported"] = np.where(rep > 0, out["modelled_incremental"] / rep.where(rep > 0), np.nan)
         return out.sort_values("modelled_incremental", ascending=False).reset_index(drop=True)
 
+    def _overlap_sentences(self) -> list[str]:
+        """What the other campaigns live in this window account for (they sit in the counterfactual)."""
+        ov = {c: v for c, v in self.overlapping.items() if abs(v) >= 0.5}
+        if not ov:
+            return []
+        names = sorted(ov, key=lambda c: (-abs(ov[c]), c))
+        who = ("Campaign " if len(names) == 1 else "Campaigns ") + _and(names)
+        credit = _and([f"{c} about {ov[c]:,.0f}" for c in names])
+        return [f"{who} also had posts live in this window; the model credits {credit} of the window's "
+                f"{self.outcome}, which belong to the counterfactual (the brand without this campaign), not to this "
+                "campaign's total. Where campaigns overlap, the split between them is less certain than either "
+                "total (docs/methods.md, Limitations)."]
+
     def reading(self) -> list[str]:
         """Plain-language sentences a report can print (the caveats are in :attr:`warnings`)."""
         return [sentence for para in self.paragraphs() for sentence in para]
@@ -228,6 +253,7 @@ class FollowerAttribution:
         out.append(f"Responses follow exposure with a {k['family']} carry-over (mean delay {k['mean_lag']:.1f} "
                    f"days, chosen by out-of-sample fit); {self.post_campaign_incremental:,.0f} of the "
                    f"incremental {self.outcome} arrived after the campaign ended.")
+        out += self._overlap_sentences()
         paras.append(out)
         c = self.comparison()
         if len(c):
@@ -264,6 +290,7 @@ class FollowerAttribution:
                        "mean_lag_days": _f(self.kernel["mean_lag"]),
                        "half_life_days": _f(self.kernel["half_life"])},
             "post_campaign_incremental": _f(self.post_campaign_incremental),
+            "overlapping_campaigns": {c: _f(v) for c, v in sorted(self.overlapping.items())},
             "effect_half_life_days": _f(self.effect_half_life),
             "window": {"start": self.window[0].date().isoformat(), "end": self.window[1].date().isoformat()},
             "alpha": _f(self.alpha), "n_boot": int(self.n_boot), "warnings": list(self.warnings),
@@ -280,6 +307,9 @@ class FollowerAttribution:
         d = d[(d["date"] >= lo) & (d["date"] <= hi)]
         ax.plot(d["date"], d["observed"], color="0.3", lw=1, label="observed")
         ax.plot(d["date"], d["counterfactual"], color="C0", lw=1.5, label="counterfactual (without this campaign)")
+        if "other_campaigns" in d and (d["other_campaigns"].abs() >= 0.5).any():
+            ax.plot(d["date"], d["counterfactual"] - d["other_campaigns"], color="C0", lw=1, ls="--",
+                    label="without any campaign")
         band = d["in_window"]
         ax.fill_between(d.loc[band, "date"], d.loc[band, "observed"] - d.loc[band, "ci_high"],
                         d.loc[band, "observed"] - d.loc[band, "ci_low"], color="C0", alpha=0.2,
@@ -388,6 +418,14 @@ def assemble(panel: Panel, res: E.EngineResult, *, y: np.ndarray, alpha: float, 
     tu = spec.tunits
     W = spec.window
     eff = res.effect_daily.sum(axis=1)
+    oth = E.other_units(spec)
+    od = res.other_daily if res.other_daily is not None else np.zeros((len(eff), len(oth)))
+    other = od.sum(axis=1)
+    # the other campaigns' modelled effect inside this window, per campaign (overlapping campaigns)
+    ocid = units["campaign_id"].to_numpy()[oth]
+    wsum = od[W].sum(axis=0)
+    overlapping = {str(c): float(wsum[ocid == c].sum()) for c in sorted(set(ocid))
+                   if np.abs(od[W][:, ocid == c]).sum() > 0.5}
     observed = np.where(spec.ok, y, np.nan)
     cf = res.fitted - eff
     inc = np.where(spec.ok, observed - cf, eff)
@@ -401,7 +439,7 @@ def assemble(panel: Panel, res: E.EngineResult, *, y: np.ndarray, alpha: float, 
     daily = pd.DataFrame({"date": panel.dates, "observed": observed, "counterfactual": cf, "incremental": inc,
                           "ci_low": lo, "ci_high": hi, "cumulative": cum,
                           "cum_ci_low": np.where(W, clo, np.nan), "cum_ci_high": np.where(W, chi, np.nan),
-                          "modelled_effect": eff, "in_window": W})
+                          "modelled_effect": eff, "other_campaigns": other, "in_window": W})
     tlo, thi = res.total - zq * res.total_se, res.total + zq * res.total_se
     ulo, uhi = res.unit_total - zq * res.unit_se, res.unit_total + zq * res.unit_se
     tunits = units.iloc[tu].reset_index(drop=True)
@@ -436,7 +474,7 @@ def assemble(panel: Panel, res: E.EngineResult, *, y: np.ndarray, alpha: float, 
               "se": float(res.total_se), "calibration": float(res.calibration),
               "placebos": int(len(res.placebo_z)), "z": res.placebo_z}
     return dict(daily=daily, by=by, by_post=bp, kernel=kernel, total=total, lo=float(tlo), hi=float(thi),
-                posts=posts[["post_id", "creator_id", "posted_date"]].reset_index(drop=True))
+                overlapping=overlapping, posts=posts[["post_id", "creator_id", "posted_date"]].reset_index(drop=True))
 
 
 @one_blas_thread
@@ -545,4 +583,4 @@ def _followers_from_panel(panel: Panel, y: np.ndarray, *, n_boot: int, seed: int
         daily=parts["daily"], by_creator=by.sort_values("incremental", ascending=False).reset_index(drop=True),
         by_post=parts["by_post"], kernel=parts["kernel"], posts=parts["posts"],
         window=(panel.start, panel.window_end), campaign_end=panel.end, alpha=alpha, n_boot=n_boot,
-        outcome=outcome, warnings=tuple(warnings))
+        outcome=outcome, warnings=tuple(warnings), overlapping=parts["overlapping"])
