@@ -346,7 +346,7 @@ def test_report_section_shows_formatted_numbers(sim_processed, tmp_path):
     sec = cr.returning_creators(rep)
     assert sec.ok and len(sec.tables) == 2
     page = "".join(o._repr_html_() for o in sec.display_objects() if hasattr(o, "_repr_html_"))
-    cells = re.findall(r"<td>([^<]*)</td>", page)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", page)
     assert not [c for c in cells if re.fullmatch(r"-?[\d,]*\.\d{4,}", c.strip())], cells
     assert any(re.fullmatch(r"\d+%", c) for c in cells)  # the shared error's share of the variance
     assert "pair(s)" not in sec.reading

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis.campaign import Section
-from analysis.htmlsafe import escape_markdown, frame_to_html, item_list, markdown, safe_table
+from analysis.htmlsafe import escape_markdown, frame_to_html, is_text_column, item_list, markdown, safe_table
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
@@ -128,3 +128,23 @@ def test_report_html_contains_no_executable_payload(poisoned_report):
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
     assert c.scripts, "nbconvert's own scripts are still there"
     assert_no_executable_payload((out / "index.html").read_text())
+
+
+def test_text_columns_are_left_aligned_and_numbers_right():
+    """Words (ids, handles, readings) sit left; numbers, amounts, intervals and dates stay right; escaping
+    is untouched and tables with a MultiIndex are left as pandas renders them."""
+    df = pd.DataFrame({"handle": ["<b>x</b>", "y", None], "views": [1.0, 2.0, 3.0],
+                       "cost": ["$3.2k", "n/a", "-$1.0k"], "ci": ["[1, 2]", "[3, 4]", "–"],
+                       "date": pd.to_datetime(["2025-01-01"] * 3), "text": ["Views: 13.6M", "CPM: $3", "ok"]})
+    assert [is_text_column(df[c]) for c in df] == [True, False, False, False, False, True]
+    assert not is_text_column(pd.Series(["0.032", "< 0.001", "0.2"]))
+    assert is_text_column(pd.Series(["GlowLab", "awareness", "2025-03-28 to 2025-04-29", "$45.2k", "13"]))
+    html = frame_to_html(df, index=False)
+    left = '<td style="text-align: left;">'
+    assert f"{left}&lt;b&gt;x&lt;/b&gt;</td>" in html and "<b>" not in html
+    assert '<th style="text-align: left;">handle</th>' in html and "<th>views</th>" in html
+    assert "<td>$3.2k</td>" in html and "<td>[1, 2]</td>" in html and f"{left}CPM: $3</td>" in html
+    assert html.count(left) == 6  # two text columns, three rows
+    wide = df.set_index(["handle", "views"])
+    assert frame_to_html(wide) == wide.to_html(escape=True, classes="dataframe report-table tex2jax_ignore "
+                                               "mathjax_ignore", na_rep="–", border=0)

@@ -67,6 +67,7 @@ def test_emv_defaults_and_override(tmp_path):
     ("engagement_rate", 0.001, "0.10%"), ("revenue", 8015.98, "$8,016"), ("revenue", 999.5, "$999.50"),
     ("cost", -4859.01, "-$4,859"), ("roas", 2.1, "2.10x"), ("avg_watch_time_s", 7.26, "7.3 s"),
     ("cpa", float("nan"), "n/a"), ("cpa", None, "n/a"),
+    ("cpv", 0.0032, "$0.0032"), ("cpv", 0.06, "$0.060"), ("cpv", 0.0, "$0.00"), ("cpe", -0.004, "-$0.0040"),
 ])
 def test_format_value(name, value, text):
     assert format_value(name, value) == text

@@ -191,7 +191,8 @@ def test_creators_are_named_by_handle_and_warnings_are_not_repeated(reports_run,
             table = html.split(f'<p class="table-caption"><strong>{caption}</strong></p>', 1)
             if len(table) == 2:
                 head = table[1].split("</thead>", 1)[0]
-                assert "<th>creator_id</th>" in head and "<th>handle</th>" in head, caption
+                left = '<th style="text-align: left;">'
+                assert f"{left}creator_id</th>" in head and f"{left}handle</th>" in head, caption
         assert "&lt;NA&gt;" not in html and "<td><NA></td>" not in html
     assert seen_leak, "the test simulation should flag code leakage in one of its campaigns"
 
@@ -207,7 +208,8 @@ def test_attribution_section_lists_posts_and_reconciles_orders(reports_run):
     # model's kept beside them; C02 has no regional design and keeps the model's
     assert conv["incremental"]["source"].startswith("geo holdout") and "from the geo holdout" in recon
     assert conv["attribution"]["incremental_model"]["source"].startswith("baseline-and-exposure model")
-    assert "<td>incremental (geo holdout)</td>" in html and "<td>incremental (model)</td>" in html
+    left = '<td style="text-align: left;">'  # text cells are left-aligned, numbers right
+    assert f"{left}incremental (geo holdout)</td>" in html and f"{left}incremental (model)</td>" in html
     c02 = json.loads((out / "C02" / "results.json").read_text())["conversions"]
     assert c02["incremental"]["source"].startswith("baseline-and-exposure model")
     # "Did it work?" reads the geo design on regional sales and names the same design's shop orders, the
@@ -274,17 +276,17 @@ def test_attribution_tables_show_formatted_numbers(reports_run):
     out, _ = reports_run
     page = (out / "C01" / "report.html").read_text()
     section = page[page.index("Where did the followers come from?"):page.index("Returning creators")]
-    cells = re.findall(r"<td>([^<]*)</td>", section)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", section)
     assert cells and not [c for c in cells if re.fullmatch(r"-?[\d,]+\.\d{4,}", c.strip())]
     assert any(re.fullmatch(r"-?\$[\d.,]+k?", c.strip()) for c in cells)  # revenue as money
     # followers are counted in whole followers, as the reading says them
     f = read_results(out / "C01" / "results.json")["followers"]
     table = section[section.index("Incremental brand followers"):]
-    row = re.findall(r"<td>([^<]*)</td>", table[:table.index("</table>")])
+    row = re.findall(r"<td[^>]*>([^<]*)</td>", table[:table.index("</table>")])
     assert [f"{f[k]:,.0f}" for k in ("incremental", "ci_low", "ci_high")] == row[1:4], row
     assert any(re.fullmatch(r"\d+\.\d%", c.strip()) for c in cells)      # lost rates, shares
     for cid in SHARED_CAMPAIGNS:  # no table of any section shows pandas' raw floats (0.736078, 15.099439)
-        cells = re.findall(r"<td>([^<]*)</td>", (out / cid / "report.html").read_text())
+        cells = re.findall(r"<td[^>]*>([^<]*)</td>", (out / cid / "report.html").read_text())
         assert not [c for c in cells if re.fullmatch(r"-?[\d,]*\.\d{5,}", c.strip())], cid
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["NO_MATH", "SafeTable", "escape_markdown", "escape_text", "frame_to_html", "item_list", "markdown",
-           "paragraph", "safe_table"]
+__all__ = ["NO_MATH", "SafeTable", "escape_markdown", "escape_text", "frame_to_html", "is_text_column", "item_list",
+           "markdown", "paragraph", "safe_table"]
 
 #: CSS classes that stop MathJax (in JupyterLab and in nbconvert's HTML) from reading ``$...$`` in
 #: currency amounts as mathematics.
@@ -93,7 +93,62 @@ def frame_to_html(df: pd.DataFrame, *, formatters: Mapping[str, Callable[[Any], 
     for col, fmt in (formatters or {}).items():
         if col in shown.columns:
             shown[col] = shown[col].map(fmt).astype(object)
-    return shown.to_html(escape=True, index=index, classes=f"{classes} {NO_MATH}", na_rep="–", border=0)
+    body = shown.to_html(escape=True, index=index, classes=f"{classes} {NO_MATH}", na_rep="–", border=0)
+    if isinstance(shown.columns, pd.MultiIndex) or (index and shown.index.nlevels > 1):
+        return body
+    return _left_align(body, [is_text_column(shown[c]) for c in shown.columns],
+                       offset=shown.index.nlevels if index else 0)
+
+
+#: A display string that reads as a number: optional bracket, comparison, sign and currency, then a digit.
+_NUMBER_LIKE = re.compile(r"^[\s\[(]*[<>\u2264\u2265]?\s?[-+\u2212\u2013]?[$\u20ac\u00a3]?\s?\d")
+#: Placeholders of missing values; they do not decide a column's alignment.
+_PLACEHOLDERS = {"", "–", "-", "n/a", "nan", "None", "NaT"}
+_LEFT = ' style="text-align: left;"'
+
+
+def is_text_column(values: pd.Series) -> bool:
+    """Whether a table column holds words (left-aligned) rather than numbers, dates or amounts (right).
+
+    Numeric, boolean and date columns are never text; for others, a column is text unless at least
+    three quarters of its non-missing display strings start like a number (``"$43.7k"``, ``"[2.6%, 4.4%]"``,
+    ``"-4.4 pts"``, ``"< 0.001"``), so a column of mixed labels and amounts reads as text.
+    """
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values) \
+            or pd.api.types.is_datetime64_any_dtype(values):
+        return False
+    shown = [str(v).strip() for v in values if not (v is None or (isinstance(v, float) and v != v))]
+    shown = [v for v in shown if v not in _PLACEHOLDERS]
+    if not shown:
+        return False
+    return sum(bool(_NUMBER_LIKE.match(v)) for v in shown) < 0.75 * len(shown)
+
+
+def _left_align(body: str, text: list[bool], *, offset: int) -> str:
+    """Left-align the header and body cells of the text columns of a ``DataFrame.to_html`` table.
+
+    ``offset`` index cells open each row; rows whose cell count does not match (a second header row
+    of index names) are left as they are.
+    """
+    if not any(text):
+        return body
+    width = offset + len(text)
+
+    def row(m: re.Match) -> str:
+        cells = list(re.finditer(r"<(td|th)(?=[\s>])([^>]*)>", m.group(0)))
+        if len(cells) != width:
+            return m.group(0)
+        out, last = [], 0
+        for k, c in enumerate(cells):
+            out.append(m.group(0)[last:c.start()])
+            j = k - offset
+            left = j >= 0 and text[j] and "style=" not in c.group(2)
+            out.append(f"<{c.group(1)}{c.group(2)}{_LEFT}>" if left else c.group(0))
+            last = c.end()
+        out.append(m.group(0)[last:])
+        return "".join(out)
+
+    return re.sub(r"<tr[\s>].*?</tr>", row, body, flags=re.S)
 
 
 class SafeTable:

@@ -345,7 +345,8 @@ def format_value(name: str, value: float | None, *, currency: str = "$") -> str:
     """Format ``value`` as the metric ``name`` is shown in reports.
 
     Counts are abbreviated (1.2M), rates shown as % to three significant figures (whole per cent from
-    100%), currency with a symbol (cents below 1,000, whole units to 10,000, then 12.3k), seconds with ``s``
+    100%), currency with a symbol (two significant figures below 0.10, cents below 1,000, whole units to
+    10,000, then 12.3k), seconds with ``s``
     and multiples with ``x``; undefined values as ``n/a``.
 
     Examples
@@ -356,6 +357,8 @@ def format_value(name: str, value: float | None, *, currency: str = "$") -> str:
     '3.45%'
     >>> format_value("cpm", 12.5)
     '$12.50'
+    >>> format_value("cpv", 0.0032)
+    '$0.0032'
     """
     m = metric(name)
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -371,6 +374,8 @@ def format_value(name: str, value: float | None, *, currency: str = "$") -> str:
         a = abs(value)
         if a >= 10_000:
             return f"{sign}{currency}{_human(a)}"
+        if 0 < a < 0.1:  # cost per view and the like: two significant figures, not $0.00
+            return f"{sign}{currency}{a:.{min(-math.floor(math.log10(a)) + 1, 8)}f}"
         return f"{sign}{currency}{a:,.0f}" if a >= 1_000 else f"{sign}{currency}{a:,.2f}"
     if m.unit == "seconds":
         return f"{value:.1f} s"
