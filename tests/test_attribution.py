@@ -946,3 +946,54 @@ def test_overlapping_campaigns_are_credited_in_the_counterfactual(sim_processed,
             assert "belong to the counterfactual" in text and all(c in text for c in caused)
             assert set(fa.to_dict()["overlapping_campaigns"]) == set(caused)
     assert true > 0 and err / true < 0.3, (est, true, err)
+
+
+def test_single_creator_campaign_reads_counts_not_a_ranking():
+    tables, truth = make_toy_data(seed=5, creators=1, posts=4)
+    fit = attribute_followers(tables, "C01", n_boot=0)
+    assert len(fit.by_creator) == 1
+    assert fit.by_creator["incremental"].iloc[0] == pytest.approx(fit.incremental)
+    text = " ".join(fit.reading())
+    handle = fit.by_creator["handle"].iloc[0]
+    assert f"{handle} is the campaign's only creator: all {fit.incremental:,.0f} incremental new followers" in text
+    assert "chance that" not in text and "largest contribution" not in text and "shares agree" not in text
+    reported = fit.by_creator["reported_follows"].iloc[0]
+    assert reported > 0 and f"TikTok reports {reported:,.0f} follows of {handle}'s own account" in text
+    assert f"({fit.incremental / reported:.2f} brand followers per reported follow)" in text
+
+
+def test_data_that_end_inside_the_window_give_a_partial_count_said_so(toy):
+    tables, _ = toy
+    camp = tables["campaigns"].iloc[0]
+    cut = pd.Timestamp(camp["start_date"]) + pd.Timedelta(days=20)
+    bad = tables["brand_account_daily"]
+    short = {**tables, "brand_account_daily": bad[pd.to_datetime(bad["date"]) <= cut]}
+    fit = attribute_followers(short, "C01", n_boot=0)
+    assert fit.window == (pd.Timestamp(camp["start_date"]), cut)
+    assert fit.nominal_window[1] == pd.Timestamp(camp["end_date"]) + pd.Timedelta(days=28)
+    assert any(w.startswith(f"the brand account's data end on {cut:%d %b %Y}, before the end of the campaign")
+               for w in fit.warnings), fit.warnings
+    assert "a partial count" in fit.reading()[0] and f"and {cut:%d %b %Y} (the brand account's data" in fit.reading()[0]
+    assert fit.to_dict()["window"]["end"] == cut.date().isoformat()
+    full = attribute_followers(tables, "C01", n_boot=0)
+    assert "(campaign plus 28-day tail)" in full.reading()[0]
+    assert not any("data end on" in w or "data begin on" in w for w in full.warnings)
+    late = {**tables, "brand_account_daily": bad[pd.to_datetime(bad["date"]) > pd.Timestamp(camp["end_date"])
+                                                 + pd.Timedelta(days=40)]}
+    with pytest.raises(ValueError, match="do not overlap campaign 'C01' and its 28-day tail"):
+        attribute_followers(late, "C01", n_boot=0)
+
+
+def test_creator_without_post_metrics_is_credited_zero_and_named(toy):
+    tables, _ = toy
+    posts = tables["posts"]
+    quiet = posts.loc[posts["campaign_id"] == "C01", "creator_id"].value_counts().index[-1]
+    drop = posts.loc[posts["creator_id"] == quiet, "post_id"]
+    key = "post_daily" if "post_daily" in tables else "post_metrics"
+    cut = {**tables, key: tables[key][~tables[key]["post_id"].isin(drop)]}
+    fit = attribute_followers(cut, "C01", n_boot=0)
+    row = fit.by_creator.set_index("creator_id").loc[quiet]
+    assert row["views"] == 0 and row["incremental"] == 0
+    handle = row["handle"]
+    assert any(w.startswith(f"{handle} has campaign posts but no views") for w in fit.warnings), fit.warnings
+    assert fit.by_creator["incremental"].sum() == pytest.approx(fit.incremental)

@@ -14,6 +14,7 @@ import stat
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from analysis import report
@@ -359,6 +360,59 @@ def test_absent_optional_tables_are_not_available(sim_processed):
     assert not [w for w in results["warnings"] if "failed" in w]
     shown = cr.sentiment(rep).display_objects()[0]._repr_html_()
     assert "Not available:" in shown
+
+
+class _Emptied(_Without):
+    """A data set whose hidden tables are present without rows (a header-only export)."""
+
+    def has(self, name):
+        return self._ds.has(name)
+
+    def __getitem__(self, name):
+        t = self._ds[name]
+        return t.iloc[:0] if name in self._hidden else t
+
+
+def test_empty_optional_tables_are_called_empty_not_absent(sim_processed):
+    from analysis.data import load
+
+    params = cr.validate_parameters(campaign_id="C01", data_dir=str(sim_processed), out_dir="x")
+    rep = cr.CampaignReport(_Emptied(load(sim_processed), ("orders", "comments")), params)
+    conv = cr.conversions(rep)
+    assert conv.status == "not available"
+    assert conv.reason == "the orders table of the data set is empty (orders are optional)", conv.reason
+    assert "comments table of the data set is empty" in cr.sentiment(rep).reason
+    assert rep.missing("orders", "comments") == "the orders and comments tables of the data set are empty"
+    absent = _report(sim_processed, hidden=("orders",))
+    assert absent.missing("orders", "comments") == "the data set has no orders table"
+    assert absent.missing("geo_assignment", "geo_sales_daily", label="geo holdout") == ""
+    warned = cr.data_quality(rep).warnings[0]
+    assert "orders (empty)" in warned and "comments (empty)" in warned, warned
+    assert cr.data_quality(absent).warnings[0] == "Optional tables absent from the data set: orders."
+
+
+class _Trimmed(_Without):
+    """A data set whose brand account history starts after a date (an export begun too late)."""
+
+    def __init__(self, ds, after):
+        super().__init__(ds, ())
+        self._after = after
+
+    def __getitem__(self, name):
+        t = self._ds[name]
+        return t[pd.to_datetime(t["date"]) > self._after] if name == "brand_account_daily" else t
+
+
+def test_brand_history_outside_the_window_makes_attribution_not_available(sim_processed):
+    from analysis.data import load
+
+    ds = load(sim_processed)
+    c01 = ds["campaigns"].set_index("campaign_id").loc["C01"]
+    after = pd.Timestamp(c01["end_date"]) + pd.Timedelta(days=60)
+    params = cr.validate_parameters(campaign_id="C01", data_dir=str(sim_processed), out_dir="x")
+    sec = cr.attribution(cr.CampaignReport(_Trimmed(ds, after), params))
+    assert sec.status == "not available", (sec.status, sec.reason)
+    assert "do not overlap campaign 'C01'" in sec.reason and sec.reason.startswith("brand_account_daily: ")
 
 
 def test_missing_module_is_not_available(sim_processed, monkeypatch):

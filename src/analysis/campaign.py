@@ -285,6 +285,26 @@ class CampaignReport:
         t = self._get(name)
         return t is not None and len(t) > 0
 
+    def missing(self, *names: str, label: str | None = None, note: str = "") -> str:
+        """Why :meth:`has` refuses the tables ``names``, in words: absent, or present without rows.
+
+        ``label`` names the tables together (``"geo holdout"``); ``note`` is added in brackets. For example
+        ``"the data set has no orders table (orders are optional)"`` or ``"the orders table of the data set
+        is empty (orders are optional)"``.
+        """
+        gone = [n for n in names if not self.has(n)]
+        empty = [n for n in gone if self._get(n) is not None]
+        absent = [n for n in gone if n not in empty]
+        parts = []
+        for kind, group in (("absent", absent), ("empty", empty)):
+            if not group:
+                continue
+            many = len(group) > 1 or label is not None and len(names) > 1
+            what = (label or " and ".join(group)) + (" tables" if many else " table")
+            parts.append(f"the data set has no {what}" if kind == "absent"
+                         else f"the {what} of the data set {'are' if many else 'is'} empty")
+        return "; ".join(parts) + (f" ({note})" if note else "")
+
     def _get(self, name: str) -> pd.DataFrame | None:
         try:
             return self.data[name]
@@ -739,7 +759,7 @@ def conversions(rep: CampaignReport) -> Section:
 
     def body() -> Section:
         if not rep.has("orders"):
-            raise NotAvailable("the data set has no orders table (orders are optional)")
+            raise NotAvailable(rep.missing("orders", note="orders are optional"))
         from analysis.conversions import direct_summary
 
         ds = direct_summary(rep.data, rep.campaign_id)
@@ -833,7 +853,8 @@ class WordedLift:
 
 def _geo_tables(rep: CampaignReport) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not (rep.has("geo_assignment") and rep.has("geo_sales_daily")):
-        raise NotAvailable("the data set has no geo holdout tables (geo_assignment, geo_sales_daily)")
+        raise NotAvailable(rep.missing("geo_assignment", "geo_sales_daily", label="geo holdout",
+                                            note="geo_assignment, geo_sales_daily"))
     ga = rep.campaign_rows("geo_assignment")
     if ga.empty:
         raise NotAvailable("this campaign had no geo holdout")
@@ -902,7 +923,7 @@ def _lift_designs(rep: CampaignReport) -> list[tuple[str, Callable[[], Any]]]:
 
     def survey():
         if not rep.has("brand_lift_survey"):
-            raise NotAvailable("the data set has no brand_lift_survey table")
+            raise NotAvailable(rep.missing("brand_lift_survey"))
         if rep.campaign_rows("brand_lift_survey").empty:
             raise NotAvailable("this campaign ran no brand-lift survey")
         from analysis.lift.survey import survey_lift
@@ -1051,7 +1072,12 @@ def attribution(rep: CampaignReport) -> Section:
     def body() -> Section:
         from analysis.attribution import attribute_followers
 
-        fa = attribute_followers(rep.data, rep.campaign_id, seed=rep.params.seed)
+        from analysis.attribution._data import WindowOutsideData
+
+        try:
+            fa = attribute_followers(rep.data, rep.campaign_id, seed=rep.params.seed)
+        except WindowOutsideData as exc:
+            raise NotAvailable(str(exc)) from exc
         d = fa.to_dict()
         followers = {**d, "status": "ok"}
         plotters: list[Plotter] = [lambda ax: fa.plot(ax=ax), lambda ax: fa.plot_cumulative(ax=ax),
@@ -1263,7 +1289,7 @@ def sentiment(rep: CampaignReport) -> Section:
 
     def body() -> Section:
         if not rep.has("comments"):
-            raise NotAvailable("the data set has no comments table (comments are optional)")
+            raise NotAvailable(rep.missing("comments", note="comments are optional"))
         from analysis.sentiment import audience_voice
 
         av = audience_voice(rep.data, rep.campaign_id)
@@ -1325,7 +1351,10 @@ def data_quality(rep: CampaignReport) -> Section:
                     "web_sessions_daily", "paid_media_daily", "mentions")
         absent = [t for t in optional if not rep.has(t)]
         if absent:
-            notes.append("Optional tables absent from the data set: " + ", ".join(absent) + ".")
+            empty = {t for t in absent if rep._get(t) is not None}
+            notes.append(("Optional tables absent or empty in the data set: " if empty else
+                          "Optional tables absent from the data set: ")
+                         + ", ".join(t + (" (empty)" if t in empty else "") for t in absent) + ".")
         for sec in rep.sections.values():
             if sec.status == "not available":
                 notes.append(f"{sec.title}: not available ({sec.reason}).")

@@ -74,6 +74,10 @@ def post_daily_views(data: Any) -> pd.DataFrame:
     return out[["post_id", "date", *cols]]
 
 
+class WindowOutsideData(ValueError):
+    """The brand account's daily data do not overlap the campaign and its attribution tail."""
+
+
 @dataclass
 class Panel:
     """Everything the models need for one brand account, on a complete daily calendar."""
@@ -104,6 +108,11 @@ class Panel:
     @property
     def window_end(self) -> pd.Timestamp:
         return pd.Timestamp(self.campaigns.loc[self.campaign_id, "window_end"])
+
+    @property
+    def observed_window(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """The campaign plus its tail, cut to the brand account's data (:attr:`dates`)."""
+        return max(self.start, self.dates[0]), min(self.window_end, self.dates[-1])
 
     def window_mask(self, campaign_id: str | None = None) -> np.ndarray:
         cid = self.campaign_id if campaign_id is None else campaign_id
@@ -239,6 +248,18 @@ def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAI
         else:
             raise ValueError("brand_account_daily needs new_followers (or followers and lost_followers)")
     warnings: list[str] = []
+    wend = row["end_date"] + pd.Timedelta(days=tail_days)
+    if row["start_date"] > dates[-1] or wend < dates[0]:
+        raise WindowOutsideData(f"brand_account_daily: the brand account's data ({dates[0]:%Y-%m-%d} to "
+                         f"{dates[-1]:%Y-%m-%d}) do not overlap campaign {campaign_id!r} and its {tail_days}-day tail "
+                         f"({row['start_date']:%Y-%m-%d} to {wend:%Y-%m-%d})")
+    if row["start_date"] < dates[0]:
+        warnings.append(f"the brand account's data begin on {dates[0]:%d %b %Y}, "
+                        f"{(dates[0] - row['start_date']).days} days after the campaign's start "
+                        f"({row['start_date']:%d %b %Y}): what the campaign brought before then is not counted")
+    if wend > dates[-1]:
+        warnings.append(f"the brand account's data end on {dates[-1]:%d %b %Y}, before the end of the campaign "
+                        f"plus its {tail_days}-day tail ({wend:%d %b %Y}): the counts stop there and are partial")
     if row["start_date"] < dates[0] + pd.Timedelta(days=28):
         warnings.append("fewer than 28 days of brand account history before the campaign: the baseline "
                         "rests mostly on the days after it")

@@ -168,6 +168,7 @@ class FollowerAttribution:
     outcome: str = "new followers"
     warnings: tuple[str, ...] = ()
     overlapping: dict = field(default_factory=dict, repr=False)
+    nominal_window: tuple[pd.Timestamp, pd.Timestamp] | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ tables
     def summary(self) -> pd.DataFrame:
@@ -220,6 +221,15 @@ class FollowerAttribution:
         out["ratio_to_reported"] = np.where(rep > 0, out["modelled_incremental"] / rep.where(rep > 0), np.nan)
         return out.sort_values("modelled_incremental", ascending=False).reset_index(drop=True)
 
+    def _window_words(self) -> str:
+        """``campaign plus 28-day tail``, or how the brand account's data cut that window short."""
+        nominal = self.nominal_window or self.window
+        tail = (nominal[1] - self.campaign_end).days
+        if tuple(nominal) == tuple(self.window):
+            return f"campaign plus {tail}-day tail"
+        return (f"the brand account's data cover only these days of the campaign plus its {tail}-day tail, "
+                f"{nominal[0]:%d %b %Y} to {nominal[1]:%d %b %Y}: a partial count")
+
     def _overlap_sentences(self) -> list[str]:
         """What the other campaigns live in this window account for (they sit in the counterfactual)."""
         ov = {c: v for c, v in self.overlapping.items() if abs(v) >= 0.5}
@@ -244,8 +254,8 @@ class FollowerAttribution:
         paras: list[list[str]] = []
         out = [f"The campaign brought about {self.incremental:,.0f} additional {self.outcome} "
                f"({lvl}% interval {self.ci_low:,.0f} to {self.ci_high:,.0f}) between "
-               f"{self.window[0]:%d %b %Y} and {self.window[1]:%d %b %Y} (campaign plus "
-               f"{ATTRIBUTION_TAIL_DAYS}-day tail), against what the baseline predicts without it."]
+               f"{self.window[0]:%d %b %Y} and {self.window[1]:%d %b %Y} ({self._window_words()}), against what "
+               "the baseline predicts without it."]
         if self.ci_low <= 0 <= self.ci_high:
             out.append("The interval includes zero: the data cannot rule out that the campaign added no "
                        f"{self.outcome}.")
@@ -256,7 +266,9 @@ class FollowerAttribution:
         out += self._overlap_sentences()
         paras.append(out)
         c = self.comparison()
-        if len(c):
+        if len(c) == 1:
+            paras += self._single_creator(c.iloc[0])
+        elif len(c):
             top = c.iloc[0]
             out = []
             paras.append(out)
@@ -277,6 +289,20 @@ class FollowerAttribution:
                     "including delayed ones; creators whose audiences follow them but not the brand (or "
                     "the reverse) differ most."])
         return paras
+
+    def _single_creator(self, top: pd.Series) -> list[list[str]]:
+        """The creator paragraphs of a campaign with one creator: no ranking, counts instead of shares."""
+        out = [[f"{top['handle']} is the campaign's only creator: all {top['modelled_incremental']:,.0f} incremental "
+                f"{self.outcome} (interval above) are theirs, and there is no ranking to read."]]
+        if np.isfinite(top["reported_follows"]) and top["reported_follows"] > 0:
+            out.append([
+                f"TikTok reports {top['reported_follows']:,.0f} follows of {top['handle']}'s own account from the "
+                f"campaign posts, against the model's {top['modelled_incremental']:,.0f} new followers of the brand "
+                "account: the two count different things (the creator's follows on the day TikTok logs them; the "
+                "brand's follows above the baseline, including delayed ones), so only their ratio "
+                f"({top['ratio_to_reported']:.2f} brand followers per reported follow) is worth comparing across "
+                "campaigns."])
+        return out
 
     def to_dict(self) -> dict:
         """The ``results.json`` ``followers`` block (CONTRACT section 3), JSON-safe, with extra keys."""
@@ -570,6 +596,13 @@ def _followers_from_panel(panel: Panel, y: np.ndarray, *, n_boot: int, seed: int
     pv = by["creator_id"].map(rep["profile_views"]).fillna(0.0)
     by["profile_view_share"] = pv / pv.sum() if pv.sum() > 0 else np.nan
     by = by.rename(columns={"per_1000_views": "follows_per_1000_views"})
+    unseen = by.loc[by["views"] <= 0, "handle"].astype(str).tolist()
+    if unseen:
+        n = len(unseen)
+        warnings.append(f"{_and(unseen[:5])}{f' and {n - 5} more' if n > 5 else ''} "
+                        f"{'has' if n == 1 else 'have'} campaign posts but no views in the window's post metrics: "
+                        f"credited 0 with no interval; whatever {'it' if n == 1 else 'they'} brought is counted "
+                        "with the other creators and the baseline")
     if not leader_chances:
         by["p_top"] = np.nan
     if (by["incremental"] < 0).any():
@@ -582,5 +615,6 @@ def _followers_from_panel(panel: Panel, y: np.ndarray, *, n_boot: int, seed: int
         campaign_id=panel.campaign_id, incremental=float(parts["total"]), ci_low=parts["lo"], ci_high=parts["hi"],
         daily=parts["daily"], by_creator=by.sort_values("incremental", ascending=False).reset_index(drop=True),
         by_post=parts["by_post"], kernel=parts["kernel"], posts=parts["posts"],
-        window=(panel.start, panel.window_end), campaign_end=panel.end, alpha=alpha, n_boot=n_boot,
-        outcome=outcome, warnings=tuple(warnings), overlapping=parts["overlapping"])
+        window=panel.observed_window, campaign_end=panel.end, alpha=alpha, n_boot=n_boot,
+        outcome=outcome, warnings=tuple(warnings), overlapping=parts["overlapping"],
+        nominal_window=(panel.start, panel.window_end))
