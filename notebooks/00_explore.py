@@ -83,14 +83,18 @@ res.summary()
 # %% [markdown]
 # ## Where did the followers come from?
 # The follower attribution of the chosen campaign, per creator, with 95% intervals, and any warnings
-# about the data behind it (`followers.warnings`). `followers.summary()` is the per-creator table.
+# about the data behind it (`followers.warnings`). A cell ending in `followers` shows the reading, the total
+# and each creator against TikTok-reported follows, then the warnings (handles escaped); every per-creator
+# column is in `followers.by_creator`.
 
 # %%
 from analysis.attribution import attribute_followers
 
 followers = attribute_followers(data, report.campaign_id, seed=1)
-print("\n\n".join([*followers.reading(), *followers.warnings]))
 followers.plot_creators();
+
+# %%
+followers
 
 # %% [markdown]
 # ## Audience voice and compliance

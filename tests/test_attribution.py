@@ -997,3 +997,41 @@ def test_creator_without_post_metrics_is_credited_zero_and_named(toy):
     handle = row["handle"]
     assert any(w.startswith(f"{handle} has campaign posts but no views") for w in fit.warnings), fit.warnings
     assert fit.by_creator["incremental"].sum() == pytest.approx(fit.incremental)
+
+
+def test_results_show_themselves_in_a_notebook_with_hostile_handles_escaped(toy):
+    from analysis.attribution import (ConversionAttribution, GeoConversions, PersistenceResult, RepeatResult,
+                                      RetentionResult, SensitivityResult)
+    from analysis.htmlsafe import NotebookRepr
+
+    tables, _ = toy
+    creators = tables["creators"].copy()
+    hostile = '<img src=x onerror="alert(1)">'
+    creators.loc[0, "handle"] = hostile
+    fit = attribute_followers({**tables, "creators": creators}, "C01", n_boot=0)
+    shown = fit._repr_html_()
+    assert hostile in set(fit.by_creator["handle"]) and "<img" not in shown and "&lt;img src=x" in shown
+    assert fit.reading()[0].split(" (")[0] in shown and "By creator: modelled vs TikTok-reported" in shown
+    orders = attribute_orders(tables, "C01", n_boot=0)._repr_html_()
+    assert "ConversionAttribution" in orders and "Directly attributed" in orders
+    for cls in (ConversionAttribution, GeoConversions, PersistenceResult, RepeatResult, RetentionResult,
+                SensitivityResult):
+        assert issubclass(cls, NotebookRepr), cls
+
+
+def test_missing_brand_days_are_named_and_the_answer_stays_close(toy, toy_fit):
+    tables, _ = toy
+    bad = tables["brand_account_daily"]
+    rng = np.random.default_rng(0)
+    gappy = bad.drop(bad.index[rng.choice(len(bad), 15, replace=False)])
+    fit = attribute_followers({**tables, "brand_account_daily": gappy}, "C01", n_boot=0)
+    (gap,) = [w for w in fit.warnings if "no new_followers on" in w]
+    assert gap.startswith("brand_account_daily has no new_followers on 15 day(s) of its calendar (")
+    assert not [w for w in fit.warnings if "video_views" in w]
+    assert fit.incremental == pytest.approx(toy_fit.incremental, rel=0.02)
+    holes = bad.copy()
+    holes.loc[holes.index[[3, 4]], "video_views"] = np.nan
+    fit = attribute_followers({**tables, "brand_account_daily": holes}, "C01", n_boot=0)
+    assert "brand_account_daily has no video_views on 2 day(s) that have new_followers: the brand's own posting " \
+           "is taken at its mean on those days" in fit.warnings
+    assert not [w for w in toy_fit.warnings if "brand_account_daily has no" in w]

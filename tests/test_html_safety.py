@@ -148,3 +148,27 @@ def test_text_columns_are_left_aligned_and_numbers_right():
     wide = df.set_index(["handle", "views"])
     assert frame_to_html(wide) == wide.to_html(escape=True, classes="dataframe report-table tex2jax_ignore "
                                                "mathjax_ignore", na_rep="–", border=0)
+
+
+def test_notebook_repr_shows_reading_tables_and_warnings_escaped():
+    from dataclasses import dataclass
+
+    from analysis.htmlsafe import NotebookRepr
+
+    @dataclass(frozen=True)
+    class Result(NotebookRepr):
+        warnings: tuple = ("<b>careful</b>",)
+
+        def reading(self):
+            return ["<script>alert(1)</script> brought 1,234"]
+
+        def summary(self):
+            return pd.DataFrame({"handle": ["<img src=x onerror=alert(1)>"], "incremental": [16895.25],
+                                 "share": [0.0321], "ci_low": [float("nan")]})
+
+    shown = Result()._repr_html_()
+    assert "<script>" not in shown and "<img" not in shown and "<b>careful" not in shown
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; brought 1,234" in shown
+    assert "&lt;img src=x onerror=alert(1)&gt;" in shown and "&lt;b&gt;careful&lt;/b&gt;" in shown
+    assert ">16,895<" in shown and ">0.0321<" in shown and ">–<" in shown
+    assert shown.index("Result") < shown.index("brought") < shown.index("<table") < shown.index("Warnings")

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["NO_MATH", "SafeTable", "escape_markdown", "escape_text", "frame_to_html", "is_text_column", "item_list",
-           "markdown", "paragraph", "safe_table"]
+__all__ = ["NO_MATH", "NotebookRepr", "SafeTable", "escape_markdown", "escape_text", "frame_to_html", "is_text_column",
+           "item_list", "markdown", "paragraph", "safe_table"]
 
 #: CSS classes that stop MathJax (in JupyterLab and in nbconvert's HTML) from reading ``$...$`` in
 #: currency amounts as mathematics.
@@ -197,3 +197,46 @@ def safe_table(df: pd.DataFrame, *, formatters: Mapping[str, Callable[[Any], str
                index: bool = True, caption: str | None = None) -> SafeTable:
     """Wrap ``df`` for display with escaped HTML (see :class:`SafeTable`)."""
     return SafeTable(df, formatters=formatters, index=index, caption=caption)
+
+
+def _number(value: Any) -> str:
+    """A float as a notebook table shows it: thousands separated, a few significant digits."""
+    if value is None or pd.isna(value):
+        return "–"
+    v = float(value)
+    if v != 0 and abs(v) < 1:
+        return f"{v:.3g}"
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.2f}".rstrip("0").rstrip(".")
+
+
+class NotebookRepr:
+    """Mixin: a result shown in a notebook as its reading, its tables and its warnings, all escaped.
+
+    The reading is ``reading()`` (a sentence or a list of them; override :meth:`_repr_reading` for
+    another), the tables :meth:`_repr_tables` (default: ``summary()``), the warnings the ``warnings``
+    attribute when there is one. Floats are shown with thousands separators and a few significant digits;
+    ``summary()`` and ``to_dict()`` keep the full values.
+    """
+
+    def _repr_reading(self) -> list[str]:
+        reading = getattr(self, "reading", None)
+        if not callable(reading):
+            return []
+        text = reading()
+        return [text] if isinstance(text, str) else [str(t) for t in text]
+
+    def _repr_tables(self) -> list[tuple[str, pd.DataFrame]]:
+        return [("Summary", self.summary())] if callable(getattr(self, "summary", None)) else []
+
+    def _repr_html_(self) -> str:
+        parts = [f"<p><strong>{escape_text(type(self).__name__)}</strong></p>"]
+        parts += [f"<p>{escape_text(t)}</p>" for t in self._repr_reading()]
+        for caption, frame in self._repr_tables():
+            floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
+            parts.append(f"<p class='table-caption'><strong>{escape_text(caption)}</strong></p>"
+                         + frame_to_html(frame, formatters={c: _number for c in floats}, index=False))
+        warnings = [str(w) for w in (getattr(self, "warnings", None) or ())]
+        if warnings:
+            parts.append("<p><strong>Warnings</strong></p><ul>"
+                         + "".join(f"<li>{escape_text(w)}</li>" for w in warnings) + "</ul>")
+        return f'<div class="{NO_MATH}">' + "".join(parts) + "</div>"

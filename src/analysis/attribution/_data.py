@@ -260,6 +260,18 @@ def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAI
     if wend > dates[-1]:
         warnings.append(f"the brand account's data end on {dates[-1]:%d %b %Y}, before the end of the campaign "
                         f"plus its {tail_days}-day tail ({wend:%d %b %Y}): the counts stop there and are partial")
+    gaps = brand["new_followers"].isna().to_numpy()
+    if gaps.any():
+        inside = gaps & np.asarray((dates >= row["start_date"]) & (dates <= wend))
+        first = ", ".join(f"{d:%Y-%m-%d}" for d in dates[gaps][:3]) + (", ..." if gaps.sum() > 3 else "")
+        warnings.append(f"brand_account_daily has no new_followers on {int(gaps.sum())} day(s) of its calendar "
+                        f"({first}): the model is fitted without them"
+                        + (f"; the {int(inside.sum())} inside the campaign's window count at the model's own "
+                           "estimate of the campaign's effect" if inside.any() else ""))
+    n = int((brand["video_views"].isna().to_numpy() & ~gaps).sum()) if "video_views" in brand.columns else 0
+    if n:
+        warnings.append(f"brand_account_daily has no video_views on {n} day(s) that have new_followers: the "
+                        "brand's own posting is taken at its mean on those days")
     if row["start_date"] < dates[0] + pd.Timedelta(days=28):
         warnings.append("fewer than 28 days of brand account history before the campaign: the baseline "
                         "rests mostly on the days after it")

@@ -17,10 +17,11 @@ from analysis.attribution.followers import FollowerAttribution, _f, _followers_f
 from analysis.attribution.geo_orders import GeoConversions, NoGeoHoldout, geo_incremental_orders
 from analysis.config import ATTRIBUTION_TAIL_DAYS
 from analysis.conversions import read_table
+from analysis.htmlsafe import NotebookRepr
 
 
 @dataclass(frozen=True)
-class ConversionAttribution:
+class ConversionAttribution(NotebookRepr):
     """Direct and incremental conversions of one campaign.
 
     Attributes
@@ -95,6 +96,9 @@ class ConversionAttribution:
                          "new_customer_share": ne / oe if oe > 0 else np.nan, "aov": re_ / oe if oe > 0 else np.nan,
                          "roas": re_ / cost, "roi": (re_ - cost) / cost})
         return pd.DataFrame(rows)
+
+    def _repr_reading(self) -> list[str]:
+        return [self.reconciliation()]
 
     def reconciliation(self) -> str:
         """Plain-language sentences reconciling direct and incremental orders, and ROAS on both bases.

@@ -13,6 +13,7 @@ from analysis._blas import one_blas_thread
 from analysis.attribution import _engine as E
 from analysis.attribution._data import Panel, build_panel
 from analysis.config import ATTRIBUTION_TAIL_DAYS, check_alpha
+from analysis.htmlsafe import NotebookRepr
 
 
 #: Warning added when the total's interval includes zero (the reading says so in words).
@@ -113,7 +114,7 @@ def _and(items: list[str]) -> str:
 
 
 @dataclass(frozen=True)
-class FollowerAttribution:
+class FollowerAttribution(NotebookRepr):
     """Incremental brand followers of one campaign, in total, by day and by creator.
 
     Attributes
@@ -220,6 +221,10 @@ class FollowerAttribution:
         })
         out["ratio_to_reported"] = np.where(rep > 0, out["modelled_incremental"] / rep.where(rep > 0), np.nan)
         return out.sort_values("modelled_incremental", ascending=False).reset_index(drop=True)
+
+    def _repr_tables(self) -> list[tuple[str, pd.DataFrame]]:
+        return [("Incremental " + self.outcome, self.summary()),
+                ("By creator: modelled vs TikTok-reported", self.comparison())]
 
     def _window_words(self) -> str:
         """``campaign plus 28-day tail``, or how the brand account's data cut that window short."""

@@ -26,6 +26,7 @@ import pandas as pd
 from analysis.attribution._data import _local_dates
 from analysis.config import ATTRIBUTION_TAIL_DAYS
 from analysis.conversions import read_table
+from analysis.htmlsafe import NotebookRepr
 
 #: The geo readings that can give incremental orders (see :func:`geo_incremental_orders`).
 GEO_DESIGNS = ("synthetic_control", "causal_impact")
@@ -44,7 +45,7 @@ class NoGeoHoldout(ValueError):
 
 
 @dataclass(frozen=True)
-class GeoConversions:
+class GeoConversions(NotebookRepr):
     """Incremental orders and revenue of one campaign read from its geo holdout.
 
     Attributes

@@ -13,13 +13,14 @@ from analysis._blas import one_blas_thread
 from analysis.attribution import _engine as E
 from analysis.attribution._data import build_panel
 from analysis.attribution.followers import _f
+from analysis.htmlsafe import NotebookRepr
 
 #: Newey-West lags of the persistence regression's covariance (two weeks of daily data).
 PERSISTENCE_HAC_LAGS = 14
 
 
 @dataclass(frozen=True)
-class PersistenceResult:
+class PersistenceResult(NotebookRepr):
     """Views of the brand's own videos in the days after a campaign, against their counterfactual.
 
     ``ratio`` is observed over expected daily own-video views in the ``days`` after the campaign's end

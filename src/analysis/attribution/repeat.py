@@ -16,6 +16,7 @@ from analysis.attribution._data import _dates
 from analysis.attribution.followers import FollowerAttribution, _f, attribute_followers
 from analysis.conversions import read_table
 from analysis.progress import progress
+from analysis.htmlsafe import NotebookRepr
 
 #: Fewest repeat creators (with positive estimates) needed before a ratio is estimated.
 MIN_REPEAT_CREATORS = 3
@@ -33,7 +34,7 @@ METHOD_T = "one-sample t over creators (per-creator intervals missing)"
 
 
 @dataclass(frozen=True)
-class RepeatResult:
+class RepeatResult(NotebookRepr):
     """Per-view follower response of repeat creators: later campaigns against their first one.
 
     Attributes

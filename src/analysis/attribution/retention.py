@@ -13,10 +13,11 @@ import pandas as pd
 from analysis._blas import one_blas_thread
 from analysis.attribution._data import build_panel
 from analysis.attribution.followers import FollowerAttribution, _f, attribute_followers
+from analysis.htmlsafe import NotebookRepr
 
 
 @dataclass(frozen=True)
-class RetentionResult:
+class RetentionResult(NotebookRepr):
     """How many of a campaign's incremental followers were lost again, against baseline churn.
 
     ``curve`` has one row per horizon (days after the campaign start): the cohort's incremental
