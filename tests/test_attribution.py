@@ -174,6 +174,12 @@ def test_plots_return_axes(toy_fit):
     # the creators' labels carry their chance of being the top creator (the largest bar is last)
     top = toy_fit.by_creator.iloc[0]
     assert axes[1].get_yticklabels()[-1].get_text() == f"{top['handle']}  ({top['p_top']:.0%})"
+    # counts read as 10k, 20k (not 10000, 20000); at most six ticks on the creators' axis
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in axes[2].get_yticklabels() if t.get_text()]
+    assert any(t.endswith("k") for t in ticks) and not any(len(t.replace("−", "-")) > 5 for t in ticks), ticks
+    lo, hi = axes[1].get_xlim()
+    assert sum(lo <= t <= hi for t in axes[1].get_xticks()) <= 7
     plt.close(fig)
 
 

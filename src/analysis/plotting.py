@@ -96,8 +96,8 @@ def finish(ax, *, title: str, xlabel: str, ylabel: str, legend: bool | None = No
     return ax
 
 
-def format_count_axis(ax, axis: str = "y"):
-    """Show large counts as 1.2k / 3.4M on ``axis``; return ``ax``."""
+def format_count_axis(ax, axis: str = "y", *, max_ticks: int | None = None):
+    """Show large counts as 1.2k / 3.4M on ``axis`` (at most ``max_ticks`` ticks, if given); return ``ax``."""
 
     def _fmt(v: float, _pos: int) -> str:
         a = abs(v)
@@ -107,6 +107,8 @@ def format_count_axis(ax, axis: str = "y"):
         return f"{v:.4g}"
 
     target = ax.yaxis if axis == "y" else ax.xaxis
+    if max_ticks is not None:
+        target.set_major_locator(mticker.MaxNLocator(max_ticks))
     target.set_major_formatter(mticker.FuncFormatter(_fmt))
     return ax
 

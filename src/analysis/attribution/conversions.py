@@ -158,7 +158,9 @@ class ConversionAttribution(NotebookRepr):
             ax.tick_params(axis="x", labelrotation=15)
         ax.set_ylabel("orders")
         ax.set_title(f"{self.campaign_id}: direct vs incremental orders")
-        return ax
+        from analysis.plotting import format_count_axis
+
+        return format_count_axis(ax)
 
     def to_dict(self) -> dict:
         """The ``results.json`` ``conversions`` block (CONTRACT section 3), with extra keys."""

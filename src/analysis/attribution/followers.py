@@ -351,9 +351,9 @@ class FollowerAttribution(NotebookRepr):
         ax.set_ylabel(self.outcome + " per day")
         ax.set_title(f"{self.campaign_id}: {self.outcome}, observed vs counterfactual (red ticks: posts)")
         ax.legend(loc="upper left", fontsize=8)
-        from analysis.plotting import date_axis
+        from analysis.plotting import date_axis, format_count_axis
 
-        return date_axis(ax)
+        return date_axis(format_count_axis(ax))
 
     def plot_cumulative(self, ax=None):
         """Cumulative incremental over the window with its interval."""
@@ -369,9 +369,9 @@ class FollowerAttribution(NotebookRepr):
         ax.set_title(f"{self.campaign_id}: cumulative incremental {self.outcome} "
                      f"({int(round(100 * (1 - self.alpha)))}% interval)")
         ax.legend(loc="upper left", fontsize=8)
-        from analysis.plotting import date_axis
+        from analysis.plotting import date_axis, format_count_axis
 
-        return date_axis(ax)
+        return date_axis(format_count_axis(ax))
 
     def plot_creators(self, ax=None):
         """Bar chart of incremental per creator with intervals; labels carry the chance of being the top (>= 1%)."""
@@ -390,7 +390,9 @@ class FollowerAttribution(NotebookRepr):
         ax.set_xlabel(f"incremental {self.outcome}")
         ax.set_title("Attribution by creator (partially pooled)"
                      + ("\n(in brackets: chance of being the top creator)" if np.isfinite(p).any() else ""))
-        return ax
+        from analysis.plotting import format_count_axis
+
+        return format_count_axis(ax, "x", max_ticks=6)
 
 
 def _target_views(panel: Panel, tunits: pd.DataFrame) -> np.ndarray:

@@ -149,7 +149,9 @@ class SensitivityResult(NotebookRepr):
                           for _, r in t.iterrows()])
         ax.set_xlabel("incremental new followers")
         ax.set_title("Sensitivity: the total under alternative choices\n(band: main 95% interval)")
-        return ax
+        from analysis.plotting import format_count_axis
+
+        return format_count_axis(ax, "x", max_ticks=6)
 
     def to_dict(self) -> dict:
         """JSON-safe scenarios (``results.json`` ``followers.sensitivity``)."""
