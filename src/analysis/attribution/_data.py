@@ -250,9 +250,10 @@ def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAI
     warnings: list[str] = []
     wend = row["end_date"] + pd.Timedelta(days=tail_days)
     if row["start_date"] > dates[-1] or wend < dates[0]:
-        raise WindowOutsideData(f"brand_account_daily: the brand account's data ({dates[0]:%Y-%m-%d} to "
-                         f"{dates[-1]:%Y-%m-%d}) do not overlap campaign {campaign_id!r} and its {tail_days}-day tail "
-                         f"({row['start_date']:%Y-%m-%d} to {wend:%Y-%m-%d})")
+        raise WindowOutsideData(
+            f"brand_account_daily: the brand account's data ({dates[0]:%Y-%m-%d} to {dates[-1]:%Y-%m-%d}) do not "
+            f"overlap campaign {campaign_id!r} and its {tail_days}-day tail ({row['start_date']:%Y-%m-%d} to "
+            f"{wend:%Y-%m-%d})")
     if row["start_date"] < dates[0]:
         warnings.append(f"the brand account's data begin on {dates[0]:%d %b %Y}, "
                         f"{(dates[0] - row['start_date']).days} days after the campaign's start "

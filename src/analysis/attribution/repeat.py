@@ -15,8 +15,8 @@ from analysis.config import check_alpha
 from analysis.attribution._data import _dates
 from analysis.attribution.followers import FollowerAttribution, _f, attribute_followers
 from analysis.conversions import read_table
-from analysis.progress import progress
 from analysis.htmlsafe import NotebookRepr
+from analysis.progress import progress
 
 #: Fewest repeat creators (with positive estimates) needed before a ratio is estimated.
 MIN_REPEAT_CREATORS = 3

@@ -11,8 +11,8 @@ import pandas as pd
 from analysis._blas import one_blas_thread
 from analysis.attribution._data import build_panel
 from analysis.attribution.followers import _creator_names, _f, _followers_from_panel, visit_weights
-from analysis.progress import progress
 from analysis.htmlsafe import NotebookRepr
+from analysis.progress import progress
 
 #: An alternative whose 95% interval is this many times as wide as the main one's leaves the total
 #: undetermined: the reading names it apart instead of quoting it in the range (a 60-day baseline
