@@ -171,6 +171,9 @@ def test_plots_return_axes(toy_fit):
     assert toy_fit.plot_creators(ax=axes[1]) is axes[1]
     assert toy_fit.plot_cumulative(ax=axes[2]) is axes[2]
     assert len(axes[0].lines) >= 2
+    # the campaign's faint shading is visible in the boxed legend's key
+    key = dict(zip([t.get_text() for t in axes[0].get_legend().get_texts()], axes[0].get_legend().legend_handles))
+    assert key["campaign"].get_alpha() >= 0.2 and axes[0].get_legend().get_frame_on()
     # the creators' labels carry their chance of being the top creator (the largest bar is last)
     top = toy_fit.by_creator.iloc[0]
     assert axes[1].get_yticklabels()[-1].get_text() == f"{top['handle']}  ({top['p_top']:.0%})"

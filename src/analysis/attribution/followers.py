@@ -330,6 +330,8 @@ class FollowerAttribution(NotebookRepr):
     # ------------------------------------------------------------------ plots
     def plot(self, ax=None):
         """Observed vs counterfactual daily values with the interval band and post markers."""
+        import matplotlib.patches as mpatches
+
         from analysis.plotting import axes
 
         ax = axes(ax, figsize=(9, 4))
@@ -350,7 +352,11 @@ class FollowerAttribution(NotebookRepr):
             ax.axvline(pdate, color="C3", lw=0.5, alpha=0.4)
         ax.set_ylabel(self.outcome + " per day")
         ax.set_title(f"{self.campaign_id}: {self.outcome}, observed vs counterfactual (red ticks: posts)")
-        ax.legend(loc="upper left", fontsize=8)
+        # a boxed legend over the quiet days, and the faint campaign shading visible in its key
+        leg = ax.legend(loc="best", fontsize=8, frameon=True, framealpha=0.9, edgecolor="0.8")
+        for handle in leg.legend_handles:
+            if isinstance(handle, mpatches.Patch) and (handle.get_alpha() or 1) < 0.2:
+                handle.set_alpha(0.2)
         from analysis.plotting import date_axis, format_count_axis
 
         return date_axis(format_count_axis(ax))
