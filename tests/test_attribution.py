@@ -958,7 +958,7 @@ def test_overlapping_campaigns_are_credited_in_the_counterfactual(sim_processed,
 
 
 def test_single_creator_campaign_reads_counts_not_a_ranking():
-    tables, truth = make_toy_data(seed=5, creators=1, posts=4)
+    tables, _ = make_toy_data(seed=5, creators=1, posts=4)
     fit = attribute_followers(tables, "C01", n_boot=0)
     assert len(fit.by_creator) == 1
     assert fit.by_creator["incremental"].iloc[0] == pytest.approx(fit.incremental)
