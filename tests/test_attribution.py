@@ -1044,3 +1044,16 @@ def test_missing_brand_days_are_named_and_the_answer_stays_close(toy, toy_fit):
     assert "brand_account_daily has no video_views on 2 day(s) that have new_followers: the brand's own posting " \
            "is taken at its mean on those days" in fit.warnings
     assert not [w for w in toy_fit.warnings if "brand_account_daily has no" in w]
+
+
+def test_orders_that_start_inside_the_window_are_named(toy):
+    tables, _ = toy
+    orders, camp = tables["orders"], tables["campaigns"].iloc[0]
+    when = pd.to_datetime(orders["created_at"], utc=True).dt.tz_convert(None)
+    cut = pd.Timestamp(camp["start_date"]) + pd.Timedelta(days=10)
+    late = attribute_orders({**tables, "orders": orders[when >= cut]}, "C01", n_boot=0)
+    gap = [w for w in late.warnings if w.startswith("orders: the orders table covers")]
+    assert len(gap) == 1 and "so 10 day(s) of the campaign's window" in gap[0], late.warnings
+    assert any(w.startswith("orders: fewer than 28 days of orders before the campaign") for w in late.warnings)
+    assert late.direct["orders"] < attribute_orders(tables, "C01", n_boot=0).direct["orders"]
+    assert not [w for w in attribute_orders(tables, "C01", n_boot=0).warnings if w.startswith("orders: ")]

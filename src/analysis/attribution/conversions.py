@@ -12,12 +12,30 @@ import pandas as pd
 
 from analysis._blas import one_blas_thread
 from analysis.attribution import _engine as E
-from analysis.attribution._data import _local_dates, build_panel, holiday_controls
+from analysis.attribution._data import Panel, _local_dates, build_panel, holiday_controls
 from analysis.attribution.followers import FollowerAttribution, _f, _followers_from_panel
 from analysis.attribution.geo_orders import GeoConversions, NoGeoHoldout, geo_incremental_orders
 from analysis.config import ATTRIBUTION_TAIL_DAYS
 from analysis.conversions import read_table
 from analysis.htmlsafe import NotebookRepr
+
+
+def _order_coverage_warnings(panel: Panel, first: pd.Timestamp, last: pd.Timestamp) -> list[str]:
+    """What the orders' date range leaves out of the campaign's window and of the days before it."""
+    lo, hi = panel.observed_window
+    out = []
+    missed = [d for d in (pd.date_range(lo, min(hi, first - pd.Timedelta(days=1))),
+                          pd.date_range(max(lo, last + pd.Timedelta(days=1)), hi)) if len(d)]
+    if missed:
+        days = sum(len(d) for d in missed)
+        spans = " and ".join(f"{d[0]:%d %b %Y} to {d[-1]:%d %b %Y}" for d in missed)
+        out.append(f"orders: the orders table covers {first:%d %b %Y} to {last:%d %b %Y}, so {days} day(s) of the "
+                   f"campaign's window ({spans}) have no orders: the incremental orders count them at the model's "
+                   "estimate of the campaign's effect, the direct orders miss them")
+    if first > panel.start - pd.Timedelta(days=28):
+        out.append("orders: fewer than 28 days of orders before the campaign: the orders' baseline rests mostly on "
+                   "the days after it")
+    return out
 
 
 @dataclass(frozen=True)
@@ -350,6 +368,7 @@ def attribute_orders(data: Any, campaign_id: str, *, n_boot: int = 1000, seed: i
         covered = (panel.dates >= o["date"].min()) & (panel.dates <= o["date"].max())
         daily = daily.fillna(0.0)
         daily.loc[~np.asarray(covered)] = np.nan
+        warnings += _order_coverage_warnings(panel, o["date"].min(), o["date"].max())
         exposure, _basis = click_exposure(data, panel)
         model_panel = panel
         if holidays:
