@@ -1057,3 +1057,23 @@ def test_orders_that_start_inside_the_window_are_named(toy):
     assert any(w.startswith("orders: fewer than 28 days of orders before the campaign") for w in late.warnings)
     assert late.direct["orders"] < attribute_orders(tables, "C01", n_boot=0).direct["orders"]
     assert not [w for w in attribute_orders(tables, "C01", n_boot=0).warnings if w.startswith("orders: ")]
+
+
+def test_weekly_snapshots_warn_that_the_timing_is_approximate(toy, toy_fit):
+    from analysis.attribution._data import lumped_view_share, post_daily_views
+
+    tables, _ = toy
+    daily = tables["post_daily"].copy()
+    # one report a week: each post's views summed over seven days and reported on the seventh
+    week = (pd.to_datetime(daily["date"]) - pd.Timestamp("2025-01-06")).dt.days // 7
+    daily["date"] = pd.Timestamp("2025-01-06") + pd.to_timedelta(week * 7 + 6, unit="D")
+    weekly = daily.groupby(["post_id", "date"], as_index=False).sum(numeric_only=True)
+    posts = tables["posts"].assign(posted_date=pd.to_datetime(tables["posts"]["posted_at"]).dt.tz_localize(None)
+                                   .dt.normalize()) if "posted_at" in tables["posts"] else tables["posts"]
+    share = lumped_view_share(post_daily_views({**tables, "post_daily": weekly}), posts)
+    assert share > 0.5
+    assert lumped_view_share(post_daily_views(tables), posts) < 0.05
+    fit = attribute_followers({**tables, "post_daily": weekly}, "C01", n_boot=0)
+    (warned,) = [w for w in fit.warnings if "increments covering 3 or more days" in w]
+    assert warned.startswith(f"{share:.0%} of the campaign posts' views"), warned
+    assert not [w for w in toy_fit.warnings if "increments covering" in w]

@@ -71,7 +71,32 @@ def post_daily_views(data: Any) -> pd.DataFrame:
         if c not in out.columns:
             out[c] = 0.0
         out[c] = pd.to_numeric(out[c], errors="coerce").fillna(0.0).astype(float)
-    return out[["post_id", "date", *cols]]
+    # days with a snapshot (post_daily's filled days between snapshots carry no increment)
+    out["observed"] = out["observed"].fillna(True).astype(bool) if "observed" in out.columns else True
+    return out[["post_id", "date", *cols, "observed"]]
+
+
+#: Share of a campaign's views reported in increments covering this many days or more (snapshots missing,
+#: or a first snapshot days after the post went live) above which the attribution warns about timing.
+LUMPED_SPAN_DAYS = 3
+LUMPED_VIEW_SHARE = 0.05
+
+
+def lumped_view_share(pdv: pd.DataFrame, posts: pd.DataFrame) -> float:
+    """Share of the posts' views reported in one increment covering ``LUMPED_SPAN_DAYS`` days or more.
+
+    ``pdv`` is :func:`post_daily_views` (``observed`` marks snapshot days); ``posts`` has ``post_id`` and
+    ``posted_date``. An increment covers the days since the post's previous snapshot, or since it went live
+    for its first one; the model places all of it on the day it was reported.
+    """
+    snap = pdv[pdv["observed"] & pdv["post_id"].isin(posts["post_id"])].sort_values(["post_id", "date"])
+    total = float(snap["views"].sum())
+    if total <= 0:
+        return 0.0
+    live = snap["post_id"].map(posts.set_index("post_id")["posted_date"]) - pd.Timedelta(days=1)
+    prev = snap.groupby("post_id")["date"].shift().fillna(live)
+    span = (snap["date"] - prev).dt.days
+    return float(snap.loc[span >= LUMPED_SPAN_DAYS, "views"].sum()) / total
 
 
 class WindowOutsideData(ValueError):
@@ -296,6 +321,12 @@ def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAI
 
     pdv = post_daily_views(data)
     pdv = pdv[pdv["post_id"].isin(posts["post_id"])]
+    lumped = lumped_view_share(pdv, posts[posts["campaign_id"] == campaign_id])
+    if lumped > LUMPED_VIEW_SHARE:
+        warnings.append(f"{lumped:.0%} of the campaign posts' views were reported in increments covering "
+                        f"{LUMPED_SPAN_DAYS} or more days (snapshots missing, or a post's first snapshot days after "
+                        "it went live): the model places them on the day they were reported, so their timing, and "
+                        "the carry-over fitted to it, is approximate")
     pdv = pdv[(pdv["date"] >= dates[0]) & (pdv["date"] <= dates[-1])]
     wide = pdv.pivot_table(index="date", columns="post_id", values="views", aggfunc="sum", fill_value=0.0)
     wide = wide.reindex(index=dates, columns=posts["post_id"], fill_value=0.0).fillna(0.0)
