@@ -99,6 +99,10 @@ def lumped_view_share(pdv: pd.DataFrame, posts: pd.DataFrame) -> float:
     return float(snap.loc[span >= LUMPED_SPAN_DAYS, "views"].sum()) / total
 
 
+#: Days of history before a campaign below which its baseline is said to rest mostly on the days after it.
+MIN_PRE_DAYS = 28
+
+
 class WindowOutsideData(ValueError):
     """The brand account's daily data do not overlap the campaign and its attribution tail."""
 
@@ -298,8 +302,8 @@ def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAI
     if n:
         warnings.append(f"brand_account_daily has no video_views on {n} day(s) that have new_followers: the "
                         "brand's own posting is taken at its mean on those days")
-    if row["start_date"] < dates[0] + pd.Timedelta(days=28):
-        warnings.append("fewer than 28 days of brand account history before the campaign: the baseline "
+    if row["start_date"] < dates[0] + pd.Timedelta(days=MIN_PRE_DAYS):
+        warnings.append(f"fewer than {MIN_PRE_DAYS} days of brand account history before the campaign: the baseline "
                         "rests mostly on the days after it")
 
     paid = read_table(data, "paid_media_daily", required=False)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from analysis._blas import one_blas_thread
 from analysis.attribution import _engine as E
-from analysis.attribution._data import Panel, _local_dates, build_panel, holiday_controls
+from analysis.attribution._data import MIN_PRE_DAYS, Panel, _local_dates, build_panel, holiday_controls
 from analysis.attribution.followers import FollowerAttribution, _f, _followers_from_panel
 from analysis.attribution.geo_orders import GeoConversions, NoGeoHoldout, geo_incremental_orders
 from analysis.config import ATTRIBUTION_TAIL_DAYS
@@ -32,9 +32,9 @@ def _order_coverage_warnings(panel: Panel, first: pd.Timestamp, last: pd.Timesta
         out.append(f"orders: the orders table covers {first:%d %b %Y} to {last:%d %b %Y}, so {days} day(s) of the "
                    f"campaign's window ({spans}) have no orders: the incremental orders count them at the model's "
                    "estimate of the campaign's effect, the direct orders miss them")
-    if first > panel.start - pd.Timedelta(days=28):
-        out.append("orders: fewer than 28 days of orders before the campaign: the orders' baseline rests mostly on "
-                   "the days after it")
+    if first > panel.start - pd.Timedelta(days=MIN_PRE_DAYS):
+        out.append(f"orders: fewer than {MIN_PRE_DAYS} days of orders before the campaign: the orders' baseline rests "
+                   "mostly on the days after it")
     return out
 
 

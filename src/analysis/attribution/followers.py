@@ -330,9 +330,7 @@ class FollowerAttribution(NotebookRepr):
     # ------------------------------------------------------------------ plots
     def plot(self, ax=None):
         """Observed vs counterfactual daily values with the interval band and post markers."""
-        import matplotlib.patches as mpatches
-
-        from analysis.plotting import axes
+        from analysis.plotting import axes, mark_window
 
         ax = axes(ax, figsize=(9, 4))
         d = self.daily
@@ -347,16 +345,13 @@ class FollowerAttribution(NotebookRepr):
         ax.fill_between(d.loc[band, "date"], d.loc[band, "observed"] - d.loc[band, "ci_high"],
                         d.loc[band, "observed"] - d.loc[band, "ci_low"], color="C0", alpha=0.2,
                         label=f"{int(round(100 * (1 - self.alpha)))}% interval")
-        ax.axvspan(self.window[0], self.campaign_end, color="C1", alpha=0.07, label="campaign")
+        mark_window(ax, self.window[0], self.campaign_end, label="campaign")
         for pdate in self.posts["posted_date"].unique():
             ax.axvline(pdate, color="C3", lw=0.5, alpha=0.4)
         ax.set_ylabel(self.outcome + " per day")
         ax.set_title(f"{self.campaign_id}: {self.outcome}, observed vs counterfactual (red ticks: posts)")
-        # a boxed legend over the quiet days, and the faint campaign shading visible in its key
-        leg = ax.legend(loc="best", fontsize=8, frameon=True, framealpha=0.9, edgecolor="0.8")
-        for handle in leg.legend_handles:
-            if isinstance(handle, mpatches.Patch) and (handle.get_alpha() or 1) < 0.2:
-                handle.set_alpha(0.2)
+        # a boxed legend over the quiet days
+        ax.legend(loc="best", fontsize=8, frameon=True, framealpha=0.9, edgecolor="0.8")
         from analysis.plotting import date_axis, format_count_axis
 
         return date_axis(format_count_axis(ax))
