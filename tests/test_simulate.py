@@ -512,3 +512,22 @@ def test_noise_free_baseline_changes_only_the_brand_accounts_noise():
     assert rough[2] < 0.7 * rough[0]
     with pytest.raises(ValueError, match="baseline_noise must be a number of 0 or more"):
         build_core(seed=11, campaigns=2, days=240, baseline_noise=-1.0)
+
+
+def test_weekly_exports_keep_the_weekday_and_each_posts_last_snapshot(world):
+    from analysis.simulate import weekly_exports
+
+    tables = world.tables
+    before = tables["post_metrics"].copy()
+    weekly = weekly_exports(tables, weekday=2)
+    pm, wk = tables["post_metrics"], weekly["post_metrics"]
+    pd.testing.assert_frame_equal(pm, before)  # the input is not modified
+    day = pd.to_datetime(wk["date"])
+    last = day == day.groupby(wk["post_id"]).transform("max")
+    assert ((day.dt.day_of_week == 2) | last).all() and (day.dt.day_of_week == 2).mean() > 0.5
+    assert 0.1 < len(wk) / len(pm) < 0.3
+    # the same settled totals, in fewer and larger steps
+    pd.testing.assert_series_equal(wk.groupby("post_id")["views"].last(), pm.groupby("post_id")["views"].last())
+    assert all(weekly[k] is tables[k] for k in tables if k != "post_metrics")
+    with pytest.raises(ValueError, match="weekday must be 0"):
+        weekly_exports(tables, weekday=7)

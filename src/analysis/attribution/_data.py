@@ -87,17 +87,101 @@ def lumped_view_share(pdv: pd.DataFrame, posts: pd.DataFrame) -> float:
 
     ``pdv`` is :func:`post_daily_views` (``observed`` marks snapshot days); ``posts`` has ``post_id`` and
     ``posted_date``. An increment covers the days since the post's previous snapshot, or since it went live
-    for its first one; the model places all of it on the day it was reported.
+    for its first one (:func:`spread_snapshots` spreads it over those days).
     """
-    snap = pdv[pdv["observed"] & pdv["post_id"].isin(posts["post_id"])].sort_values(["post_id", "date"])
+    snap = _snapshot_spans(pdv, posts)
     total = float(snap["views"].sum())
     if total <= 0:
         return 0.0
-    live = snap["post_id"].map(posts.set_index("post_id")["posted_date"]) - pd.Timedelta(days=1)
-    prev = snap.groupby("post_id")["date"].shift().fillna(live)
-    span = (snap["date"] - prev).dt.days
-    return float(snap.loc[span >= LUMPED_SPAN_DAYS, "views"].sum()) / total
+    return float(snap.loc[snap["span"] >= LUMPED_SPAN_DAYS, "views"].sum()) / total
 
+
+#: Posts whose last snapshot is at least this many days after posting define the settled view curve.
+SETTLED_AGE_DAYS = 28
+#: Fewest posts reporting at an age for the pooled view curve to use that age.
+MIN_CURVE_POSTS = 5
+#: Columns of :func:`post_daily_views` that are counts accumulated by the post.
+COUNT_COLUMNS = ("views", "profile_views", "follows", "link_clicks")
+
+
+def _snapshot_spans(pdv: pd.DataFrame, posts: pd.DataFrame) -> pd.DataFrame:
+    """The snapshot rows of ``pdv`` with each post's age (days since it went live) and the days each covers."""
+    snap = pdv[pdv["observed"] & pdv["post_id"].isin(posts["post_id"])].sort_values(["post_id", "date"]).copy()
+    posted = snap["post_id"].map(posts.drop_duplicates("post_id").set_index("post_id")["posted_date"])
+    live = posted - pd.Timedelta(days=1)
+    prev = snap.groupby("post_id")["date"].shift()
+    prev = prev.fillna(live).fillna(snap["date"] - pd.Timedelta(days=1))
+    snap["age"] = (snap["date"] - posted).dt.days.fillna(0).astype(int)
+    snap["span"] = (snap["date"] - prev).dt.days.clip(lower=1).astype(int)
+    return snap
+
+
+def view_curve(snap: pd.DataFrame) -> np.ndarray:
+    """Pooled cumulative share of a post's views by age, from the posts' own snapshots.
+
+    Each settled post (last snapshot at least ``SETTLED_AGE_DAYS`` after posting, or every post when
+    fewer than ``MIN_CURVE_POSTS`` are settled) gives its cumulative views at each reported age as a share
+    of its last reported total. The shares are averaged by age (ages reported by at least
+    ``MIN_CURVE_POSTS`` posts), made non-decreasing (isotonic regression, weighted by the posts at each
+    age) and linearly interpolated between the ages reported, from 0 the day before posting. Returns
+    ``F`` with ``F[a]`` the share by age ``a`` (``a = 0 .. max age``); empty when no age qualifies.
+    """
+    from scipy.optimize import isotonic_regression
+
+    s = snap[snap["age"] >= 0]
+    if s.empty:
+        return np.zeros(0)
+    cum = s.groupby("post_id")["views"].cumsum()
+    total = s.groupby("post_id")["views"].transform("sum")
+    last_age = s.groupby("post_id")["age"].transform("max")
+    ok = total > 0
+    settled = ok & (last_age >= SETTLED_AGE_DAYS)
+    use = settled if s.loc[settled, "post_id"].nunique() >= MIN_CURVE_POSTS else ok
+    share = (cum / total)[use]
+    by = share.groupby(s.loc[use, "age"]).agg(["mean", "size"])
+    by = by[by["size"] >= MIN_CURVE_POSTS]
+    if by.empty:
+        return np.zeros(0)
+    fit = isotonic_regression(by["mean"].to_numpy(float), weights=by["size"].to_numpy(float)).x
+    ages = np.arange(int(by.index.max()) + 1)
+    return np.interp(ages, np.r_[-1, by.index.to_numpy(int)], np.r_[0.0, np.clip(fit, 0.0, 1.0)])
+
+
+def spread_snapshots(pdv: pd.DataFrame, posts: pd.DataFrame) -> pd.DataFrame:
+    """Spread each increment reported over several days across the days it covers.
+
+    An increment covers the days since the post's previous snapshot (since it went live, for its first).
+    Reported with daily snapshots, it is that day's count and is kept. Reported after a gap (a missing
+    snapshot, weekly exports, or a first snapshot days after posting), it is divided over the days it
+    covers in proportion to the rise of the pooled view curve (:func:`view_curve`) over the post's ages on
+    those days, evenly where the curve is flat or unknown. Every count column is divided with the views'
+    weights; each post's totals are unchanged. Rows of ``pdv`` that are not snapshots (days filled in with
+    no increment) are dropped; the spread rows have ``observed`` False.
+    """
+    snap = _snapshot_spans(pdv, posts)
+    if snap.empty:
+        return pdv
+    curve = view_curve(snap)
+    rep = snap.loc[snap.index.repeat(snap["span"])].copy()
+    back = rep.groupby(level=0).cumcount(ascending=False).to_numpy()
+    rep["date"] = rep["date"] - pd.to_timedelta(back, unit="D")
+    age = rep["age"].to_numpy() - back
+    rise = np.zeros(len(rep))
+    if len(curve):
+        inside = (age >= 0) & (age < len(curve))
+        prev = np.where(age - 1 >= 0, curve[np.clip(age - 1, 0, len(curve) - 1)], 0.0)
+        rise[inside] = curve[age[inside]] - prev[inside]
+    key = rep.index.to_numpy()
+    tot = pd.Series(rise).groupby(key).transform("sum").to_numpy()
+    n = pd.Series(key).groupby(key).transform("size").to_numpy()
+    w = np.where(tot > 1e-12, rise / np.where(tot > 1e-12, tot, 1.0), 1.0 / n)
+    for c in COUNT_COLUMNS:
+        if c in rep.columns:
+            rep[c] = rep[c].to_numpy(float) * w
+    rep["observed"] = back == 0
+    rest = pdv[~pdv["post_id"].isin(posts["post_id"])]
+    out = pd.concat([rest, rep[pdv.columns]], ignore_index=True)
+    return out.sort_values(["post_id", "date"], kind="stable").reset_index(drop=True)
 
 #: Days of history before a campaign below which its baseline is said to rest mostly on the days after it.
 MIN_PRE_DAYS = 28
@@ -329,8 +413,9 @@ def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAI
     if lumped > LUMPED_VIEW_SHARE:
         warnings.append(f"{lumped:.0%} of the campaign posts' views were reported in increments covering "
                         f"{LUMPED_SPAN_DAYS} or more days (snapshots missing, or a post's first snapshot days after "
-                        "it went live): the model places them on the day they were reported, so their timing, and "
-                        "the carry-over fitted to it, is approximate")
+                        "it went live): they are spread over the days they cover along the posts' pooled view "
+                        "curve, so their timing, and the carry-over fitted to it, is approximate")
+    pdv = spread_snapshots(pdv, posts)
     pdv = pdv[(pdv["date"] >= dates[0]) & (pdv["date"] <= dates[-1])]
     wide = pdv.pivot_table(index="date", columns="post_id", values="views", aggfunc="sum", fill_value=0.0)
     wide = wide.reindex(index=dates, columns=posts["post_id"], fill_value=0.0).fillna(0.0)

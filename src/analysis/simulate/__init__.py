@@ -33,7 +33,7 @@ from analysis.simulate.core import MIN_DAYS, REPEAT_EFFECT, build_core
 from analysis.simulate.io import write_dataset
 from analysis.simulate.world import World
 
-__all__ = ["World", "build_core", "cli", "generate", "simulate"]
+__all__ = ["World", "build_core", "cli", "generate", "simulate", "weekly_exports"]
 
 
 def _check_sizes(campaigns: int, days: int) -> None:
@@ -118,6 +118,33 @@ def generate(*, seed: int = DEFAULT_SEED, campaigns: int = 10, days: int = 365,
         world = stage(world)
     assert world is not None
     return world.tables, world.truth
+
+
+def weekly_exports(tables: dict[str, pd.DataFrame], *, weekday: int = 0) -> dict[str, pd.DataFrame]:
+    """The tables as an analyst who exports post metrics once a week would hold them.
+
+    Keeps the ``post_metrics`` snapshots taken on ``weekday`` (0 = Monday) and each post's last snapshot
+    (its settled totals); every other table is unchanged. The cumulative counts are those of the daily
+    export, so a post's views reach the same total in fewer, larger steps.
+
+    Parameters
+    ----------
+    tables : dict of str to pandas.DataFrame
+        Raw tables from :func:`generate`.
+    weekday : int
+        Day of the week of the export, 0 (Monday) to 6 (Sunday).
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        A new dict; the input is not modified.
+    """
+    if weekday not in range(7):
+        raise ValueError(f"weekday must be 0 (Monday) to 6 (Sunday) (got {weekday!r}).")
+    pm = tables["post_metrics"]
+    day = pd.to_datetime(pm["date"])
+    last = day == day.groupby(pm["post_id"]).transform("max")
+    return {**tables, "post_metrics": pm[(day.dt.day_of_week == weekday) | last].reset_index(drop=True)}
 
 
 def simulate(out_dir: str | Path, *, seed: int = DEFAULT_SEED, campaigns: int = 10, days: int = 365,
