@@ -1131,4 +1131,10 @@ def test_weekly_snapshots_warn_that_the_timing_is_approximate(toy, toy_fit):
     fit = attribute_followers({**tables, "post_daily": weekly}, "C01", n_boot=0)
     (warned,) = [w for w in fit.warnings if "increments covering 3 or more days" in w]
     assert warned.startswith(f"{share:.0%} of the campaign posts' views"), warned
+    assert "along the posts' pooled view curve" in warned
     assert not [w for w in toy_fit.warnings if "increments covering" in w]
+    # one snapshot per post (its totals, on the data's last day): no view curve, so an even spread, said so
+    last = daily.groupby("post_id", as_index=False).sum(numeric_only=True).assign(date=daily["date"].max())
+    once = attribute_followers({**tables, "post_daily": last}, "C01", n_boot=0)
+    (warned,) = [w for w in once.warnings if "increments covering 3 or more days" in w]
+    assert warned.startswith("100% of the campaign posts' views") and "spread evenly" in warned, warned

@@ -507,7 +507,9 @@ def render_data_model_doc() -> str:
         "- `post_daily`: one row per post and calendar day from its first to its last snapshot: "
         f"`post_id`, `creator_id`, `campaign_id`, `date`, `observed` and the daily increments of "
         f"{', '.join(f'`{c}`' for c in CUMULATIVE_COUNTS)} (non-negative, summing to the final "
-        "cleaned cumulative value; a missing day has increment 0 and the next snapshot carries it).",
+        "cleaned cumulative value; a missing day has increment 0 and the next snapshot carries it; the "
+        "attribution spreads such increments back over the days they cover, `docs/methods.md`, Sparse "
+        "snapshots).",
         "- `orders.customer_id` (`cust_...`) and `comments.author_id` (`user_...`): salted SHA-256, "
         "16 hex characters.",
         "",

@@ -119,12 +119,14 @@ def _snapshot_spans(pdv: pd.DataFrame, posts: pd.DataFrame) -> pd.DataFrame:
 def view_curve(snap: pd.DataFrame) -> np.ndarray:
     """Pooled cumulative share of a post's views by age, from the posts' own snapshots.
 
-    Each settled post (last snapshot at least ``SETTLED_AGE_DAYS`` after posting, or every post when
-    fewer than ``MIN_CURVE_POSTS`` are settled) gives its cumulative views at each reported age as a share
-    of its last reported total. The shares are averaged by age (ages reported by at least
-    ``MIN_CURVE_POSTS`` posts), made non-decreasing (isotonic regression, weighted by the posts at each
-    age) and linearly interpolated between the ages reported, from 0 the day before posting. Returns
-    ``F`` with ``F[a]`` the share by age ``a`` (``a = 0 .. max age``); empty when no age qualifies.
+    Each settled post with two snapshots or more (last snapshot at least ``SETTLED_AGE_DAYS`` after
+    posting, or every such post when fewer than ``MIN_CURVE_POSTS`` are settled) gives its cumulative
+    views at each reported age as a share of its last reported total. The shares are averaged by age
+    (ages reported by at least ``MIN_CURVE_POSTS`` posts), made non-decreasing (isotonic regression,
+    weighted by the posts at each age) and linearly interpolated between the ages reported, from 0 the
+    day before posting. Returns ``F`` with ``F[a]`` the share by age ``a`` (``a = 0 .. max age``); empty
+    when fewer than two ages qualify (single snapshots, or every post reported at one age only, say
+    nothing about the shape).
     """
     from scipy.optimize import isotonic_regression
 
@@ -134,20 +136,20 @@ def view_curve(snap: pd.DataFrame) -> np.ndarray:
     cum = s.groupby("post_id")["views"].cumsum()
     total = s.groupby("post_id")["views"].transform("sum")
     last_age = s.groupby("post_id")["age"].transform("max")
-    ok = total > 0
+    ok = (total > 0) & (s.groupby("post_id")["age"].transform("size") >= 2)  # one snapshot shows no shape
     settled = ok & (last_age >= SETTLED_AGE_DAYS)
     use = settled if s.loc[settled, "post_id"].nunique() >= MIN_CURVE_POSTS else ok
     share = (cum / total)[use]
     by = share.groupby(s.loc[use, "age"]).agg(["mean", "size"])
     by = by[by["size"] >= MIN_CURVE_POSTS]
-    if by.empty:
+    if len(by) < 2:  # one age (every post's last snapshot at the same age) says nothing about the shape
         return np.zeros(0)
     fit = isotonic_regression(by["mean"].to_numpy(float), weights=by["size"].to_numpy(float)).x
     ages = np.arange(int(by.index.max()) + 1)
     return np.interp(ages, np.r_[-1, by.index.to_numpy(int)], np.r_[0.0, np.clip(fit, 0.0, 1.0)])
 
 
-def spread_snapshots(pdv: pd.DataFrame, posts: pd.DataFrame) -> pd.DataFrame:
+def spread_snapshots(pdv: pd.DataFrame, posts: pd.DataFrame, *, curve: np.ndarray | None = None) -> pd.DataFrame:
     """Spread each increment reported over several days across the days it covers.
 
     An increment covers the days since the post's previous snapshot (since it went live, for its first).
@@ -156,12 +158,13 @@ def spread_snapshots(pdv: pd.DataFrame, posts: pd.DataFrame) -> pd.DataFrame:
     covers in proportion to the rise of the pooled view curve (:func:`view_curve`) over the post's ages on
     those days, evenly where the curve is flat or unknown. Every count column is divided with the views'
     weights; each post's totals are unchanged. Rows of ``pdv`` that are not snapshots (days filled in with
-    no increment) are dropped; the spread rows have ``observed`` False.
+    no increment) are dropped; the spread rows have ``observed`` False. ``curve`` is :func:`view_curve` of
+    these posts when the caller has it already.
     """
     snap = _snapshot_spans(pdv, posts)
     if snap.empty:
         return pdv
-    curve = view_curve(snap)
+    curve = view_curve(snap) if curve is None else curve
     rep = snap.loc[snap.index.repeat(snap["span"])].copy()
     back = rep.groupby(level=0).cumcount(ascending=False).to_numpy()
     rep["date"] = rep["date"] - pd.to_timedelta(back, unit="D")
@@ -410,12 +413,17 @@ def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAI
     pdv = post_daily_views(data)
     pdv = pdv[pdv["post_id"].isin(posts["post_id"])]
     lumped = lumped_view_share(pdv, posts[posts["campaign_id"] == campaign_id])
+    curve = view_curve(_snapshot_spans(pdv, posts))
     if lumped > LUMPED_VIEW_SHARE:
+        how = ("they are spread over the days they cover along the posts' pooled view curve, so their timing, "
+               "and the carry-over fitted to it, is approximate" if len(curve) else
+               f"too few posts report at the same age (fewer than {MIN_CURVE_POSTS}) for a view curve, so they "
+               "are spread evenly over the days they cover: their timing, and the carry-over fitted to it, is "
+               "rough (daily or weekly snapshots of the posts give the curve)")
         warnings.append(f"{lumped:.0%} of the campaign posts' views were reported in increments covering "
                         f"{LUMPED_SPAN_DAYS} or more days (snapshots missing, or a post's first snapshot days after "
-                        "it went live): they are spread over the days they cover along the posts' pooled view "
-                        "curve, so their timing, and the carry-over fitted to it, is approximate")
-    pdv = spread_snapshots(pdv, posts)
+                        f"it went live): {how}")
+    pdv = spread_snapshots(pdv, posts, curve=curve)
     pdv = pdv[(pdv["date"] >= dates[0]) & (pdv["date"] <= dates[-1])]
     wide = pdv.pivot_table(index="date", columns="post_id", values="views", aggfunc="sum", fill_value=0.0)
     wide = wide.reindex(index=dates, columns=posts["post_id"], fill_value=0.0).fillna(0.0)
