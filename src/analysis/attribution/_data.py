@@ -186,6 +186,7 @@ def spread_snapshots(pdv: pd.DataFrame, posts: pd.DataFrame, *, curve: np.ndarra
     out = pd.concat([rest, rep[pdv.columns]], ignore_index=True)
     return out.sort_values(["post_id", "date"], kind="stable").reset_index(drop=True)
 
+
 #: Days of history before a campaign below which its baseline is said to rest mostly on the days after it.
 MIN_PRE_DAYS = 28
 
@@ -417,9 +418,9 @@ def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAI
     if lumped > LUMPED_VIEW_SHARE:
         how = ("they are spread over the days they cover along the posts' pooled view curve, so their timing, "
                "and the carry-over fitted to it, is approximate" if len(curve) else
-               f"too few posts report at the same age (fewer than {MIN_CURVE_POSTS}) for a view curve, so they "
-               "are spread evenly over the days they cover: their timing, and the carry-over fitted to it, is "
-               "rough (daily or weekly snapshots of the posts give the curve)")
+               f"the snapshots give no view curve (it needs {MIN_CURVE_POSTS} posts or more with two snapshots "
+               "at the same ages), so they are spread evenly over the days they cover: their timing, and the "
+               "carry-over fitted to it, is rough (daily or weekly snapshots of the posts give the curve)")
         warnings.append(f"{lumped:.0%} of the campaign posts' views were reported in increments covering "
                         f"{LUMPED_SPAN_DAYS} or more days (snapshots missing, or a post's first snapshot days after "
                         f"it went live): {how}")
