@@ -275,8 +275,14 @@ def geo_incremental_orders(data: Any, campaign_id: str, *, design: str = "synthe
             warnings.append(f"new-customer orders could not be read from the holdout ({exc})")
             continue
         res[metric] = reading
-    # the revenue reading repeats the orders reading's diagnostics in money: keep those of orders
-    warnings += [w for w in res["orders"].warnings if w not in warnings]
+    # the revenue reading repeats the orders reading's diagnostics in money: keep those of orders, and every
+    # reading's note that its interval was widened to include its estimate
+    from analysis.lift.synth import OUTSIDE_INTERVAL
+
+    names = {"orders": "orders", "revenue": "revenue", "new": "new-customer orders"}
+    warnings += [w for w in res["orders"].warnings if w not in warnings and OUTSIDE_INTERVAL not in w]
+    warnings += [f"{names[m]}: {w[0].lower()}{w[1:]}" for m, r in res.items() for w in r.warnings
+                 if OUTSIDE_INTERVAL in w]
     n_days = int((end - start).days) + 1
     return GeoConversions(campaign_id=str(campaign_id), design=design, window=(start, end), n_days=n_days,
                           scale=float(n_days),

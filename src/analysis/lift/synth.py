@@ -36,6 +36,8 @@ __all__ = ["CI_METHODS", "SynthResult", "synthetic_control", "geo_panel", "geo_l
            "simulation_study", "simulator_study", "summarise_simulator_study", "summarise_study"]
 
 #: ``ci_method`` values of :func:`synthetic_control`; the first is the default.
+#: Words of the warning given when the conformal interval misses the point estimate and is widened.
+OUTSIDE_INTERVAL = "lies outside the conformal interval"
 CI_METHODS = ("conformal", "conformal_constant", "conformal_pre", "in_time", "placebo")
 # conformal variants: (remove a linear trend of the post-period residuals, which blocks)
 _CONFORMAL = {"conformal": (True, "cyclic"), "conformal_constant": (False, "cyclic"),
@@ -886,6 +888,14 @@ def synthetic_control(
         scale = resid_sd * math.sqrt(max(1.0, 1.0 / n_post + 1.0))
         ci_low, ci_high, _ = _conformal_interval(Y[:, donors_idx], Y[:, 0], post_mask.astype(float), alpha,
                                                  effect, scale, refit, trend=trend, windows=blocks)
+        if not ci_low <= effect <= ci_high:
+            # the test refits the weights on every period with the candidate effect removed, so its interval
+            # can miss the pre-period fit's average gap; the union with the estimate is still a valid interval
+            warnings.append(f"The point estimate ({effect:,.3g} per period) {OUTSIDE_INTERVAL} "
+                            f"({ci_low:,.3g} to {ci_high:,.3g}): refitted on every period with the effect removed, "
+                            "the synthetic control rejects it. The interval is widened to include it; read the "
+                            "effect as uncertain across that whole range.")
+            ci_low, ci_high = min(ci_low, effect), max(ci_high, effect)
         ci_desc = {"conformal": "conformal (Chernozhukov-Wuthrich-Zhu, moving blocks, average effect with a "
                                 "linear trend over the post-period)",
                    "conformal_constant": "conformal (Chernozhukov-Wuthrich-Zhu, moving blocks, constant effect)",
