@@ -260,7 +260,7 @@ def geo_incremental_orders(data: Any, campaign_id: str, *, design: str = "synthe
     if staggered:
         return _staggered_orders(sales, ga, str(campaign_id), start, end, alpha=alpha, seed=seed,
                                  warnings=warnings)
-    from analysis.lift.synth import geo_lift
+    from analysis.lift.synth import OUTSIDE_INTERVAL, geo_lift
 
     tables = {"geo_sales_daily": sales, "geo_assignment": ga, "campaigns": camps}
     res = {}
@@ -277,8 +277,6 @@ def geo_incremental_orders(data: Any, campaign_id: str, *, design: str = "synthe
         res[metric] = reading
     # the revenue reading repeats the orders reading's diagnostics in money: keep those of orders, and every
     # reading's note that its interval was widened to include its estimate
-    from analysis.lift.synth import OUTSIDE_INTERVAL
-
     names = {"orders": "orders", "revenue": "revenue", "new": "new-customer orders"}
     warnings += [w for w in res["orders"].warnings if w not in warnings and OUTSIDE_INTERVAL not in w]
     warnings += [f"{names[m]}: {w[0].lower()}{w[1:]}" for m, r in res.items() for w in r.warnings

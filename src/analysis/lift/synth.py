@@ -35,9 +35,9 @@ from analysis.progress import progress
 __all__ = ["CI_METHODS", "SynthResult", "synthetic_control", "geo_panel", "geo_lift", "factor_panel",
            "simulation_study", "simulator_study", "summarise_simulator_study", "summarise_study"]
 
-#: ``ci_method`` values of :func:`synthetic_control`; the first is the default.
 #: Words of the warning given when the conformal interval misses the point estimate and is widened.
 OUTSIDE_INTERVAL = "lies outside the conformal interval"
+#: ``ci_method`` values of :func:`synthetic_control`; the first is the default.
 CI_METHODS = ("conformal", "conformal_constant", "conformal_pre", "in_time", "placebo")
 # conformal variants: (remove a linear trend of the post-period residuals, which blocks)
 _CONFORMAL = {"conformal": (True, "cyclic"), "conformal_constant": (False, "cyclic"),
