@@ -1133,6 +1133,52 @@ def test_weekly_exports_through_ingest_cover_the_truth(tmp_path):
         assert any("along the posts' pooled view curve" in w for w in fa.warnings)
 
 
+def _net_only(tables: dict) -> dict:
+    """The brand account's followers as TikTok Studio exports them: the net daily change split into gains
+    (new_followers) and losses (lost_followers), never both on one day."""
+    b = tables["brand_account_daily"].copy()
+    net = b["new_followers"] - b["lost_followers"]
+    return {**tables, "brand_account_daily": b.assign(new_followers=net.clip(lower=0),
+                                                       lost_followers=(-net).clip(lower=0))}
+
+
+def test_net_only_follower_data_are_flagged_and_retention_is_not_measured(sim_seed2):
+    from analysis.attribution import NoUnfollowData
+    from analysis.attribution._data import NET_ONLY_WARNING, net_only_followers
+
+    tables, truth = sim_seed2
+    studio = _net_only(tables)
+    fa = attribute_followers(studio, "C02", n_boot=0)
+    assert NET_ONLY_WARNING in fa.warnings
+    assert NET_ONLY_WARNING not in attribute_followers(tables, "C02", n_boot=0).warnings
+    # net of the campaign's own unfollows on the same days: below the count from the full data
+    assert fa.incremental < attribute_followers(tables, "C02", n_boot=0).incremental
+    with pytest.raises(NoUnfollowData, match="only the net daily change"):
+        follower_retention(studio, "C02")
+    b = tables["brand_account_daily"]
+    assert net_only_followers(b.assign(net_followers=b["new_followers"] - b["lost_followers"]))
+    assert not net_only_followers(b.head(20).pipe(lambda x: _net_only({"brand_account_daily": x})
+                                                  ["brand_account_daily"]))  # too few days to tell
+
+
+def test_report_section_on_net_only_followers_says_retention_is_not_available(tmp_path):
+    from analysis import campaign as cr
+    from analysis.ingest import ingest
+    from analysis.simulate import generate
+    from analysis.simulate.io import write_dataset
+
+    tables, truth = generate(seed=11, campaigns=2, days=240, show_progress=False)
+    write_dataset(tmp_path / "raw", _net_only(tables), truth)
+    ingest(tmp_path / "raw", tmp_path / "processed")
+    rep = cr.open_report(campaign_id="C01", data_dir=str(tmp_path / "processed"), out_dir=str(tmp_path / "out"))
+    sec = cr.attribution(rep)
+    assert sec.ok, sec.reason
+    assert "The retention of the gained followers is not available: brand_account_daily has only the net" \
+        in sec.reading
+    assert "retention" not in sec.contribution["followers"]
+    assert any("only the net daily change of followers" in w for w in sec.warnings)
+
+
 def test_weekly_snapshots_warn_that_the_timing_is_approximate(toy, toy_fit):
     from analysis.attribution._data import lumped_view_share, post_daily_views
 

@@ -1100,12 +1100,13 @@ def attribution(rep: CampaignReport) -> Section:
         from analysis.attribution.followers import ZERO_INTERVAL_WARNING
 
         warn = [w for w in fa.warnings if w != ZERO_INTERVAL_WARNING]
+        from analysis.attribution import NoUnfollowData, follower_retention
+
         try:
-            from analysis.attribution import follower_retention
-        except ImportError as exc:
-            readings.append(f"Retention is not available in this installation ({exc}).")
-        else:
             ret = follower_retention(rep.data, rep.campaign_id, followers=fa)
+        except NoUnfollowData as exc:
+            readings.append(f"The retention of the gained followers is not available: {exc}.")
+        else:
             plotters.append(lambda ax: ret.plot(ax=ax))
             tables.append(("Retention of the gained followers", ret.summary()))
             readings.append(ret.reading())

@@ -33,10 +33,11 @@ from analysis.attribution.followers import FollowerAttribution, attribute_follow
 from analysis.attribution.geo_orders import GeoConversions, geo_incremental_orders
 from analysis.attribution.persistence import PersistenceResult, own_content_persistence
 from analysis.attribution.repeat import RepeatResult, repeat_collaborations, returning_creators
-from analysis.attribution.retention import RetentionResult, follower_retention
+from analysis.attribution.retention import NoUnfollowData, RetentionResult, follower_retention
 from analysis.attribution.sensitivity import SensitivityResult, sensitivity
 
-__all__ = ["ConversionAttribution", "FollowerAttribution", "GeoConversions", "PersistenceResult", "RepeatResult",
+__all__ = ["ConversionAttribution", "FollowerAttribution", "GeoConversions", "NoUnfollowData", "PersistenceResult",
+           "RepeatResult",
            "RetentionResult", "SensitivityResult", "attribute_followers", "attribute_orders", "follower_retention",
            "geo_incremental_orders", "own_content_persistence", "repeat_collaborations", "returning_creators",
            "sensitivity"]

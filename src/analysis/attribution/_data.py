@@ -187,6 +187,37 @@ def spread_snapshots(pdv: pd.DataFrame, posts: pd.DataFrame, *, curve: np.ndarra
     return out.sort_values(["post_id", "date"], kind="stable").reset_index(drop=True)
 
 
+
+#: Days with follower movement needed before "never a gain and a loss on the same day" reads as net-only data.
+NET_ONLY_MIN_DAYS = 28
+
+
+def net_only_followers(brand: pd.DataFrame) -> bool:
+    """Whether the brand's new and lost followers are only the split of the net daily change.
+
+    TikTok Studio's ``FollowerHistory`` reports the net change alone; its conversion keeps it as
+    ``net_followers`` and sets ``new_followers`` to the gains and ``lost_followers`` to the losses of that net
+    change. Such data (the column, or at least ``NET_ONLY_MIN_DAYS`` days with a gain or a loss and never both
+    on one day) carry no unfollows on days the account grew.
+    """
+    if "net_followers" in brand.columns and brand["net_followers"].notna().any():
+        return True
+    if not {"new_followers", "lost_followers"} <= set(brand.columns):
+        return False
+    new = pd.to_numeric(brand["new_followers"], errors="coerce")
+    lost = pd.to_numeric(brand["lost_followers"], errors="coerce")
+    ok = new.notna() & lost.notna()
+    moved = ok & ((new > 0) | (lost > 0))
+    return int(moved.sum()) >= NET_ONLY_MIN_DAYS and not bool((ok & (new > 0) & (lost > 0)).any())
+
+
+#: The warning of :func:`build_panel` on net-only follower data.
+NET_ONLY_WARNING = ("brand_account_daily has only the net daily change of followers (as TikTok Studio's "
+                    "FollowerHistory reports it): new followers are the days' net gains, so the incremental "
+                    "followers are net of the unfollows on the same days (of the campaign's new followers and "
+                    "the brand's usual churn alike) and understate the follows the campaign brought; the "
+                    "retention of the gained followers cannot be measured")
+
 #: Days of history before a campaign below which its baseline is said to rest mostly on the days after it.
 MIN_PRE_DAYS = 28
 
@@ -364,7 +395,7 @@ def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAI
             brand["new_followers"] = brand["followers"].diff() + brand["lost_followers"]
         else:
             raise ValueError("brand_account_daily needs new_followers (or followers and lost_followers)")
-    warnings: list[str] = []
+    warnings: list[str] = [NET_ONLY_WARNING] if net_only_followers(bad) else []
     wend = row["end_date"] + pd.Timedelta(days=tail_days)
     if row["start_date"] > dates[-1] or wend < dates[0]:
         raise WindowOutsideData(

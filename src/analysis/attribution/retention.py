@@ -11,9 +11,13 @@ import numpy as np
 import pandas as pd
 
 from analysis._blas import one_blas_thread
-from analysis.attribution._data import build_panel
+from analysis.attribution._data import build_panel, net_only_followers
 from analysis.attribution.followers import FollowerAttribution, _f, attribute_followers
 from analysis.htmlsafe import NotebookRepr
+
+
+class NoUnfollowData(ValueError):
+    """The brand account's data do not record unfollows (only the net daily change of followers)."""
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,9 @@ def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...]
     warnings: list[str] = []
     if "lost_followers" not in b.columns or "followers" not in b.columns:
         raise ValueError("brand_account_daily needs followers and lost_followers for retention")
+    if net_only_followers(b):
+        raise NoUnfollowData("brand_account_daily has only the net daily change of followers (as TikTok Studio's "
+                             "FollowerHistory reports it), so the unfollows on days the account grew are unknown")
     lost = b["lost_followers"].to_numpy(float)
     stock = b["followers"].shift(1).bfill().to_numpy(float)
     dow = pd.get_dummies(panel.dates.day_of_week, drop_first=True).to_numpy(float)
