@@ -212,8 +212,9 @@ def net_only_followers(brand: pd.DataFrame) -> bool:
 
 
 #: The warning of :func:`build_panel` on net-only follower data.
-NET_ONLY_WARNING = ("brand_account_daily has only the net daily change of followers (as TikTok Studio's "
-                    "FollowerHistory reports it): new followers are the days' net gains, so the incremental "
+NET_ONLY_WARNING = ("brand_account_daily has only the net daily change of followers (never new and lost "
+                    "followers on one day, as in TikTok Studio's FollowerHistory): new followers are the days' net "
+                    "gains, so the incremental "
                     "followers are net of the unfollows on the same days (of the campaign's new followers and "
                     "the brand's usual churn alike) and understate the follows the campaign brought; the "
                     "retention of the gained followers cannot be measured")

@@ -226,8 +226,9 @@ def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...]
     if "lost_followers" not in b.columns or "followers" not in b.columns:
         raise ValueError("brand_account_daily needs followers and lost_followers for retention")
     if net_only_followers(b):
-        raise NoUnfollowData("brand_account_daily has only the net daily change of followers (as TikTok Studio's "
-                             "FollowerHistory reports it), so the unfollows on days the account grew are unknown")
+        raise NoUnfollowData("brand_account_daily has only the net daily change of followers (never new and lost "
+                             "followers on one day, as in TikTok Studio's FollowerHistory), so the unfollows on days "
+                             "the account grew are unknown")
     lost = b["lost_followers"].to_numpy(float)
     stock = b["followers"].shift(1).bfill().to_numpy(float)
     dow = pd.get_dummies(panel.dates.day_of_week, drop_first=True).to_numpy(float)
