@@ -451,8 +451,8 @@ def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAI
         how = ("they are spread over the days they cover along the posts' pooled view curve, so their timing, "
                "and the carry-over fitted to it, is approximate" if len(curve) else
                f"the snapshots give no view curve (it needs {MIN_CURVE_POSTS} posts or more with two snapshots "
-               "at the same ages), so they are spread evenly over the days they cover: their timing, and the "
-               "carry-over fitted to it, is rough (daily or weekly snapshots of the posts give the curve)")
+               "at the same ages), so they are spread evenly over the days they cover: their timing is unknown "
+               "and the attribution is unreliable (export the post metrics at least weekly)")
         warnings.append(f"{lumped:.0%} of the campaign posts' views were reported in increments covering "
                         f"{LUMPED_SPAN_DAYS} or more days (snapshots missing, or a post's first snapshot days after "
                         f"it went live): {how}")
