@@ -37,7 +37,6 @@ from analysis.attribution.retention import NoUnfollowData, RetentionResult, foll
 from analysis.attribution.sensitivity import SensitivityResult, sensitivity
 
 __all__ = ["ConversionAttribution", "FollowerAttribution", "GeoConversions", "NoUnfollowData", "PersistenceResult",
-           "RepeatResult",
-           "RetentionResult", "SensitivityResult", "attribute_followers", "attribute_orders", "follower_retention",
-           "geo_incremental_orders", "own_content_persistence", "repeat_collaborations", "returning_creators",
-           "sensitivity"]
+           "RepeatResult", "RetentionResult", "SensitivityResult", "attribute_followers", "attribute_orders",
+           "follower_retention", "geo_incremental_orders", "own_content_persistence", "repeat_collaborations",
+           "returning_creators", "sensitivity"]

@@ -187,7 +187,6 @@ def spread_snapshots(pdv: pd.DataFrame, posts: pd.DataFrame, *, curve: np.ndarra
     return out.sort_values(["post_id", "date"], kind="stable").reset_index(drop=True)
 
 
-
 #: Days with follower movement needed before "never a gain and a loss on the same day" reads as net-only data.
 NET_ONLY_MIN_DAYS = 28
 
@@ -214,10 +213,10 @@ def net_only_followers(brand: pd.DataFrame) -> bool:
 #: The warning of :func:`build_panel` on net-only follower data.
 NET_ONLY_WARNING = ("brand_account_daily has only the net daily change of followers (never new and lost "
                     "followers on one day, as in TikTok Studio's FollowerHistory): new followers are the days' net "
-                    "gains, so the incremental "
-                    "followers are net of the unfollows on the same days (of the campaign's new followers and "
-                    "the brand's usual churn alike) and understate the follows the campaign brought; the "
-                    "retention of the gained followers cannot be measured")
+                    "gains, so the incremental followers are net of the unfollows on the same days (of the "
+                    "campaign's new followers and the brand's usual churn alike) and understate the follows the "
+                    "campaign brought; the retention of the gained followers cannot be measured")
+
 
 #: Days of history before a campaign below which its baseline is said to rest mostly on the days after it.
 MIN_PRE_DAYS = 28
