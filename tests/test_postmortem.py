@@ -155,3 +155,22 @@ def test_only_alternatives_whose_intervals_exclude_the_estimate_count_as_disagre
     assert len(hit) == 1 and hit[0].startswith("1 of 3 alternative modelling choices disagrees")
     assert f"kernel: weibull only, {m - 5000.0:,.0f}." in hit[0] and "(its 95% interval excludes it)" in hit[0]
     assert "baseline window" not in hit[0] and "exposure" not in hit[0]
+
+
+def test_reconstructed_timing_and_net_only_followers_are_threats(rep, monkeypatch):
+    """The attribution's data caveats (views in multi-day snapshots, follower data with only the net daily
+    change) become threats to validity; the test simulation's daily data raise neither."""
+    import dataclasses
+
+    from analysis.attribution._data import LUMPED_PHRASE, NET_ONLY_WARNING
+
+    sec = rep.sections["attribution"]
+    fa = sec.result
+    plain = pm.threats(rep)
+    assert not any("snapshots covering several days" in t or "net daily change" in t for t in plain)
+    noted = dataclasses.replace(fa, warnings=fa.warnings + (f"60% {LUMPED_PHRASE} 3 or more days", NET_ONLY_WARNING))
+    monkeypatch.setitem(rep.sections, "attribution", dataclasses.replace(sec, result=noted))
+    items = pm.threats(rep)
+    assert len(items) == len(plain) + 2
+    assert any(t.startswith("Much of the campaign posts' views came in snapshots covering several days") for t in items)
+    assert any(t.startswith("The brand's follower data give only the net daily change") for t in items)

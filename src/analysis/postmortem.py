@@ -312,6 +312,14 @@ def threats(rep: CampaignReport) -> list[str]:
                            f"{lead['p_top']:.0%} chance of truly being the top creator.")
         if fa.ci_low <= 0 <= fa.ci_high:
             out.append("The interval of the incremental followers includes zero.")
+        from analysis.attribution._data import LUMPED_PHRASE, NET_ONLY_WARNING
+
+        if any(LUMPED_PHRASE in w for w in fa.warnings):
+            out.append("Much of the campaign posts' views came in snapshots covering several days: their daily "
+                       "timing was reconstructed, so the carry-over and the split between creators are approximate.")
+        if NET_ONLY_WARNING in fa.warnings:
+            out.append("The brand's follower data give only the net daily change: the incremental followers are "
+                       "net of same-day unfollows (an undercount), and their retention could not be measured.")
         sens = rep.cache.get("sensitivity")
         if sens is not None:
             alt = sens.alternatives()

@@ -80,6 +80,8 @@ def post_daily_views(data: Any) -> pd.DataFrame:
 #: or a first snapshot days after the post went live) above which the attribution warns about timing.
 LUMPED_SPAN_DAYS = 3
 LUMPED_VIEW_SHARE = 0.05
+#: Words of the warning given when that share is exceeded (the post-mortem looks for them).
+LUMPED_PHRASE = "of the campaign posts' views were reported in increments covering"
 
 
 def lumped_view_share(pdv: pd.DataFrame, posts: pd.DataFrame) -> float:
@@ -452,9 +454,8 @@ def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAI
                f"the snapshots give no view curve (it needs {MIN_CURVE_POSTS} posts or more with two snapshots "
                "at the same ages), so they are spread evenly over the days they cover: their timing is unknown "
                "and the attribution is unreliable (export the post metrics at least weekly)")
-        warnings.append(f"{lumped:.0%} of the campaign posts' views were reported in increments covering "
-                        f"{LUMPED_SPAN_DAYS} or more days (snapshots missing, or a post's first snapshot days after "
-                        f"it went live): {how}")
+        warnings.append(f"{lumped:.0%} {LUMPED_PHRASE} {LUMPED_SPAN_DAYS} or more days (snapshots missing, or a "
+                        f"post's first snapshot days after it went live): {how}")
     pdv = spread_snapshots(pdv, posts, curve=curve)
     pdv = pdv[(pdv["date"] >= dates[0]) & (pdv["date"] <= dates[-1])]
     wide = pdv.pivot_table(index="date", columns="post_id", values="views", aggfunc="sum", fill_value=0.0)
