@@ -91,7 +91,10 @@ def lumped_view_share(pdv: pd.DataFrame, posts: pd.DataFrame) -> float:
     ``posted_date``. An increment covers the days since the post's previous snapshot, or since it went live
     for its first one (:func:`spread_snapshots` spreads it over those days).
     """
-    snap = _snapshot_spans(pdv, posts)
+    return _lumped_share(_snapshot_spans(pdv, posts))
+
+
+def _lumped_share(snap: pd.DataFrame) -> float:
     total = float(snap["views"].sum())
     if total <= 0:
         return 0.0
@@ -164,9 +167,13 @@ def spread_snapshots(pdv: pd.DataFrame, posts: pd.DataFrame, *, curve: np.ndarra
     these posts when the caller has it already.
     """
     snap = _snapshot_spans(pdv, posts)
+    return _spread(pdv, snap, view_curve(snap) if curve is None else curve)
+
+
+def _spread(pdv: pd.DataFrame, snap: pd.DataFrame, curve: np.ndarray) -> pd.DataFrame:
+    """:func:`spread_snapshots` given the posts' snapshot spans and view curve."""
     if snap.empty:
         return pdv
-    curve = view_curve(snap) if curve is None else curve
     rep = snap.loc[snap.index.repeat(snap["span"])].copy()
     back = rep.groupby(level=0).cumcount(ascending=False).to_numpy()
     rep["date"] = rep["date"] - pd.to_timedelta(back, unit="D")
@@ -184,7 +191,7 @@ def spread_snapshots(pdv: pd.DataFrame, posts: pd.DataFrame, *, curve: np.ndarra
         if c in rep.columns:
             rep[c] = rep[c].to_numpy(float) * w
     rep["observed"] = back == 0
-    rest = pdv[~pdv["post_id"].isin(posts["post_id"])]
+    rest = pdv[~pdv["post_id"].isin(snap["post_id"])]
     out = pd.concat([rest, rep[pdv.columns]], ignore_index=True)
     return out.sort_values(["post_id", "date"], kind="stable").reset_index(drop=True)
 
@@ -446,8 +453,9 @@ def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAI
 
     pdv = post_daily_views(data)
     pdv = pdv[pdv["post_id"].isin(posts["post_id"])]
-    lumped = lumped_view_share(pdv, posts[posts["campaign_id"] == campaign_id])
-    curve = view_curve(_snapshot_spans(pdv, posts))
+    snap = _snapshot_spans(pdv, posts)  # once: for the warning, the view curve and the spread
+    lumped = _lumped_share(snap[snap["post_id"].isin(posts.loc[posts["campaign_id"] == campaign_id, "post_id"])])
+    curve = view_curve(snap)
     if lumped > LUMPED_VIEW_SHARE:
         how = ("they are spread over the days they cover along the posts' pooled view curve, so their timing, "
                "and the carry-over fitted to it, is approximate" if len(curve) else
@@ -456,7 +464,7 @@ def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAI
                "and the attribution is unreliable (export the post metrics at least weekly)")
         warnings.append(f"{lumped:.0%} {LUMPED_PHRASE} {LUMPED_SPAN_DAYS} or more days (snapshots missing, or a "
                         f"post's first snapshot days after it went live): {how}")
-    pdv = spread_snapshots(pdv, posts, curve=curve)
+    pdv = _spread(pdv, snap, curve)
     pdv = pdv[(pdv["date"] >= dates[0]) & (pdv["date"] <= dates[-1])]
     wide = pdv.pivot_table(index="date", columns="post_id", values="views", aggfunc="sum", fill_value=0.0)
     wide = wide.reindex(index=dates, columns=posts["post_id"], fill_value=0.0).fillna(0.0)
