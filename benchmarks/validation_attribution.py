@@ -39,11 +39,11 @@ def one_sim(seed: int) -> list[dict]:
 
     from analysis.attribution import _engine as E
     from analysis.attribution import attribute_followers, attribute_orders
-    from analysis.simulate import generate, weekly_exports
+    from analysis.simulate import generate, totals_exports, weekly_exports
 
     warnings.simplefilter("ignore")
     tables, truth = generate(seed=seed, campaigns=3, days=365, show_progress=False)
-    weekly = weekly_exports(tables)
+    sparse = {"w": weekly_exports(tables), "t": totals_exports(tables), "e": totals_exports(tables, on_last_day=True)}
     rows = []
     for cid, tr in truth["campaigns"].items():
         row = {"seed": seed, "campaign_id": cid}
@@ -82,10 +82,11 @@ def one_sim(seed: int) -> list[dict]:
         row.update(f_est=fa.incremental, f_lo=fa.ci_low, f_hi=fa.ci_high, f_true=t, f_rho=rho,
                    f_n_big=int(big.sum()), f_creator_cov=covered.mean(),
                    f_creator_cov_big=covered[big].mean() if big.any() else np.nan, kernel=fa.kernel["family"])
-        wk = attribute_followers(weekly, cid, n_boot=N_BOOT, seed=seed)
-        west = wk.by_creator.set_index("creator_id")["incremental"].reindex(tv.index).fillna(0.0)
-        row.update(w_est=wk.incremental, w_lo=wk.ci_low, w_hi=wk.ci_high,
-                   w_rho=stats.spearmanr(west[big], tv[big])[0] if big.sum() >= 3 else np.nan)
+        for k, held in sparse.items():  # the same campaign from sparser post-metric exports
+            wk = attribute_followers(held, cid, n_boot=N_BOOT, seed=seed)
+            west = wk.by_creator.set_index("creator_id")["incremental"].reindex(tv.index).fillna(0.0)
+            row.update({f"{k}_est": wk.incremental, f"{k}_lo": wk.ci_low, f"{k}_hi": wk.ci_high,
+                        f"{k}_rho": stats.spearmanr(west[big], tv[big])[0] if big.sum() >= 3 else np.nan})
         ca = attribute_orders(tables, cid, n_boot=N_BOOT, seed=seed)
         if ca.orders is not None:
             o = ca.orders
@@ -329,24 +330,36 @@ def summarise(sim: pd.DataFrame, null: pd.DataFrame) -> tuple[pd.DataFrame, dict
     return table, {"errors": int(sim["f_est"].isna().sum()) if "f_est" in sim else 0}
 
 
+#: Sparser post-metric exports refitted in ``one_sim``: column prefix, what the rows call them, held to targets.
+SPARSE = (("w", "followers, post metrics exported weekly (Mondays and each post's last day)", True),
+          ("t", "followers, post metrics exported once (each post's totals on its last metrics day)", False),
+          ("e", "followers, post metrics exported once (every post's totals on the data's last day)", False))
+
+
 def _weekly_rows(ok: pd.DataFrame) -> list[dict]:
-    """The same campaigns with post metrics exported weekly (``analysis.simulate.weekly_exports``)."""
-    if "w_est" not in ok:
-        return []
-    w = ok.dropna(subset=["w_est"])
-    cov = ((w["w_lo"] <= w["f_true"]) & (w["f_true"] <= w["w_hi"])).mean()
-    bias = (w["w_est"] - w["f_true"]).sum() / w["f_true"].sum()
-    rho = w["w_rho"].dropna()
-    what = "followers, post metrics exported weekly (Mondays and each post's last day)"
-    return [
-        {"check": f"{what}: 95% interval covers the truth", "target": "90-98%", "measured": f"{100 * cov:.1f}%",
-         "runs": len(w), "met": 0.90 <= cov <= 0.98},
-        {"check": f"{what}: aggregate bias", "target": "abs(bias) < 5%", "measured": f"{100 * bias:+.1f}%",
-         "runs": len(w), "met": abs(bias) < 0.05},
-        {"check": f"{what}: creators above 5% share, Spearman with truth (median)", "target": "(report)",
-         "measured": f"{rho.median():.2f} (mean {rho.mean():.2f}; >= 0.8 in {100 * (rho >= RHO_TARGET).mean():.0f}%)",
-         "runs": len(rho), "met": None},
-    ]
+    """The same campaigns with sparser post-metric exports (``analysis.simulate.weekly_exports`` held to the
+    daily rows' targets; ``totals_exports``, one snapshot per post, reported only)."""
+    rows = []
+    for k, what, held in SPARSE:
+        if f"{k}_est" not in ok:
+            continue
+        w = ok.dropna(subset=[f"{k}_est"])
+        cov = ((w[f"{k}_lo"] <= w["f_true"]) & (w["f_true"] <= w[f"{k}_hi"])).mean()
+        bias = (w[f"{k}_est"] - w["f_true"]).sum() / w["f_true"].sum()
+        mre = ((w[f"{k}_est"] - w["f_true"]) / w["f_true"]).median()
+        rho = w[f"{k}_rho"].dropna()
+        rows += [
+            {"check": f"{what}: 95% interval covers the truth", "target": "90-98%" if held else "(report)",
+             "measured": f"{100 * cov:.1f}%", "runs": len(w), "met": 0.90 <= cov <= 0.98 if held else None},
+            {"check": f"{what}: aggregate bias (median relative error)",
+             "target": "abs(bias) < 5%" if held else "(report)",
+             "measured": f"{100 * bias:+.1f}% ({100 * mre:+.1f}%)", "runs": len(w),
+             "met": abs(bias) < 0.05 if held else None},
+            {"check": f"{what}: creators above 5% share, Spearman with truth (median)", "target": "(report)",
+             "measured": f"{rho.median():.2f} (mean {rho.mean():.2f}; >= 0.8 in "
+                         f"{100 * (rho >= RHO_TARGET).mean():.0f}%)", "runs": len(rho), "met": None},
+        ]
+    return rows
 
 
 def _cumulative_rows(ok: pd.DataFrame) -> list[dict]:
@@ -501,6 +514,15 @@ def write_doc(table: pd.DataFrame, meta: dict, seconds: float, n_seeds: int, n_n
         "metrics an analyst who exports once a week holds (Monday snapshots and each post's last one); the "
         "attribution spreads each weekly increment over the days it covers along the posts' pooled view curve "
         "(`docs/methods.md`, Sparse snapshots). Same truth as the daily rows.",
+        "* Exported once: the same campaigns refitted on `analysis.simulate.totals_exports(tables)`, one "
+        "snapshot per post with its settled totals, dated on the post's last metrics day (about a month after "
+        "posting) or, with `on_last_day=True`, on the data's last day (a single Studio `Content` export at the "
+        "end). Such snapshots say nothing about the shape of a post's views over time: the attribution assumes "
+        "a typical TikTok video's published view curve and warns that the result is unreliable. The simulator's "
+        "views come later on the first day and settle sooner than that curve (its pooled curve: about 17% on "
+        "the first day, 70-77% in the first week, 97% by four weeks; published: 32%, 55%, a tail to 90 days), "
+        "so these rows measure the assumption under misspecification; they are reported, not held to the "
+        "targets.",
         "",
         "| check | target | measured | runs | met |",
         "|---|---|---|---|---|",

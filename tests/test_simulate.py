@@ -531,3 +531,23 @@ def test_weekly_exports_keep_the_weekday_and_each_posts_last_snapshot(world):
     assert all(weekly[k] is tables[k] for k in tables if k != "post_metrics")
     with pytest.raises(ValueError, match="weekday must be 0"):
         weekly_exports(tables, weekday=7)
+
+
+def test_totals_exports_keep_one_snapshot_per_post_with_its_settled_totals(world):
+    from analysis.simulate import totals_exports
+
+    tables = world.tables
+    before = tables["post_metrics"].copy()
+    pm = tables["post_metrics"]
+    settled = pm.sort_values(["post_id", "date"]).groupby("post_id").last()
+    for on_last_day in (False, True):
+        once = totals_exports(tables, on_last_day=on_last_day)["post_metrics"]
+        pd.testing.assert_frame_equal(pm, before)  # the input is not modified
+        assert once["post_id"].is_unique and set(once["post_id"]) == set(pm["post_id"])
+        got = once.set_index("post_id").loc[settled.index]
+        pd.testing.assert_series_equal(got["views"], settled["views"])
+        if on_last_day:
+            assert (got["date"] == tables["brand_account_daily"]["date"].max()).all()
+        else:
+            pd.testing.assert_series_equal(got["date"], settled["date"])
+    assert all(totals_exports(tables)[k] is tables[k] for k in tables if k != "post_metrics")

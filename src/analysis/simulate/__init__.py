@@ -33,7 +33,7 @@ from analysis.simulate.core import MIN_DAYS, REPEAT_EFFECT, build_core
 from analysis.simulate.io import write_dataset
 from analysis.simulate.world import World
 
-__all__ = ["World", "build_core", "cli", "generate", "simulate", "weekly_exports"]
+__all__ = ["World", "build_core", "cli", "generate", "simulate", "totals_exports", "weekly_exports"]
 
 
 def _check_sizes(campaigns: int, days: int) -> None:
@@ -145,6 +145,33 @@ def weekly_exports(tables: dict[str, pd.DataFrame], *, weekday: int = 0) -> dict
     day = pd.to_datetime(pm["date"])
     last = day == day.groupby(pm["post_id"]).transform("max")
     return {**tables, "post_metrics": pm[(day.dt.day_of_week == weekday) | last].reset_index(drop=True)}
+
+
+def totals_exports(tables: dict[str, pd.DataFrame], *, on_last_day: bool = False) -> dict[str, pd.DataFrame]:
+    """The tables as an analyst who exported post metrics once would hold them (one snapshot per post).
+
+    Keeps each post's last ``post_metrics`` snapshot (its settled totals), dated on the day of its last
+    metrics or, with ``on_last_day``, on the brand account's last day (one export of every post at the end,
+    such as a single Studio ``Content`` export); every other table is unchanged.
+
+    Parameters
+    ----------
+    tables : dict of str to pandas.DataFrame
+        Raw tables from :func:`generate`.
+    on_last_day : bool
+        Date every snapshot on the last day of ``brand_account_daily`` instead of the post's last metrics day.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        A new dict; the input is not modified.
+    """
+    pm = tables["post_metrics"]
+    day = pd.to_datetime(pm["date"])
+    last = pm[day == day.groupby(pm["post_id"]).transform("max")].reset_index(drop=True)
+    if on_last_day:
+        last = last.assign(date=tables["brand_account_daily"]["date"].max())
+    return {**tables, "post_metrics": last}
 
 
 def simulate(out_dir: str | Path, *, seed: int = DEFAULT_SEED, campaigns: int = 10, days: int = 365,
