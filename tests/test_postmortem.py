@@ -162,7 +162,7 @@ def test_reconstructed_timing_and_net_only_followers_are_threats(rep, monkeypatc
     change) become threats to validity; the test simulation's daily data raise neither."""
     import dataclasses
 
-    from analysis.attribution._data import LUMPED_PHRASE, NET_ONLY_WARNING
+    from analysis.attribution._data import ASSUMED_CURVE_PHRASE, LUMPED_PHRASE, NET_ONLY_WARNING
 
     sec = rep.sections["attribution"]
     fa = sec.result
@@ -174,3 +174,13 @@ def test_reconstructed_timing_and_net_only_followers_are_threats(rep, monkeypatc
     assert len(items) == len(plain) + 2
     assert any(t.startswith("Much of the campaign posts' views came in snapshots covering several days") for t in items)
     assert any(t.startswith("The brand's follower data give only the net daily change") for t in items)
+    # one snapshot per post: the timing was assumed from the published curve, and the threat says so
+    once = [w for w in fa.warnings if LUMPED_PHRASE not in w] + [f"100% {LUMPED_PHRASE} 3 or more days: they are "
+                                                                  f"{ASSUMED_CURVE_PHRASE} (...)"]
+    monkeypatch.setitem(rep.sections, "attribution",
+                        dataclasses.replace(sec, result=dataclasses.replace(fa, warnings=tuple(once))))
+    items = pm.threats(rep)
+    assert len(items) == len(plain) + 1
+    assert any(t.startswith("The post metrics hold too few snapshots") and "assumed from a published" in t
+               for t in items)
+    assert not any(t.startswith("Much of the campaign posts' views") for t in items)

@@ -312,9 +312,14 @@ def threats(rep: CampaignReport) -> list[str]:
                            f"{lead['p_top']:.0%} chance of truly being the top creator.")
         if fa.ci_low <= 0 <= fa.ci_high:
             out.append("The interval of the incremental followers includes zero.")
-        from analysis.attribution._data import LUMPED_PHRASE, NET_ONLY_WARNING
+        from analysis.attribution._data import ASSUMED_CURVE_PHRASE, LUMPED_PHRASE, NET_ONLY_WARNING
 
-        if any(LUMPED_PHRASE in w for w in fa.warnings):
+        lumped = [w for w in fa.warnings if LUMPED_PHRASE in w]
+        if any(ASSUMED_CURVE_PHRASE in w for w in lumped):
+            out.append("The post metrics hold too few snapshots to show how each post's views arrived over time: "
+                       "their daily timing was assumed from a published typical TikTok view curve, not measured, "
+                       "so the totals as well as the split between creators are unreliable.")
+        elif lumped:
             out.append("Much of the campaign posts' views came in snapshots covering several days: their daily "
                        "timing was reconstructed, so the carry-over and the split between creators are approximate.")
         if NET_ONLY_WARNING in fa.warnings:

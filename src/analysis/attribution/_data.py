@@ -171,6 +171,8 @@ def _published_clock(ages: np.ndarray) -> np.ndarray:
 PUBLISHED_VIEW_SHARE: dict[int, float] = {0: 0.32, 1: 0.38, 6: 0.55, 89: 1.0}
 
 
+#: Words of the timing warning when the published curve was assumed (the post-mortem looks for them).
+ASSUMED_CURVE_PHRASE = "spread along a typical TikTok video's published view curve"
 #: The published curve in words (the timing warning).
 PUBLISHED_CURVE_TEXT = "Trendpop: 32% of the views on the first day, 55% in the first week, all by 90 days"
 
@@ -495,7 +497,7 @@ def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAI
         how = ("they are spread over the days they cover along the posts' pooled view curve, so their timing, "
                "and the carry-over fitted to it, is approximate" if len(curve) else
                f"the snapshots give no view curve (it needs {MIN_CURVE_POSTS} posts or more with two snapshots "
-               f"at the same ages), so they are spread along a typical TikTok video's published view curve "
+               f"at the same ages), so they are {ASSUMED_CURVE_PHRASE} "
                f"({PUBLISHED_CURVE_TEXT}): their timing is assumed, not measured, and the attribution is "
                "unreliable (export the post metrics at least weekly)")
         warnings.append(f"{lumped:.0%} {LUMPED_PHRASE} {LUMPED_SPAN_DAYS} or more days (snapshots missing, or a "
