@@ -572,6 +572,27 @@ def test_validation_rows_for_revenue_and_new_customers(benchmark_script):
     assert next(v for k, v in good.items() if "AOV" in k)["measured"] == "10.0%"
 
 
+def test_validation_rows_for_sparse_exports(benchmark_script):
+    """Weekly exports are held to the daily rows' targets; exports with one snapshot per post are reported only."""
+    mod = benchmark_script("validation_attribution")
+    rng = np.random.default_rng(1)
+    truth = rng.uniform(1e3, 1e4, 300)
+    ok = pd.DataFrame({"f_true": truth})
+    for k, shift in (("w", 0.0), ("t", 0.3), ("e", 0.0)):
+        est = truth * (1 + shift) + rng.normal(0, 0.05, 300) * truth
+        ok[f"{k}_est"], ok[f"{k}_lo"], ok[f"{k}_hi"] = est, est - 0.1 * truth, est + 0.1 * truth
+        ok[f"{k}_rho"] = 0.7
+    rows = {r["check"]: r for r in mod._weekly_rows(ok)}
+    assert len(rows) == 9
+    weekly = [r for c, r in rows.items() if "weekly" in c]
+    assert [r["met"] for r in weekly] == [True, True, None]
+    once = [r for c, r in rows.items() if "exported once" in c]
+    assert len(once) == 6 and all(r["met"] is None and r["target"] == "(report)" for r in once)
+    (t_bias,) = [r for c, r in rows.items() if "its last metrics day" in c and "bias" in c]
+    assert 28 < float(t_bias["measured"].split("%")[0]) < 32  # the shifted estimates are read as biased
+    assert mod._weekly_rows(pd.DataFrame({"f_true": truth})) == []
+
+
 def test_simulator_null_campaign_covers_zero():
     from analysis.simulate import generate
 
