@@ -184,3 +184,8 @@ def test_reconstructed_timing_and_net_only_followers_are_threats(rep, monkeypatc
     assert any(t.startswith("The post metrics hold too few snapshots") and "assumed from a published" in t
                for t in items)
     assert not any(t.startswith("Much of the campaign posts' views") for t in items)
+    # a total whose interval lies wholly below zero is a threat too
+    below = dataclasses.replace(fa, incremental=-900.0, ci_low=-1500.0, ci_high=-300.0)
+    monkeypatch.setitem(rep.sections, "attribution", dataclasses.replace(sec, result=below))
+    threats = pm.threats(rep)
+    assert any(t.startswith("The interval of the incremental followers lies wholly below zero") for t in threats)

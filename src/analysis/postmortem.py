@@ -312,6 +312,10 @@ def threats(rep: CampaignReport) -> list[str]:
                            f"{lead['p_top']:.0%} chance of truly being the top creator.")
         if fa.ci_low <= 0 <= fa.ci_high:
             out.append("The interval of the incremental followers includes zero.")
+        elif fa.ci_high < 0:
+            out.append("The interval of the incremental followers lies wholly below zero, which a campaign seldom "
+                       "causes: noise, a baseline that misses something in the window, or an overlapping campaign "
+                       "the model cannot separate from this one is the likelier reading.")
         from analysis.attribution._data import ASSUMED_CURVE_PHRASE, LUMPED_PHRASE, NET_ONLY_WARNING
 
         lumped = [w for w in fa.warnings if LUMPED_PHRASE in w]

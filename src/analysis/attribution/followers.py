@@ -18,6 +18,8 @@ from analysis.htmlsafe import NotebookRepr
 
 #: Warning added when the total's interval includes zero (the reading says so in words).
 ZERO_INTERVAL_WARNING = "the interval of the total includes zero"
+#: Start of the warning given when the whole interval of the total is below zero (the post-mortem looks for it).
+BELOW_ZERO_PHRASE = "the interval of the total lies wholly below zero"
 
 
 def _f(x: Any) -> float | None:
@@ -56,6 +58,9 @@ def make_spec(panel: Panel, y: np.ndarray, *, pool: bool = True, drop_creator: s
     return spec
 
 
+#: A negative credit to an overlapping campaign at least this share of the campaign's own total (in size) is
+#: read as the two campaigns' exposures not being told apart.
+OVERLAP_NEGATIVE_SHARE = 0.1
 #: Gap between a creator's modelled and TikTok-reported share of follows that the reading calls a difference.
 SHARE_GAP = 0.05
 
@@ -243,10 +248,15 @@ class FollowerAttribution(NotebookRepr):
         names = sorted(ov, key=lambda c: (-abs(ov[c]), c))
         who = ("Campaign " if len(names) == 1 else "Campaigns ") + _and(names)
         credit = _and([f"{c} about {ov[c]:,.0f}" for c in names])
-        return [f"{who} also had posts live in this window; the model credits {credit} of the window's "
-                f"{self.outcome}, which belong to the counterfactual (the brand without this campaign), not to this "
-                "campaign's total. Where campaigns overlap, the split between them is less certain than either "
-                "total (docs/methods.md, Limitations)."]
+        out = [f"{who} also had posts live in this window; the model credits {credit} of the window's "
+               f"{self.outcome}, which belong to the counterfactual (the brand without this campaign), not to this "
+               "campaign's total. Where campaigns overlap, the split between them is less certain than either "
+               "total (docs/methods.md, Limitations)."]
+        neg = [c for c in names if ov[c] < 0 and abs(ov[c]) >= OVERLAP_NEGATIVE_SHARE * abs(self.incremental)]
+        if neg:
+            out.append(f"A negative credit ({_and(neg)}) says the model cannot separate that exposure from this "
+                       "campaign's: what one gains the other loses, so this campaign's total is unreliable too.")
+        return out
 
     def reading(self) -> list[str]:
         """Plain-language sentences a report can print (the caveats are in :attr:`warnings`)."""
@@ -264,6 +274,12 @@ class FollowerAttribution(NotebookRepr):
         if self.ci_low <= 0 <= self.ci_high:
             out.append("The interval includes zero: the data cannot rule out that the campaign added no "
                        f"{self.outcome}.")
+        elif self.ci_high < 0:
+            out.append(f"The interval lies wholly below zero: taken at face value the campaign cost the brand "
+                       f"{self.outcome}. Campaigns seldom do, so this more likely reflects noise (about one or two "
+                       "in a hundred campaigns with no effect at all show it), a baseline that misses something in "
+                       "this window, or an overlapping campaign the model cannot tell apart from this one: read the "
+                       "total as unreliable.")
         k = self.kernel
         out.append(f"Responses follow exposure with a {k['family']} carry-over (mean delay {k['mean_lag']:.1f} "
                    f"days, chosen by out-of-sample fit); {self.post_campaign_incremental:,.0f} of the "
@@ -619,6 +635,10 @@ def _followers_from_panel(panel: Panel, y: np.ndarray, *, n_boot: int, seed: int
                         "(noise around zero effect); their intervals show the uncertainty")
     if parts["lo"] <= 0 <= parts["hi"]:
         warnings.append(ZERO_INTERVAL_WARNING)
+    elif parts["hi"] < 0:
+        warnings.append(f"{BELOW_ZERO_PHRASE}: a campaign seldom costs {outcome}; noise, the baseline or an "
+                        "overlapping campaign the model cannot separate from this one is the likelier cause, so "
+                        "the total is unreliable")
     return FollowerAttribution(
         campaign_id=panel.campaign_id, incremental=float(parts["total"]), ci_low=parts["lo"], ci_high=parts["hi"],
         daily=parts["daily"], by_creator=by.sort_values("incremental", ascending=False).reset_index(drop=True),
