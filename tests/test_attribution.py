@@ -240,6 +240,9 @@ def test_orders_reconcile_direct_and_incremental(toy):
     assert "direct attribution understates it" in with_orders(1.5, 1.2, 1.8).reconciliation()
     spans = with_orders(0.8, 0.4, 1.2).reconciliation()
     assert "cannot tell whether direct attribution overstates or understates" in spans and "about 20%" in spans
+    below = with_orders(-0.5, -0.8, -0.2).reconciliation()
+    assert "the interval lies wholly below zero" in below and "read the incremental orders as unreliable" in below
+    assert "would probably have happened anyway" not in below
     # chances of being the top creator are validated for followers only: empty for orders, and the
     # reading falls back on the overlap caution
     assert ca.orders.by_creator["p_top"].isna().all()

@@ -133,7 +133,11 @@ class ConversionAttribution(NotebookRepr):
         by = f" from the {source}" if self.geo is not None else ""
         s = f"Directly attributed {d:,} orders; incremental{by} {est:,.0f} ({lvl}% CI {lo:,.0f} to {hi:,.0f})"
         anyway = 100 * (1 - max(est, 0) / d) if d > 0 else np.nan
-        if d > 0 and hi < d:
+        if hi < 0:
+            s += (": the interval lies wholly below zero, which a campaign seldom causes (noise, the baseline, or "
+                  "an overlapping campaign the model cannot separate from this one); read the incremental orders "
+                  "as unreliable, not as a measure of how many coded orders would have happened anyway.")
+        elif d > 0 and hi < d:
             s += (f": about {anyway:.0f}% of directly attributed orders would probably have happened anyway "
                   "(existing customers using a code they found).")
         elif d > 0 and lo > d:
