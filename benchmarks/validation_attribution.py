@@ -516,7 +516,7 @@ def write_doc(table: pd.DataFrame, meta: dict, seconds: float, n_seeds: int, n_n
         "(`docs/methods.md`, Sparse snapshots). Same truth as the daily rows.",
         "* Exported once: the same campaigns refitted on `analysis.simulate.totals_exports(tables)`, one "
         "snapshot per post with its settled totals, dated on the post's last metrics day (about a month after "
-        "posting) or, with `on_last_day=True`, on the data's last day (a single Studio `Content` export at the "
+        "posting) or, with `on_last_day=True`, on the data's last day (a single TikTok One campaign report at the "
         "end). Such snapshots say nothing about the shape of a post's views over time: the attribution assumes "
         "a typical TikTok video's published view curve and warns that the result is unreliable. The simulator's "
         "views come later on the first day and settle sooner than that curve (its pooled curve: about 17% on "

@@ -1178,7 +1178,7 @@ def test_view_curve_follows_the_published_shape_between_the_ages_reported():
 
 
 def test_totals_only_exports_on_a_pinned_seed_stay_near_the_truth():
-    """One snapshot per post, on the data's last day (a single Studio ``Content`` export): spread along the
+    """One snapshot per post, on the data's last day (a single TikTok One campaign report): spread along the
     published curve, every campaign's interval covers the truth and the total is within a quarter of it.
     Spread evenly over the months since posting (the previous release) the same data gave +190%."""
     from analysis.simulate import generate, totals_exports

@@ -121,6 +121,29 @@ def _snapshot_spans(pdv: pd.DataFrame, posts: pd.DataFrame) -> pd.DataFrame:
     return snap
 
 
+#: A typical TikTok video's cumulative share of its views by age in days (0 = its first day), as tracked
+#: by Trendpop over 90 days ("The new TikTok video lifecycle: a closer look at a video's growth rate over
+#: time"): 32% in the first 24 hours, 38% in 48 hours, 55% in the first week, about all of them by 90 days.
+PUBLISHED_VIEW_SHARE: dict[int, float] = {0: 0.32, 1: 0.38, 6: 0.55, 89: 1.0}
+
+
+#: Words of the timing warning when the published curve was assumed (the post-mortem looks for them).
+ASSUMED_CURVE_PHRASE = "spread along a typical TikTok video's published view curve"
+#: The published curve in words (the timing warning).
+PUBLISHED_CURVE_TEXT = "Trendpop: 32% of the views on the first day, 55% in the first week, all by 90 days"
+
+
+def published_view_curve() -> np.ndarray:
+    """The view curve assumed when the posts' own snapshots give none (:data:`PUBLISHED_VIEW_SHARE`).
+
+    ``F[a]`` is the share of a post's views by age ``a`` (``a = 0 .. 89``); between the published ages it
+    rises linearly in ``log(age + 1)``, so the daily views of the tail fall off like ``1 / age``.
+    """
+    ages = np.array(list(PUBLISHED_VIEW_SHARE), float)
+    share = np.array(list(PUBLISHED_VIEW_SHARE.values()), float)
+    return np.interp(np.log1p(np.arange(int(ages[-1]) + 1)), np.log1p(ages), share)
+
+
 def view_curve(snap: pd.DataFrame) -> np.ndarray:
     """Pooled cumulative share of a post's views by age, from the posts' own snapshots.
 
@@ -162,30 +185,8 @@ def _published_clock(ages: np.ndarray) -> np.ndarray:
     beyond the published ages it rises evenly."""
     pub = published_view_curve()
     a = np.asarray(ages, int)
+    # the small even slope keeps the clock increasing where the published curve is flat (after 90 days)
     return np.where(a < 0, 0.0, pub[np.clip(a, 0, len(pub) - 1)]) + 1e-4 * (a + 1)
-
-
-#: A typical TikTok video's cumulative share of its views by age in days (0 = its first day), as tracked
-#: by Trendpop over 90 days ("The new TikTok video lifecycle: a closer look at a video's growth rate over
-#: time"): 32% in the first 24 hours, 38% in 48 hours, 55% in the first week, about all of them by 90 days.
-PUBLISHED_VIEW_SHARE: dict[int, float] = {0: 0.32, 1: 0.38, 6: 0.55, 89: 1.0}
-
-
-#: Words of the timing warning when the published curve was assumed (the post-mortem looks for them).
-ASSUMED_CURVE_PHRASE = "spread along a typical TikTok video's published view curve"
-#: The published curve in words (the timing warning).
-PUBLISHED_CURVE_TEXT = "Trendpop: 32% of the views on the first day, 55% in the first week, all by 90 days"
-
-
-def published_view_curve() -> np.ndarray:
-    """The view curve assumed when the posts' own snapshots give none (:data:`PUBLISHED_VIEW_SHARE`).
-
-    ``F[a]`` is the share of a post's views by age ``a`` (``a = 0 .. 89``); between the published ages it
-    rises linearly in ``log(age + 1)``, so the daily views of the tail fall off like ``1 / age``.
-    """
-    ages = np.array(list(PUBLISHED_VIEW_SHARE), float)
-    share = np.array(list(PUBLISHED_VIEW_SHARE.values()), float)
-    return np.interp(np.log1p(np.arange(int(ages[-1]) + 1)), np.log1p(ages), share)
 
 
 def spread_snapshots(pdv: pd.DataFrame, posts: pd.DataFrame, *, curve: np.ndarray | None = None) -> pd.DataFrame:

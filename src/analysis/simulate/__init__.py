@@ -152,7 +152,7 @@ def totals_exports(tables: dict[str, pd.DataFrame], *, on_last_day: bool = False
 
     Keeps each post's last ``post_metrics`` snapshot (its settled totals), dated on the day of its last
     metrics or, with ``on_last_day``, on the brand account's last day (one export of every post at the end,
-    such as a single Studio ``Content`` export); every other table is unchanged.
+    such as a single TikTok One campaign report); every other table is unchanged.
 
     Parameters
     ----------
