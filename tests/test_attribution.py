@@ -1229,6 +1229,39 @@ def test_a_total_below_zero_and_a_negative_overlap_credit_are_read_as_unreliable
     assert not any("negative credit" in r for r in small.reading())  # a small negative credit is noise
 
 
+def test_a_supplied_view_curve_replaces_the_published_one_for_posts_exported_once(sim_seed2):
+    """The case above with a curve measured elsewhere: the pooled curve of another simulated brand's daily
+    exports (``build_panel(...).view_curve``) recovers both campaigns; posts with a curve of their own
+    ignore it."""
+    from analysis.attribution._data import SUPPLIED_CURVE_PHRASE, build_panel
+    from analysis.simulate import generate, totals_exports, weekly_exports
+
+    other, _ = generate(seed=1002, campaigns=3, days=365, show_progress=False)
+    measured = build_panel(other, "C01")
+    assert measured.view_curve_source == "posts" and measured.view_curve[-1] == pytest.approx(1.0)
+    tables, truth = sim_seed2
+    once = totals_exports(tables)
+    for cid in ("C01", "C02"):
+        fa = attribute_followers(once, cid, n_boot=200, seed=2, view_curve=measured.view_curve)
+        t = truth["campaigns"][cid]["followers"]["incremental"]
+        assert fa.ci_low <= t <= fa.ci_high, (cid, fa.incremental, fa.ci_low, fa.ci_high, t)
+        assert any(SUPPLIED_CURVE_PHRASE in w for w in fa.warnings)
+    assert build_panel(once, "C01", fallback_curve=measured.view_curve).view_curve_source == "supplied"
+    assert build_panel(once, "C01").view_curve_source == "published"
+    weekly = build_panel(weekly_exports(tables), "C01", fallback_curve=measured.view_curve)
+    assert weekly.view_curve_source == "posts" and not any(SUPPLIED_CURVE_PHRASE in w for w in weekly.warnings)
+
+
+def test_view_curve_argument_is_checked():
+    from analysis.attribution._data import check_view_curve
+
+    assert check_view_curve(None) is None
+    np.testing.assert_allclose(check_view_curve([0.2, 0.5, 0.8]), [0.25, 0.625, 1.0])  # rescaled to end at 1
+    for bad in ([0.5], [[0.1, 0.2]], [0.1, np.nan], [0.5, 0.4], [0.0, 0.0], "abc"):
+        with pytest.raises(ValueError, match="view_curve must be"):
+            check_view_curve(bad)
+
+
 def test_weekly_exports_on_a_pinned_seed_cover_the_truth(sim_seed2):
     """Post metrics exported once a week: the spread increments keep every campaign's interval on the truth."""
     from analysis.simulate import weekly_exports

@@ -129,6 +129,8 @@ PUBLISHED_VIEW_SHARE: dict[int, float] = {0: 0.32, 1: 0.38, 6: 0.55, 89: 1.0}
 
 #: Words of the timing warning when the published curve was assumed (the post-mortem looks for them).
 ASSUMED_CURVE_PHRASE = "spread along a typical TikTok video's published view curve"
+#: Words of the timing warning when a curve supplied by the caller was assumed.
+SUPPLIED_CURVE_PHRASE = "spread along the view curve supplied (view_curve=)"
 #: The published curve in words (the timing warning).
 PUBLISHED_CURVE_TEXT = "Trendpop: 32% of the views on the first day, 55% in the first week, all by 90 days"
 
@@ -291,6 +293,10 @@ class Panel:
     creators: pd.DataFrame | None
     timezone: str | None
     warnings: list[str] = field(default_factory=list)
+    #: Cumulative share of a post's views by age that the spreading used (``F[a]``, ``a = 0 ..``) and where
+    #: it came from: ``"posts"`` (the posts' own snapshots), ``"supplied"`` or ``"published"``.
+    view_curve: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    view_curve_source: str = "posts"
 
     @property
     def start(self) -> pd.Timestamp:
@@ -409,9 +415,33 @@ def holiday_controls(dates: pd.DatetimeIndex, *, min_days: int = 3) -> tuple[np.
     return np.column_stack(cols), names
 
 
+def check_view_curve(curve: Any) -> np.ndarray | None:
+    """``curve`` as a cumulative share of views by age (``F[a]``, ``a = 0 ..``), or a readable error."""
+    if curve is None:
+        return None
+    try:
+        F = np.asarray(curve, dtype=float)
+    except (TypeError, ValueError):
+        F = np.zeros(0)
+    if F.ndim != 1 or len(F) < 2 or not np.isfinite(F).all():
+        raise ValueError("view_curve must be a sequence of at least two finite numbers: the cumulative share "
+                         "of a post's views by age in days (F[0] on its first day), e.g. build_panel(other_data, "
+                         "campaign_id).view_curve")
+    if (np.diff(F) < -1e-9).any() or F[0] < 0 or F[-1] <= 0:
+        raise ValueError("view_curve must be a non-decreasing cumulative share of views, starting at 0 or more "
+                         "and ending above 0")
+    return F / F[-1]
+
+
 def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAIL_DAYS,
-                trend_knot_days: int = 120) -> Panel:
-    """Read the tables and build the :class:`Panel` of the campaign's brand account."""
+                trend_knot_days: int = 120, fallback_curve: Any = None) -> Panel:
+    """Read the tables and build the :class:`Panel` of the campaign's brand account.
+
+    ``fallback_curve`` (cumulative share of a post's views by age in days, for example the
+    :attr:`Panel.view_curve` of a campaign exported daily) replaces the published typical curve where the
+    posts' snapshots give no curve of their own.
+    """
+    supplied = check_view_curve(fallback_curve)
     campaigns = read_table(data, "campaigns").copy()
     campaigns["campaign_id"] = campaigns["campaign_id"].astype(str)
     campaign_id = str(campaign_id)
@@ -494,16 +524,22 @@ def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAI
     snap = _snapshot_spans(pdv, posts)  # once: for the warning, the view curve and the spread
     lumped = _lumped_share(snap[snap["post_id"].isin(posts.loc[posts["campaign_id"] == campaign_id, "post_id"])])
     curve = view_curve(snap)
+    source = "posts" if len(curve) else ("supplied" if supplied is not None else "published")
+    if source != "posts":
+        curve = supplied if supplied is not None else published_view_curve()
     if lumped > LUMPED_VIEW_SHARE:
-        how = ("they are spread over the days they cover along the posts' pooled view curve, so their timing, "
-               "and the carry-over fitted to it, is approximate" if len(curve) else
-               f"the snapshots give no view curve (it needs {MIN_CURVE_POSTS} posts or more with two snapshots "
-               f"at the same ages), so they are {ASSUMED_CURVE_PHRASE} "
-               f"({PUBLISHED_CURVE_TEXT}): their timing is assumed, not measured, and the attribution is "
-               "unreliable (export the post metrics at least weekly)")
+        none = f"the snapshots give no view curve (it needs {MIN_CURVE_POSTS} posts or more with two snapshots " \
+               "at the same ages), so they are "
+        how = {"posts": "they are spread over the days they cover along the posts' pooled view curve, so their "
+                        "timing, and the carry-over fitted to it, is approximate",
+               "supplied": f"{none}{SUPPLIED_CURVE_PHRASE}: their timing is assumed from that curve, not measured "
+                           "here, and the attribution is only as good as the curve",
+               "published": f"{none}{ASSUMED_CURVE_PHRASE} ({PUBLISHED_CURVE_TEXT}): their timing is assumed, "
+                            "not measured, and the attribution is unreliable (export the post metrics at least "
+                            "weekly)"}[source]
         warnings.append(f"{lumped:.0%} {LUMPED_PHRASE} {LUMPED_SPAN_DAYS} or more days (snapshots missing, or a "
                         f"post's first snapshot days after it went live): {how}")
-    pdv = _spread(pdv, snap, curve if len(curve) else published_view_curve())
+    pdv = _spread(pdv, snap, curve)
     pdv = pdv[(pdv["date"] >= dates[0]) & (pdv["date"] <= dates[-1])]
     wide = pdv.pivot_table(index="date", columns="post_id", values="views", aggfunc="sum", fill_value=0.0)
     wide = wide.reindex(index=dates, columns=posts["post_id"], fill_value=0.0).fillna(0.0)
@@ -521,4 +557,4 @@ def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAI
     return Panel(campaign_id=campaign_id, campaigns=campaigns.set_index("campaign_id"), dates=dates,
                  brand=brand, controls=controls, control_names=names, units=units, views=views,
                  posts=posts, post_views=post_views, post_daily=pdv, creators=creators, timezone=tz,
-                 warnings=warnings)
+                 warnings=warnings, view_curve=curve, view_curve_source=source)

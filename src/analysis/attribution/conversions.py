@@ -315,7 +315,7 @@ def attribute_orders(data: Any, campaign_id: str, *, n_boot: int = 1000, seed: i
                      kernels: tuple[str, ...] = ("geometric", "weibull"),
                      tail_days: int = ATTRIBUTION_TAIL_DAYS,
                      outcomes: tuple[str, ...] = ("orders", "revenue", "new"),
-                     holidays: bool = True, geo: bool = True) -> ConversionAttribution:
+                     holidays: bool = True, geo: bool = True, view_curve: Any = None) -> ConversionAttribution:
     """Direct and incremental orders and revenue of a campaign, with reconciliation and leakage flags.
 
     The follower model (baseline regression plus creator exposure through an estimated carry-over,
@@ -343,12 +343,17 @@ def attribute_orders(data: Any, campaign_id: str, *, n_boot: int = 1000, seed: i
         (:func:`analysis.attribution.geo_orders.geo_incremental_orders`, the synthetic control on the
         shop's orders by region) and keep the model's as the cross-check (default). A staggered roll-out
         or orders without regions fall back on the model, with a warning saying why.
+    view_curve : sequence of float, optional
+        Cumulative share of a post's views by age in days (``F[0]`` on its first day) for posts whose
+        snapshots give no curve of their own (one snapshot per post), in place of the published typical
+        TikTok curve; for example ``build_panel(data_exported_daily, campaign_id).view_curve`` of an
+        earlier campaign of the same brand. Unused where the posts' snapshots give a curve.
 
     Returns
     -------
     ConversionAttribution
     """
-    panel = build_panel(data, campaign_id, tail_days=tail_days)
+    panel = build_panel(data, campaign_id, tail_days=tail_days, fallback_curve=view_curve)
     warnings = list(panel.warnings)
     direct, dorders = _direct(data, campaign_id)
     contracts = read_table(data, "contracts", required=False)

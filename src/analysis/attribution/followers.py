@@ -531,7 +531,8 @@ def assemble(panel: Panel, res: E.EngineResult, *, y: np.ndarray, alpha: float, 
 def attribute_followers(data: Any, campaign_id: str, *, n_boot: int = 1000, seed: int = 0,
                         alpha: float = 0.05, kernels: tuple[str, ...] = ("geometric", "weibull"),
                         pool: bool = True, baseline_days: int | None = None,
-                        tail_days: int = ATTRIBUTION_TAIL_DAYS, funnel: bool = True) -> FollowerAttribution:
+                        tail_days: int = ATTRIBUTION_TAIL_DAYS, funnel: bool = True,
+                        view_curve: Any = None) -> FollowerAttribution:
     """Attribute the brand account's new followers to a campaign, its creators and posts.
 
     A baseline regression (trend, day of week, the brand's own video views, paid impressions) and every
@@ -566,6 +567,11 @@ def attribute_followers(data: Any, campaign_id: str, *, n_boot: int = 1000, seed
         Weight each creator's views by their brand-profile-visit rate estimated from the brand's daily
         profile views (:func:`visit_weights`; default), so exposure is measured in visits, the step
         before a follow. ``False`` uses plain views.
+    view_curve : sequence of float, optional
+        Cumulative share of a post's views by age in days (``F[0]`` on its first day) for posts whose
+        snapshots give no curve of their own (one snapshot per post), in place of the published typical
+        TikTok curve; for example ``build_panel(data_exported_daily, campaign_id).view_curve`` of an
+        earlier campaign of the same brand. Unused where the posts' snapshots give a curve.
 
     Returns
     -------
@@ -574,7 +580,7 @@ def attribute_followers(data: Any, campaign_id: str, *, n_boot: int = 1000, seed
     check_alpha(alpha)
     if n_boot < 0:
         raise ValueError(f"n_boot must be 0 or more (got {n_boot})")
-    panel = build_panel(data, campaign_id, tail_days=tail_days)
+    panel = build_panel(data, campaign_id, tail_days=tail_days, fallback_curve=view_curve)
     y = panel.brand["new_followers"].to_numpy(float)
     w, info = visit_weights(panel) if funnel else (np.ones(panel.views.shape[1]), {})
     return _followers_from_panel(panel, y, n_boot=n_boot, seed=seed, alpha=alpha, kernels=kernels, pool=pool,

@@ -171,7 +171,8 @@ class SensitivityResult(NotebookRepr):
 
 @one_blas_thread
 def sensitivity(data: Any, campaign_id: str, *, n_boot: int = 0, seed: int = 0,
-                baseline_days: tuple[int, ...] = (60, 120), leave_one_out: bool = True) -> SensitivityResult:
+                baseline_days: tuple[int, ...] = (60, 120), leave_one_out: bool = True,
+                view_curve: Any = None) -> SensitivityResult:
     """Re-run the follower attribution under alternative choices.
 
     Scenarios: the main analysis; geometric-only and Weibull-only kernels; no creator pooling; plain
@@ -191,12 +192,17 @@ def sensitivity(data: Any, campaign_id: str, *, n_boot: int = 0, seed: int = 0,
         Alternative baseline windows, days either side of the attribution window.
     leave_one_out : bool
         Add one run per creator without that creator's posts.
+    view_curve : sequence of float, optional
+        Cumulative share of a post's views by age in days (``F[0]`` on its first day) for posts whose
+        snapshots give no curve of their own (one snapshot per post), in place of the published typical
+        TikTok curve; for example ``build_panel(data_exported_daily, campaign_id).view_curve`` of an
+        earlier campaign of the same brand. Unused where the posts' snapshots give a curve.
 
     Returns
     -------
     SensitivityResult
     """
-    panel = build_panel(data, campaign_id)
+    panel = build_panel(data, campaign_id, fallback_curve=view_curve)
     y = panel.brand["new_followers"].to_numpy(float)
     w, info = visit_weights(panel)
     kw = dict(n_boot=n_boot, seed=seed, alpha=0.05, exposure=panel.views * w[None, :],
