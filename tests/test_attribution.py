@@ -1231,24 +1231,26 @@ def test_a_total_below_zero_and_a_negative_overlap_credit_are_read_as_unreliable
 
 def test_a_supplied_view_curve_replaces_the_published_one_for_posts_exported_once(sim_seed2):
     """The case above with a curve measured elsewhere: the pooled curve of another simulated brand's daily
-    exports (``build_panel(...).view_curve``) recovers both campaigns; posts with a curve of their own
-    ignore it."""
+    exports (``measured_view_curve``) recovers both campaigns; posts with a curve of their own ignore it."""
+    from analysis.attribution import measured_view_curve
     from analysis.attribution._data import SUPPLIED_CURVE_PHRASE, build_panel
     from analysis.simulate import generate, totals_exports, weekly_exports
 
     other, _ = generate(seed=1002, campaigns=3, days=365, show_progress=False)
-    measured = build_panel(other, "C01")
-    assert measured.view_curve_source == "posts" and measured.view_curve[-1] == pytest.approx(1.0)
+    curve = measured_view_curve(other)
+    assert (np.diff(curve) >= 0).all() and curve[-1] == pytest.approx(1.0) and 0.1 < curve[0] < 0.3
     tables, truth = sim_seed2
     once = totals_exports(tables)
+    with pytest.raises(ValueError, match="give no view curve"):
+        measured_view_curve(once)
     for cid in ("C01", "C02"):
-        fa = attribute_followers(once, cid, n_boot=200, seed=2, view_curve=measured.view_curve)
+        fa = attribute_followers(once, cid, n_boot=200, seed=2, view_curve=curve)
         t = truth["campaigns"][cid]["followers"]["incremental"]
         assert fa.ci_low <= t <= fa.ci_high, (cid, fa.incremental, fa.ci_low, fa.ci_high, t)
         assert any(SUPPLIED_CURVE_PHRASE in w for w in fa.warnings)
-    assert build_panel(once, "C01", fallback_curve=measured.view_curve).view_curve_source == "supplied"
+    assert build_panel(once, "C01", fallback_curve=curve).view_curve_source == "supplied"
     assert build_panel(once, "C01").view_curve_source == "published"
-    weekly = build_panel(weekly_exports(tables), "C01", fallback_curve=measured.view_curve)
+    weekly = build_panel(weekly_exports(tables), "C01", fallback_curve=curve)
     assert weekly.view_curve_source == "posts" and not any(SUPPLIED_CURVE_PHRASE in w for w in weekly.warnings)
 
 

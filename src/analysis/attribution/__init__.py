@@ -23,11 +23,15 @@ repeat
 toy
     :func:`make_toy_data`: a small synthetic data set for examples and null checks.
 
+:func:`measured_view_curve` gives the pooled view curve of a data set's posts, to pass as ``view_curve=``
+where a campaign's posts were exported once.
+
 The method is described in ``docs/methods.md``; its validation in ``docs/validation_attribution.md``.
 """
 
 from __future__ import annotations
 
+from analysis.attribution._data import measured_view_curve
 from analysis.attribution.conversions import ConversionAttribution, attribute_orders
 from analysis.attribution.followers import FollowerAttribution, attribute_followers
 from analysis.attribution.geo_orders import GeoConversions, geo_incremental_orders
@@ -38,5 +42,5 @@ from analysis.attribution.sensitivity import SensitivityResult, sensitivity
 
 __all__ = ["ConversionAttribution", "FollowerAttribution", "GeoConversions", "NoUnfollowData", "PersistenceResult",
            "RepeatResult", "RetentionResult", "SensitivityResult", "attribute_followers", "attribute_orders",
-           "follower_retention", "geo_incremental_orders", "own_content_persistence", "repeat_collaborations",
-           "returning_creators", "sensitivity"]
+           "follower_retention", "geo_incremental_orders", "measured_view_curve", "own_content_persistence",
+           "repeat_collaborations", "returning_creators", "sensitivity"]

@@ -415,6 +415,43 @@ def holiday_controls(dates: pd.DatetimeIndex, *, min_days: int = 3) -> tuple[np.
     return np.column_stack(cols), names
 
 
+def measured_view_curve(data: Any, campaign_id: str | None = None) -> np.ndarray:
+    """The pooled view curve of a data set's campaign posts, measured on their own snapshots.
+
+    Pass it as ``view_curve=`` to the attribution of a campaign whose posts were exported once (one
+    snapshot each), in place of the published typical curve: for example the curve of an earlier campaign
+    of the same brand whose post metrics were exported daily or weekly.
+
+    Parameters
+    ----------
+    data : path, Dataset or dict of DataFrames
+        The data set whose post metrics hold the curve (every campaign post of the brand account is pooled).
+    campaign_id : str, optional
+        A campaign of that data set, choosing the brand account (default: the first campaign).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``F[a]``, the cumulative share of a post's views by age ``a`` in days (``F[0]`` on its first day).
+
+    Raises
+    ------
+    ValueError
+        When the data set's snapshots give no curve (fewer than ``MIN_CURVE_POSTS`` posts with two snapshots
+        at the same ages).
+    """
+    if campaign_id is None:
+        ids = read_table(data, "campaigns")["campaign_id"].astype(str)
+        if ids.empty:
+            raise ValueError("the data set has no campaigns: there are no campaign posts to measure a curve on")
+        campaign_id = ids.iloc[0]
+    panel = build_panel(data, campaign_id)
+    if panel.view_curve_source != "posts":
+        raise ValueError(f"the post metrics of this data set give no view curve (it needs {MIN_CURVE_POSTS} posts "
+                         "or more with two snapshots at the same ages): export them daily or weekly")
+    return panel.view_curve
+
+
 def check_view_curve(curve: Any) -> np.ndarray | None:
     """``curve`` as a cumulative share of views by age (``F[a]``, ``a = 0 ..``), or a readable error."""
     if curve is None:
@@ -425,8 +462,8 @@ def check_view_curve(curve: Any) -> np.ndarray | None:
         F = np.zeros(0)
     if F.ndim != 1 or len(F) < 2 or not np.isfinite(F).all():
         raise ValueError("view_curve must be a sequence of at least two finite numbers: the cumulative share "
-                         "of a post's views by age in days (F[0] on its first day), e.g. build_panel(other_data, "
-                         "campaign_id).view_curve")
+                         "of a post's views by age in days (F[0] on its first day), e.g. "
+                         "analysis.attribution.measured_view_curve(other_data)")
     if (np.diff(F) < -1e-9).any() or F[0] < 0 or F[-1] <= 0:
         raise ValueError("view_curve must be a non-decreasing cumulative share of views, starting at 0 or more "
                          "and ending above 0")

@@ -570,8 +570,8 @@ def attribute_followers(data: Any, campaign_id: str, *, n_boot: int = 1000, seed
     view_curve : sequence of float, optional
         Cumulative share of a post's views by age in days (``F[0]`` on its first day) for posts whose
         snapshots give no curve of their own (one snapshot per post), in place of the published typical
-        TikTok curve; for example ``build_panel(data_exported_daily, campaign_id).view_curve`` of an
-        earlier campaign of the same brand. Unused where the posts' snapshots give a curve.
+        TikTok curve; for example :func:`~analysis.attribution.measured_view_curve` of an earlier
+        campaign of the same brand exported daily. Unused where the posts' snapshots give a curve.
 
     Returns
     -------
