@@ -585,7 +585,7 @@ def test_validation_rows_for_sparse_exports(benchmark_script):
         est = truth * (1 + shift) + rng.normal(0, 0.05, 300) * truth
         ok[f"{k}_est"], ok[f"{k}_lo"], ok[f"{k}_hi"] = est, est - 0.1 * truth, est + 0.1 * truth
         ok[f"{k}_rho"] = 0.7
-    rows = {r["check"]: r for r in mod._weekly_rows(ok)}
+    rows = {r["check"]: r for r in mod._sparse_rows(ok)}
     assert len(rows) == 9
     weekly = [r for c, r in rows.items() if "weekly" in c]
     assert [r["met"] for r in weekly] == [True, True, None]
@@ -593,7 +593,7 @@ def test_validation_rows_for_sparse_exports(benchmark_script):
     assert len(once) == 6 and all(r["met"] is None and r["target"] == "(report)" for r in once)
     (t_bias,) = [r for c, r in rows.items() if "its last metrics day" in c and "bias" in c]
     assert 28 < float(t_bias["measured"].split("%")[0]) < 32  # the shifted estimates are read as biased
-    assert mod._weekly_rows(pd.DataFrame({"f_true": truth})) == []
+    assert mod._sparse_rows(pd.DataFrame({"f_true": truth})) == []
 
 
 def test_simulator_null_campaign_covers_zero():
