@@ -951,6 +951,23 @@ def test_comparison_reading_only_calls_a_gap_of_5_points_or_more_a_difference(to
     assert f"Modelled shares differ most from TikTok-reported follows for {far.loc[far.index[1], 'handle']}" in text
 
 
+def test_orders_are_read_without_tiktoks_reported_follows(toy):
+    """TikTok's reported follows speak to followers only: an orders attribution's reading and notebook
+    table leave them out (they once compared order shares with follow shares)."""
+    tables, _ = toy
+    o = attribute_orders(tables, "C01", n_boot=0, outcomes=("orders",)).orders
+    assert o.outcome == "orders" and not o.counts_followers
+    text = " ".join(o.reading())
+    assert "largest contribution" in text and "TikTok-reported" not in text and "reported follow" not in text
+    shown = o._repr_html_()
+    assert "reported_follows" not in shown and "By creator" in shown
+    single, _ = make_toy_data(seed=5, creators=1, posts=4)
+    one = attribute_orders(single, "C01", n_boot=0, outcomes=("orders",)).orders
+    one_text = " ".join(one.reading())
+    assert "is the campaign's only creator" in one_text and "TikTok reports" not in one_text
+    assert attribute_followers(single, "C01", n_boot=0).counts_followers
+
+
 def test_overlapping_campaigns_are_credited_in_the_counterfactual(sim_processed, sim_truth):
     """Other campaigns live in a campaign's window: the model's credit to each (inside the window) sums
     the daily ``other_campaigns`` column, names every campaign that truly caused follows there (any other

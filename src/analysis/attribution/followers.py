@@ -227,7 +227,17 @@ class FollowerAttribution(NotebookRepr):
         out["ratio_to_reported"] = np.where(rep > 0, out["modelled_incremental"] / rep.where(rep > 0), np.nan)
         return out.sort_values("modelled_incremental", ascending=False).reset_index(drop=True)
 
+    @property
+    def counts_followers(self) -> bool:
+        """Whether the outcome is the brand's followers: only then do TikTok's reported follows of the
+        creators' posts (and the profile-view shares) speak to it; orders and revenue are read without them."""
+        return "follower" in self.outcome
+
     def _repr_tables(self) -> list[tuple[str, pd.DataFrame]]:
+        if not self.counts_followers:
+            by = self.comparison().drop(columns=["reported_follows", "reported_share", "profile_view_share",
+                                                 "ratio_to_reported"])
+            return [("Incremental " + self.outcome, self.summary()), ("By creator", by)]
         return [("Incremental " + self.outcome, self.summary()),
                 ("By creator: modelled vs TikTok-reported", self.comparison())]
 
@@ -263,8 +273,8 @@ class FollowerAttribution(NotebookRepr):
         return [sentence for para in self.paragraphs() for sentence in para]
 
     def paragraphs(self) -> list[list[str]]:
-        """:meth:`reading`'s sentences grouped into paragraphs: the total, the creators, and the comparison
-        with TikTok-reported follows."""
+        """:meth:`reading`'s sentences grouped into paragraphs: the total, the creators, and (for followers
+        only) the comparison with TikTok-reported follows."""
         lvl = int(round(100 * (1 - self.alpha)))
         paras: list[list[str]] = []
         out = [f"The campaign brought about {self.incremental:,.0f} additional {self.outcome} "
@@ -296,7 +306,7 @@ class FollowerAttribution(NotebookRepr):
             out.append(f"The largest contribution is {top['handle']} with {top['modelled_incremental']:,.0f} "
                        f"({100 * top['modelled_share']:.0f}% of the total).")
             out += _leader_sentence(c) or _ranking_caution(c)
-            if np.isfinite(c["reported_share"]).any():
+            if self.counts_followers and np.isfinite(c["reported_share"]).any():
                 diff = (c["modelled_share"] - c["reported_share"]).abs()
                 j = int(diff.idxmax())
                 pair = f"{100 * c.loc[j, 'modelled_share']:.0f}% vs {100 * c.loc[j, 'reported_share']:.0f}%"
@@ -315,7 +325,7 @@ class FollowerAttribution(NotebookRepr):
         """The creator paragraphs of a campaign with one creator: no ranking, counts instead of shares."""
         out = [[f"{top['handle']} is the campaign's only creator: all {top['modelled_incremental']:,.0f} incremental "
                 f"{self.outcome} (interval above) are theirs, and there is no ranking to read."]]
-        if np.isfinite(top["reported_follows"]) and top["reported_follows"] > 0:
+        if self.counts_followers and np.isfinite(top["reported_follows"]) and top["reported_follows"] > 0:
             out.append([
                 f"TikTok reports {top['reported_follows']:,.0f} follows of {top['handle']}'s own account from the "
                 f"campaign posts, against the model's {top['modelled_incremental']:,.0f} new followers of the brand "
