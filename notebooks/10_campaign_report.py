@@ -26,6 +26,8 @@ data_dir = "data/processed"  # processed directory written by ingest, relative t
 out_dir = "reports/notebook"  # where results.json is written
 as_of = ""  # empty, or an ISO date: report the state of the campaign on that day
 seed = 20251  # seed of every resampling step
+view_curve_data = ""  # empty, or a processed directory exported daily or weekly: its posts' view curve
+# replaces the published one where this data set's posts were exported once (totals only)
 
 # %% tags=["remove-cell"]
 from IPython.display import Markdown, display
@@ -35,7 +37,8 @@ from analysis.plotting import set_theme
 from analysis.results import write_results
 
 set_theme()
-report = cr.open_report(campaign_id=campaign_id, data_dir=data_dir, out_dir=out_dir, as_of=as_of, seed=seed)
+report = cr.open_report(campaign_id=campaign_id, data_dir=data_dir, out_dir=out_dir, as_of=as_of, seed=seed,
+                        view_curve_data=view_curve_data)
 
 # %% tags=["nbval-check-output"]
 print(f"Campaign {report.campaign_id}: {report.campaign['objective']} objective, "

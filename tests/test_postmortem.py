@@ -162,7 +162,8 @@ def test_reconstructed_timing_and_net_only_followers_are_threats(rep, monkeypatc
     change) become threats to validity; the test simulation's daily data raise neither."""
     import dataclasses
 
-    from analysis.attribution._data import ASSUMED_CURVE_PHRASE, LUMPED_PHRASE, NET_ONLY_WARNING
+    from analysis.attribution._data import (ASSUMED_CURVE_PHRASE, LUMPED_PHRASE, NET_ONLY_WARNING,
+                                            SUPPLIED_CURVE_PHRASE)
 
     sec = rep.sections["attribution"]
     fa = sec.result
@@ -184,6 +185,16 @@ def test_reconstructed_timing_and_net_only_followers_are_threats(rep, monkeypatc
     assert any(t.startswith("The post metrics hold too few snapshots") and "assumed from a published" in t
                for t in items)
     assert not any(t.startswith("Much of the campaign posts' views") for t in items)
+    # the same with a curve measured on other data (view_curve_data): the threat names that curve instead
+    supplied = [w for w in fa.warnings if LUMPED_PHRASE not in w] + [f"100% {LUMPED_PHRASE} 3 or more days: they "
+                                                                      f"are {SUPPLIED_CURVE_PHRASE}: (...)"]
+    monkeypatch.setitem(rep.sections, "attribution",
+                        dataclasses.replace(sec, result=dataclasses.replace(fa, warnings=tuple(supplied))))
+    items = pm.threats(rep)
+    assert len(items) == len(plain) + 1
+    assert any(t.startswith("The post metrics hold too few snapshots") and "measured on other data" in t
+               for t in items)
+    assert not any("assumed from a published" in t or t.startswith("Much of the campaign") for t in items)
     # a total whose interval lies wholly below zero is a threat too
     below = dataclasses.replace(fa, incremental=-900.0, ci_low=-1500.0, ci_high=-300.0)
     monkeypatch.setitem(rep.sections, "attribution", dataclasses.replace(sec, result=below))

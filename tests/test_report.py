@@ -319,6 +319,52 @@ def test_parameters_are_validated_with_clear_messages(sim_processed, tmp_path, m
     assert cr.open_report(campaign_id="", data_dir="data/processed", out_dir="x").campaign_id == "C01"
 
 
+def test_view_curve_data_times_posts_exported_once_in_every_attribution_of_the_report(sim_processed, tmp_path):
+    """Posts exported once (totals only) with ``view_curve_data`` naming a data set exported daily: the
+    report's attributions assume that data set's measured curve (the same answer as
+    ``attribute_followers(view_curve=...)``) and say so, instead of the published curve; the post-mortem's
+    reproduction line names the parameter; a path that is not a processed directory, or one whose post
+    metrics give no curve, is refused by name before anything runs."""
+    import numpy as np
+
+    from analysis import postmortem as pm
+    from analysis.attribution import attribute_followers, measured_view_curve
+    from analysis.attribution._data import ASSUMED_CURVE_PHRASE, SUPPLIED_CURVE_PHRASE
+    from analysis.ingest import ingest
+    from analysis.simulate import generate, totals_exports
+    from analysis.simulate.io import write_dataset
+
+    tables, truth = generate(seed=11, campaigns=2, days=240, show_progress=False)
+    write_dataset(tmp_path / "raw", totals_exports(tables), truth)
+    once = tmp_path / "processed"
+    ingest(tmp_path / "raw", once)
+    args = {"campaign_id": "C01", "data_dir": str(once), "out_dir": str(tmp_path / "out")}
+    with pytest.raises(ValueError, match="view_curve_data '.*nowhere' is not a processed directory"):
+        cr.open_report(**args, view_curve_data=str(tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match=r"view_curve_data '.*processed': the post metrics of this data set give "
+                                         "no view curve"):
+        cr.open_report(**args, view_curve_data=str(once))
+    rep = cr.open_report(**args, view_curve_data=str(sim_processed))
+    curve = measured_view_curve(sim_processed)
+    np.testing.assert_array_equal(rep.view_curve, curve)
+    sec = cr.attribution(rep)
+    assert sec.ok, sec.reason
+    fa = attribute_followers(once, "C01", seed=rep.params.seed, view_curve=curve)
+    assert sec.contribution["followers"]["incremental"] == pytest.approx(fa.incremental, rel=1e-9)
+    assert any(SUPPLIED_CURVE_PHRASE in w for w in sec.warnings)
+    assert not any(ASSUMED_CURVE_PHRASE in w for w in sec.warnings)
+    main = rep.cache["sensitivity"].summary().set_index("scenario").loc["main", "incremental"]
+    assert main == pytest.approx(fa.incremental, rel=1e-9)  # the sensitivity runs on the same curve
+    plain = cr.open_report(**args)
+    assert plain.view_curve is None
+    published = attribute_followers(once, "C01", seed=plain.params.seed)
+    assert abs(published.incremental - fa.incremental) > 1.0 and any(ASSUMED_CURVE_PHRASE in w
+                                                                     for w in published.warnings)
+    rows = dict(pm.reproducibility(rep).to_numpy())
+    assert rows["reproduce with"].endswith("-p view_curve_data CURVE_DATA_DIR") and "command line" not in rows
+    assert "command line" in dict(pm.reproducibility(plain).to_numpy())
+
+
 class _Without:
     """A data set that hides some tables, as when optional raw files were never supplied."""
 

@@ -21,7 +21,7 @@ import importlib
 import os
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,7 @@ class Parameters:
     out_dir: Path
     as_of: _dt.date | None
     seed: int
+    view_curve_data: Path | None = None
 
 
 def _resolve_dir(value: str, *, default: str, env: str | None = None) -> Path:
@@ -96,7 +97,7 @@ def _resolve_dir(value: str, *, default: str, env: str | None = None) -> Path:
 
 
 def validate_parameters(*, campaign_id: str, data_dir: str, out_dir: str, as_of: str = "",
-                        seed: int = config.DEFAULT_SEED) -> Parameters:
+                        seed: int = config.DEFAULT_SEED, view_curve_data: str = "") -> Parameters:
     """Check the notebook parameters and resolve paths.
 
     Parameters
@@ -114,6 +115,12 @@ def validate_parameters(*, campaign_id: str, data_dir: str, out_dir: str, as_of:
         campaign's attribution window had not closed by then.
     seed : int
         Seed for every resampling step.
+    view_curve_data : str
+        ``""``, or a processed directory (relative to the project root unless absolute) whose post metrics
+        were exported daily or weekly, for example an earlier campaign of the same brand: the pooled view
+        curve of its posts (:func:`analysis.attribution.measured_view_curve`) replaces the published typical
+        TikTok curve wherever this data set's posts were exported once (totals only), in every attribution
+        of the report. Ignored where the posts' own snapshots give a curve.
 
     Raises
     ------
@@ -140,9 +147,18 @@ def validate_parameters(*, campaign_id: str, data_dir: str, out_dir: str, as_of:
                          "ingest --raw RAW --out DIR`) first, or pass data_dir= the processed directory")
     if not (data / "campaigns.parquet").exists():
         raise ValueError(f"data_dir {data_dir!r} has no campaigns table: is it a directory written by ingest?")
+    if not isinstance(view_curve_data, str):
+        raise ValueError(f"view_curve_data must be a path string or empty, got {view_curve_data!r}")
+    curve_dir = None
+    if view_curve_data:
+        curve_dir = _resolve_dir(view_curve_data, default="")
+        if not (curve_dir / "campaigns.parquet").exists():
+            raise ValueError(f"view_curve_data {view_curve_data!r} is not a processed directory with a campaigns "
+                             "table: pass a directory written by ingest whose post metrics were exported daily or "
+                             "weekly, or leave it empty for the published curve")
     return Parameters(campaign_id=campaign_id, data_dir=data,
                       out_dir=_resolve_dir(out_dir, default=DEFAULT_OUT_DIR, env=OUT_DIR_ENV), as_of=day,
-                      seed=int(seed))
+                      seed=int(seed), view_curve_data=curve_dir)
 
 
 # ---------------------------------------------------------------- sections
@@ -251,9 +267,11 @@ class CampaignReport:
     Use :func:`open_report` to build one from the notebook's parameters.
     """
 
-    def __init__(self, data: Any, params: Parameters) -> None:
+    def __init__(self, data: Any, params: Parameters, *, view_curve: np.ndarray | None = None) -> None:
         self.data = data
         self.params = params
+        #: The view curve assumed for posts exported once (``None``: the published typical curve).
+        self.view_curve = view_curve
         self.campaign_id = params.campaign_id
         self.sections: dict[str, Section] = {}
         self.cache: dict[str, Any] = {}
@@ -387,24 +405,35 @@ def _load(data_dir: Path) -> Any:
 
 
 def open_report(*, campaign_id: str, data_dir: str, out_dir: str, as_of: str = "",
-                seed: int = config.DEFAULT_SEED) -> CampaignReport:
+                seed: int = config.DEFAULT_SEED, view_curve_data: str = "") -> CampaignReport:
     """Validate the notebook parameters, load the processed data and return the report state.
+
+    The parameters are those of :func:`validate_parameters`; with ``view_curve_data`` the view curve is
+    measured once here and kept as :attr:`CampaignReport.view_curve` for every attribution of the report.
 
     Raises
     ------
     ValueError
-        For invalid parameters or an unknown campaign id (the message lists the known ids).
+        For invalid parameters, an unknown campaign id (the message lists the known ids), or a
+        ``view_curve_data`` whose post metrics give no view curve.
     """
     params = validate_parameters(campaign_id=campaign_id, data_dir=data_dir, out_dir=out_dir, as_of=as_of,
-                                 seed=seed)
+                                 seed=seed, view_curve_data=view_curve_data)
     data = _load(params.data_dir)
     ids = sorted(data["campaigns"]["campaign_id"].astype(str))
     cid = params.campaign_id or (ids[0] if ids else "")
     if cid not in ids:
         raise ValueError(f"unknown campaign_id {params.campaign_id!r}; the data set holds: {', '.join(ids)}")
-    params = Parameters(campaign_id=cid, data_dir=params.data_dir, out_dir=params.out_dir, as_of=params.as_of,
-                        seed=params.seed)
-    return CampaignReport(data, params)
+    curve = None
+    if params.view_curve_data is not None:
+        from analysis.attribution import measured_view_curve
+
+        try:
+            curve = measured_view_curve(_load(params.view_curve_data))
+        except ValueError as exc:
+            raise ValueError(f"view_curve_data {view_curve_data!r}: {exc}") from None
+    params = replace(params, campaign_id=cid)
+    return CampaignReport(data, params, view_curve=curve)
 
 
 # ---------------------------------------------------------------- helpers
@@ -1075,7 +1104,7 @@ def attribution(rep: CampaignReport) -> Section:
         from analysis.attribution._data import WindowOutsideData
 
         try:
-            fa = attribute_followers(rep.data, rep.campaign_id, seed=rep.params.seed)
+            fa = attribute_followers(rep.data, rep.campaign_id, seed=rep.params.seed, view_curve=rep.view_curve)
         except WindowOutsideData as exc:
             raise NotAvailable(str(exc)) from exc
         d = fa.to_dict()
@@ -1103,7 +1132,7 @@ def attribution(rep: CampaignReport) -> Section:
         from analysis.attribution import NoUnfollowData, follower_retention
 
         try:
-            ret = follower_retention(rep.data, rep.campaign_id, followers=fa)
+            ret = follower_retention(rep.data, rep.campaign_id, followers=fa, view_curve=rep.view_curve)
         except NoUnfollowData as exc:
             readings.append(f"The retention of the gained followers is not available: {exc}.")
         else:
@@ -1127,7 +1156,7 @@ def attribution(rep: CampaignReport) -> Section:
             warn += list(pers.warnings)
         from analysis.attribution import sensitivity
 
-        sens = sensitivity(rep.data, rep.campaign_id, seed=rep.params.seed)
+        sens = sensitivity(rep.data, rep.campaign_id, seed=rep.params.seed, view_curve=rep.view_curve)
         rep.cache["sensitivity"] = sens
         plotters.append(lambda ax: sens.plot(ax=ax))
         tables.append(("How much the answer moves: the total under alternative choices",
@@ -1143,7 +1172,7 @@ def attribution(rep: CampaignReport) -> Section:
         if rep.has("orders"):
             from analysis.attribution import attribute_orders
 
-            oa = attribute_orders(rep.data, rep.campaign_id, seed=rep.params.seed)
+            oa = attribute_orders(rep.data, rep.campaign_id, seed=rep.params.seed, view_curve=rep.view_curve)
             contribution["_incremental_orders"] = oa.to_dict()
             basis = {"incremental": "incremental (model)", "incremental_geo": f"incremental ({oa.geo.label})"} \
                 if oa.geo is not None else {}
@@ -1200,7 +1229,7 @@ def _returning_creators_section(rep: CampaignReport, fa: Any) -> Section:
 
     try:
         res = _returning(rep.data, rep.campaign_id, attribution=fa, seed=rep.params.seed, n_boot=REPEAT_N_BOOT,
-                         cache=rep.cache.setdefault("follower_attributions", {}))
+                         cache=rep.cache.setdefault("follower_attributions", {}), view_curve=rep.view_curve)
     except Exception as exc:  # recorded and shown, or raised in strict mode
         if os.environ.get(STRICT_ENV):
             raise

@@ -316,13 +316,19 @@ def threats(rep: CampaignReport) -> list[str]:
             out.append("The interval of the incremental followers lies wholly below zero, which a campaign seldom "
                        "causes: noise, a baseline that misses something in the window, or an overlapping campaign "
                        "the model cannot separate from this one is the likelier reading.")
-        from analysis.attribution._data import ASSUMED_CURVE_PHRASE, LUMPED_PHRASE, NET_ONLY_WARNING
+        from analysis.attribution._data import (ASSUMED_CURVE_PHRASE, LUMPED_PHRASE, NET_ONLY_WARNING,
+                                                SUPPLIED_CURVE_PHRASE)
 
         lumped = [w for w in fa.warnings if LUMPED_PHRASE in w]
         if any(ASSUMED_CURVE_PHRASE in w for w in lumped):
             out.append("The post metrics hold too few snapshots to show how each post's views arrived over time: "
                        "their daily timing was assumed from a published typical TikTok view curve, not measured, "
                        "so the totals as well as the split between creators are unreliable.")
+        elif any(SUPPLIED_CURVE_PHRASE in w for w in lumped):
+            out.append("The post metrics hold too few snapshots to show how each post's views arrived over time: "
+                       "their daily timing was assumed from a view curve measured on other data (view_curve_data), "
+                       "so the totals and the split between creators are only as good as that curve's fit to "
+                       "these posts.")
         elif lumped:
             out.append("Much of the campaign posts' views came in snapshots covering several days: their daily "
                        "timing was reconstructed, so the carry-over and the split between creators are approximate.")
@@ -394,9 +400,11 @@ def reproducibility(rep: CampaignReport) -> pd.DataFrame:
     man = getattr(rep.data, "manifest", None)
     if man is not None:
         rows.append(("processed data written by", f"analysis {man.version}"))
-    if rep.params.seed == config.DEFAULT_SEED:
+    curve = rep.params.view_curve_data is not None
+    if rep.params.seed == config.DEFAULT_SEED and not curve:  # the command line takes neither
         rows.append(("command line", f"python -m analysis postmortem --data DATA_DIR --campaign {rep.campaign_id} "
                                      "--out OUT_DIR"))
     rows.append(("reproduce with", f"papermill notebooks/20_postmortem.ipynb OUT.ipynb -p campaign_id "
-                                   f"{rep.campaign_id} -p seed {rep.params.seed} -p data_dir DATA_DIR"))
+                                   f"{rep.campaign_id} -p seed {rep.params.seed} -p data_dir DATA_DIR"
+                                   + (" -p view_curve_data CURVE_DATA_DIR" if curve else "")))
     return pd.DataFrame(rows, columns=["item", "value"])

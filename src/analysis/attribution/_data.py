@@ -130,7 +130,7 @@ PUBLISHED_VIEW_SHARE: dict[int, float] = {0: 0.32, 1: 0.38, 6: 0.55, 89: 1.0}
 #: Words of the timing warning when the published curve was assumed (the post-mortem looks for them).
 ASSUMED_CURVE_PHRASE = "spread along a typical TikTok video's published view curve"
 #: Words of the timing warning when a curve supplied by the caller was assumed.
-SUPPLIED_CURVE_PHRASE = "spread along the view curve supplied (view_curve=)"
+SUPPLIED_CURVE_PHRASE = "spread along the view curve supplied (view_curve=; view_curve_data in the report notebooks)"
 #: The published curve in words (the timing warning).
 PUBLISHED_CURVE_TEXT = "Trendpop: 32% of the views on the first day, 55% in the first week, all by 90 days"
 

@@ -183,7 +183,7 @@ def split_excess_unfollows(excess: np.ndarray, follows: np.ndarray, fit_days: np
 @one_blas_thread
 def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...] = (30, 60, 90),
                        followers: FollowerAttribution | None = None,
-                       unfollow_days: int = 60) -> RetentionResult:
+                       unfollow_days: int = 60, view_curve: Any = None) -> RetentionResult:
     """Lost-follower rate of the campaign's cohort over ``horizons`` days against baseline churn.
 
     Baseline churn is a Poisson regression (identity link) of the brand account's daily lost
@@ -207,6 +207,10 @@ def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...]
     unfollow_days : int
         Longest delay from a follow to its unfollow, in days: the kernels' support, and how long
         after a campaign's window its unfollows are sought.
+    view_curve : sequence of float, optional
+        Passed on to the follower attributions run here (the campaign's, when ``followers`` is not given,
+        and the overlapping campaigns'): the view curve assumed for posts exported once
+        (:func:`~analysis.attribution.attribute_followers`).
 
     Returns
     -------
@@ -219,8 +223,8 @@ def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...]
 
     if not horizons or min(horizons) < 1:
         raise ValueError(f"horizons must be positive numbers of days, got {horizons!r}")
-    panel = build_panel(data, campaign_id)
-    fa = followers or attribute_followers(data, campaign_id, n_boot=0)
+    panel = build_panel(data, campaign_id, fallback_curve=view_curve)
+    fa = followers or attribute_followers(data, campaign_id, n_boot=0, view_curve=view_curve)
     b = panel.brand
     warnings: list[str] = []
     if "lost_followers" not in b.columns or "followers" not in b.columns:
@@ -264,7 +268,7 @@ def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...]
         if row["window_end"] + pd.Timedelta(days=unfollow_days) < panel.start or row["start_date"] > fit_end:
             continue
         try:
-            fo = attribute_followers(data, other, n_boot=0)
+            fo = attribute_followers(data, other, n_boot=0, view_curve=view_curve)
         except ValueError:
             warnings.append(f"overlapping campaign {other} could not be attributed: its unfollows are not separated")
             continue
