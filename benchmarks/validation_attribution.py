@@ -84,12 +84,14 @@ def one_sim(seed: int) -> list[dict]:
         if tdaily is not None and len(inw) == len(tdaily):  # the daily band against each day's caused follows
             tdv = np.asarray(tdaily, float)
             row.update(d_cov=float(((inw["ci_low"].to_numpy() <= tdv) & (tdv <= inw["ci_high"].to_numpy())).mean()))
+        row.update(_collinear(fa, truth, t, "x"))
         row.update(f_est=fa.incremental, f_lo=fa.ci_low, f_hi=fa.ci_high, f_true=t, f_rho=rho,
                    f_n_big=int(big.sum()), f_creator_cov=covered.mean(),
                    f_creator_cov_big=covered[big].mean() if big.any() else np.nan, kernel=fa.kernel["family"])
         for k, (held, curve) in sparse.items():  # the same campaign from sparser post-metric exports
             wk = attribute_followers(held, cid, n_boot=N_BOOT, seed=seed, view_curve=curve)
             west = wk.by_creator.set_index("creator_id")["incremental"].reindex(tv.index).fillna(0.0)
+            row.update(_collinear(wk, truth, t, f"{k}x"))
             row.update({f"{k}_est": wk.incremental, f"{k}_lo": wk.ci_low, f"{k}_hi": wk.ci_high,
                         f"{k}_rho": stats.spearmanr(west[big], tv[big])[0] if big.sum() >= 3 else np.nan})
         ca = attribute_orders(tables, cid, n_boot=N_BOOT, seed=seed)
@@ -112,6 +114,54 @@ def one_sim(seed: int) -> list[dict]:
                 chance = pd.Series(E.leader_probability(ob["incremental"].to_numpy(), se), index=ob.index)
                 row.update(_leader_calibration(chance, otv, ob["incremental"], prefix="op_"))
         rows.append(row)
+    return rows
+
+
+def _collinear(fa, truth: dict, t: float, prefix: str) -> dict:
+    """Per-run pieces of the collinear-overlap check: whether the campaign's total is flagged as not told
+    apart from an overlapping campaign's credit and, if so, the combined total (the campaign with its most
+    negatively correlated overlap) against the combined truth: its own caused follows plus those the other
+    campaign caused inside this window (from the simulator's daily truth)."""
+    flagged = fa.collinear_overlaps
+    out = {f"{prefix}_flag": bool(flagged)}
+    if flagged:
+        other = flagged[0]
+        d = fa.overlap_split[other]
+        f = truth["campaigns"][other]["followers"]
+        daily = pd.Series(f["daily"], index=pd.date_range(f["window"]["start"], periods=len(f["daily"])))
+        both = t + float(daily[(daily.index >= fa.window[0]) & (daily.index <= fa.window[1])].sum())
+        out.update({f"{prefix}_comb_cov": bool(d["combined_ci_low"] <= both <= d["combined_ci_high"]),
+                    f"{prefix}_comb_err": abs(d["combined"] - both) / max(abs(both), 1.0),
+                    f"{prefix}_own_err": abs(fa.incremental - t) / max(abs(t), 1.0)})
+    return out
+
+
+def _collinear_rows(ok: pd.DataFrame) -> list[dict]:
+    """Collinear overlaps (``FollowerAttribution.collinear_overlaps``): how often they are flagged, the
+    coverage of flagged and other campaigns, and the combined total of flagged ones (reported only)."""
+    from analysis.attribution.followers import OVERLAP_COLLINEAR_RHO
+
+    rows = []
+    for k, est, what in (("x", "f", "followers"), *((f"{k}x", k, w) for k, w, _ in SPARSE if k in ("t", "e"))):
+        if f"{k}_flag" not in ok:
+            continue
+        w = ok.dropna(subset=[f"{est}_est"])
+        flag = w[f"{k}_flag"].fillna(False).astype(bool)
+        cov = (w[f"{est}_lo"] <= w["f_true"]) & (w["f_true"] <= w[f"{est}_hi"])
+        fl = w[flag]
+        rows += [
+            {"check": f"{what}: campaigns flagged as a collinear overlap (total and an overlapping campaign's credit "
+                      f"correlated at {OVERLAP_COLLINEAR_RHO} or below)", "target": "(report)",
+             "measured": f"{100 * flag.mean():.1f}%", "runs": len(w), "met": None},
+            {"check": f"{what}: 95% interval covers the truth, flagged campaigns (the others in brackets)",
+             "target": "(report)", "measured": f"{100 * cov[flag].mean():.1f}% ({100 * cov[~flag].mean():.1f}%)"
+             if flag.any() else "n/a", "runs": int(flag.sum()), "met": None},
+            {"check": f"{what}, flagged campaigns: the combined total's 95% interval covers the combined truth "
+                      "(median relative error combined / own total)", "target": "(report)",
+             "measured": f"{100 * fl[f'{k}_comb_cov'].astype(float).mean():.1f}% ({fl[f'{k}_comb_err'].median():.2f}"
+                         f" / {fl[f'{k}_own_err'].median():.2f})" if flag.any() else "n/a",
+             "runs": int(flag.sum()), "met": None},
+        ]
     return rows
 
 
@@ -319,6 +369,7 @@ def summarise(sim: pd.DataFrame, null: pd.DataFrame) -> tuple[pd.DataFrame, dict
          "met": None},
         *_leader_rows(ok),
         *_sparse_rows(ok),
+        *_collinear_rows(ok),
         {"check": "orders: 95% interval covers the truth", "target": "90-98%", "measured": f"{100 * o_cov:.1f}%",
          "runs": len(o), "met": 0.90 <= o_cov <= 0.98},
         {"check": "orders: aggregate bias", "target": "abs(bias) < 5%", "measured": f"{100 * o_bias:+.1f}%",

@@ -187,6 +187,15 @@ def test_reconstructed_timing_and_net_only_followers_are_threats(rep, monkeypatc
         assert len(items) == len(plain) + 1
         assert any(t.startswith("The post metrics hold too few snapshots") and says in t for t in items)
         assert not any(not_said in t or t.startswith("Much of the campaign posts' views") for t in items)
+    # an overlapping campaign the data cannot tell apart from this one (a collinear overlap) is a threat
+    split = {"C09": {"credit": 500.0, "correlation": -0.9, "combined": 1200.0, "combined_ci_low": 900.0,
+                     "combined_ci_high": 1500.0}}
+    collinear = dataclasses.replace(fa, overlapping={**fa.overlapping, "C09": 500.0}, overlap_split=split)
+    monkeypatch.setitem(rep.sections, "attribution", dataclasses.replace(sec, result=collinear))
+    items = pm.threats(rep)
+    assert any(t.startswith("Campaign C09 overlaps this one so closely") and "combined 1,200 followers (interval "
+               "900 to 1,500)" in t for t in items)
+    assert not any(t.startswith("Campaign ") and "overlaps this one so closely" in t for t in plain)
     # a total whose interval lies wholly below zero is a threat too
     below = dataclasses.replace(fa, incremental=-900.0, ci_low=-1500.0, ci_high=-300.0)
     monkeypatch.setitem(rep.sections, "attribution", dataclasses.replace(sec, result=below))

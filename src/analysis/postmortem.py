@@ -335,6 +335,13 @@ def threats(rep: CampaignReport) -> list[str]:
         if NET_ONLY_WARNING in fa.warnings:
             out.append("The brand's follower data give only the net daily change: the incremental followers are "
                        "net of same-day unfollows (an undercount), and their retention could not be measured.")
+        for c in fa.collinear_overlaps:
+            d = fa.overlap_split[c]
+            out.append(f"Campaign {c} overlaps this one so closely that the data barely tell their exposures apart "
+                       f"(correlation of this total with {c}'s credit {d['correlation']:.2f}): the split between the "
+                       f"two is fragile, and their combined {d['combined']:,.0f} followers (interval "
+                       f"{d['combined_ci_low']:,.0f} to {d['combined_ci_high']:,.0f}) is the better-determined "
+                       "number.")
         sens = rep.cache.get("sensitivity")
         if sens is not None:
             alt = sens.alternatives()

@@ -282,6 +282,10 @@ class EngineResult:
                                             # not placebo-calibrated: the placebos calibrate window sums)
     cum_se: np.ndarray | None = None        # (n,) standard error of the cumulative incremental
     other_daily: np.ndarray | None = None   # (n, m - m_t) modelled effect of every other campaign's units
+    other_groups: np.ndarray | None = None  # (k,) the other campaigns (indices into ``spec.groups`` values)
+    other_credit: np.ndarray | None = None  # (k,) each one's modelled effect summed over the target's window
+    other_se: np.ndarray | None = None      # (k,) its standard error (calibrated like ``total_se``)
+    other_total_cov: np.ndarray | None = None  # (k,) its covariance with ``total`` (calibrated)
 
 
 def _allocation(effect_units: np.ndarray, exposure: np.ndarray) -> np.ndarray:
@@ -359,10 +363,15 @@ def linear_parts(spec: Spec, kf: KernelFit, lags: int, *, units: bool = True) ->
     alloc = _allocation(unit_effect, At_w)
     aW = Wo.astype(float) - Xo @ (Minv @ srow)
     F = Xo @ (Minv @ Gm) + aW[:, None] * alloc[None, :]
-    F = np.column_stack([F, F.sum(axis=1)])
+    Go = other_design(spec, kf, p)                                 # one column per other campaign: its credit
+    m_t = len(tu)
+    F = np.column_stack([F, F.sum(axis=1), Xo @ (Minv @ Go)])
     r = yo - Xo @ beta
     dof = n / max(n - float(np.trace(Minv @ kf.gram.G)), 1.0)
     S = hac_cov(F, r, lags) * dof
+    other = {"other_credit": Go.T @ beta, "other_var": np.diag(S)[m_t + 1:].copy(),
+             "other_total_cov": S[m_t, m_t + 1:].copy()}
+    S = S[:m_t + 1, :m_t + 1]
     unit_var = np.diag(S)[:-1].copy()
     unit_hac = unit_var.copy()
     tau2 = 0.0
@@ -383,7 +392,7 @@ def linear_parts(spec: Spec, kf: KernelFit, lags: int, *, units: bool = True) ->
            "other_daily": kf.A[:, oth] * allc[oth][None, :],
            "unit_total": unit_effect + alloc * wres, "total": float(unit_effect.sum() + wres),
            "unit_var": unit_var, "unit_var_hac": unit_hac, "total_var": float(S[-1, -1]), "alloc": alloc,
-           "tau2": tau2}
+           "tau2": tau2, **other}
     if units:
         out.update(daily_parts(spec, kf, Minv, beta, r, lags, dof))
     return out
@@ -401,6 +410,27 @@ def target_design(spec: Spec, p: int, At: np.ndarray) -> np.ndarray:
     out[:, q + int(np.searchsorted(spec.groups, spec.target))] = At.sum(axis=1)
     if spec.pool:
         out[:, q + ng + spec.tunits] = At
+    return out
+
+
+def other_campaigns(spec: Spec) -> np.ndarray:
+    """The campaign indices other than the target's, in ``spec.groups`` order (the columns of
+    :func:`other_design`)."""
+    return spec.groups[spec.groups != spec.target]
+
+
+def other_design(spec: Spec, kf: KernelFit, p: int) -> np.ndarray:
+    """One column per other campaign (:func:`other_campaigns`): the design weights whose product with
+    ``beta`` is that campaign's modelled effect summed over the target's window (its credit there)."""
+    q, ng = spec.controls.shape[1], len(spec.groups)
+    og = other_campaigns(spec)
+    out = np.zeros((p, len(og)))
+    aw = kf.A[spec.window].sum(axis=0)                             # every unit's adstocked exposure in the window
+    for j, g in enumerate(og):
+        sel = np.nonzero(spec.unit_group == g)[0]
+        out[q + int(np.searchsorted(spec.groups, g)), j] = aw[sel].sum()
+        if spec.pool:
+            out[q + ng + sel, j] = aw[sel]
     return out
 
 
@@ -693,6 +723,11 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
     unit_total = sum(w * p["unit_total"] for w, p in parts)
     total_var = sum(w * (p["total_var"] + (p["total"] - total) ** 2) for w, p in parts)
     unit_var = sum(w * (p["unit_var"] + (p["unit_total"] - unit_total) ** 2) for w, p in parts)
+    # the other campaigns' credits in the window and their covariance with the total (collinear overlaps)
+    other_credit = sum(w * p["other_credit"] for w, p in parts)
+    other_var = sum(w * (p["other_var"] + (p["other_credit"] - other_credit) ** 2) for w, p in parts)
+    other_total_cov = sum(w * (p["other_total_cov"] + (p["total"] - total) * (p["other_credit"] - other_credit))
+                          for w, p in parts)
     fitted = sum(w * p["fitted"] for w, p in parts)
     effect_daily = sum(w * p["effect_daily"] for w, p in parts)
     other_daily = sum(w * p["other_daily"] for w, p in parts)
@@ -715,7 +750,8 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
                         boot_kernel_counts=counts, lam=best.lam, total_se=float(c * np.sqrt(total_var)),
                         unit_se=c * np.sqrt(unit_var), kernel_weights=wts, calibration=c, placebo_z=z,
                         raw_se=float(np.sqrt(total_var)), daily_se=daily_se, cum_se=c * cum_se,
-                        other_daily=other_daily)
+                        other_daily=other_daily, other_groups=other_campaigns(spec), other_credit=other_credit,
+                        other_se=c * np.sqrt(other_var), other_total_cov=c * c * other_total_cov)
 
 
 def leader_probability(mean: np.ndarray, se: np.ndarray, *, grid: int = 4001) -> np.ndarray:

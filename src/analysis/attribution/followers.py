@@ -61,6 +61,11 @@ def make_spec(panel: Panel, y: np.ndarray, *, pool: bool = True, drop_creator: s
 #: A negative credit to an overlapping campaign at least this share of the campaign's own total (in size) is
 #: read as the two campaigns' exposures not being told apart.
 OVERLAP_NEGATIVE_SHARE = 0.1
+#: Correlation between this campaign's total and an overlapping campaign's credit at or below which the two are
+#: read as not told apart (a collinear overlap: their combined total is the better-determined number).
+OVERLAP_COLLINEAR_RHO = -0.6
+#: Opening words of the warning of a collinear overlap (the post-mortem looks for them).
+COLLINEAR_PHRASE = "the data barely tell this campaign's exposure from that of the overlapping campaign"
 #: Gap between a creator's modelled and TikTok-reported share of follows that the reading calls a difference.
 SHARE_GAP = 0.05
 
@@ -156,6 +161,13 @@ class FollowerAttribution(NotebookRepr):
         Other campaigns of the brand account with posts exposed in this window, and the model's
         estimate of the outcome they caused inside it (``daily["other_campaigns"]`` day by day). It is
         part of the counterfactual (the brand without *this* campaign), not of :attr:`incremental`.
+    overlap_split : dict
+        Per overlapping campaign: ``credit`` (as in :attr:`overlapping`), ``correlation`` of that credit
+        with :attr:`incremental` (from the same HAC covariance as the intervals), and ``combined`` with
+        ``combined_ci_low`` / ``combined_ci_high``, the two together and their interval. A correlation at
+        or below :data:`OVERLAP_COLLINEAR_RHO` means the data barely tell the two exposures apart: the
+        split between them is fragile and the combined total is the better-determined number
+        (``docs/methods.md``, Limitations).
     """
 
     campaign_id: str
@@ -174,6 +186,7 @@ class FollowerAttribution(NotebookRepr):
     outcome: str = "new followers"
     warnings: tuple[str, ...] = ()
     overlapping: dict = field(default_factory=dict, repr=False)
+    overlap_split: dict = field(default_factory=dict, repr=False)
     nominal_window: tuple[pd.Timestamp, pd.Timestamp] | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ tables
@@ -266,7 +279,24 @@ class FollowerAttribution(NotebookRepr):
         if neg:
             out.append(f"A negative credit ({_and(neg)}) says the model cannot separate that exposure from this "
                        "campaign's: what one gains the other loses, so this campaign's total is unreliable too.")
+        lvl = int(round(100 * (1 - self.alpha)))
+        for c in self.collinear_overlaps:
+            d = self.overlap_split[c]
+            out.append(f"This campaign's total and {c}'s credit move against each other (correlation "
+                       f"{d['correlation']:.2f}): the data barely tell the two campaigns' exposures apart, so how the "
+                       f"{self.outcome} divide between them is fragile. Together they brought about "
+                       f"{d['combined']:,.0f} ({lvl}% interval {d['combined_ci_low']:,.0f} to "
+                       f"{d['combined_ci_high']:,.0f}), the better-determined number.")
         return out
+
+    @property
+    def collinear_overlaps(self) -> list[str]:
+        """Overlapping campaigns whose credit correlates with this campaign's total at or below
+        :data:`OVERLAP_COLLINEAR_RHO` (most negative first)."""
+        out = [c for c, d in self.overlap_split.items()
+               if d.get("correlation") is not None and np.isfinite(d["correlation"])
+               and d["correlation"] <= OVERLAP_COLLINEAR_RHO and c in self.overlapping]
+        return sorted(out, key=lambda c: (self.overlap_split[c]["correlation"], c))
 
     def reading(self) -> list[str]:
         """Plain-language sentences a report can print (the caveats are in :attr:`warnings`)."""
@@ -348,6 +378,7 @@ class FollowerAttribution(NotebookRepr):
                        "half_life_days": _f(self.kernel["half_life"])},
             "post_campaign_incremental": _f(self.post_campaign_incremental),
             "overlapping_campaigns": {c: _f(v) for c, v in sorted(self.overlapping.items())},
+            "overlap_split": {c: {k: _f(v) for k, v in d.items()} for c, d in sorted(self.overlap_split.items())},
             "effect_half_life_days": _f(self.effect_half_life),
             "window": {"start": self.window[0].date().isoformat(), "end": self.window[1].date().isoformat()},
             "alpha": _f(self.alpha), "n_boot": int(self.n_boot), "warnings": list(self.warnings),
@@ -534,7 +565,28 @@ def assemble(panel: Panel, res: E.EngineResult, *, y: np.ndarray, alpha: float, 
               "se": float(res.total_se), "calibration": float(res.calibration),
               "placebos": int(len(res.placebo_z)), "z": res.placebo_z}
     return dict(daily=daily, by=by, by_post=bp, kernel=kernel, total=total, lo=float(tlo), hi=float(thi),
-                overlapping=overlapping, posts=posts[["post_id", "creator_id", "posted_date"]].reset_index(drop=True))
+                overlapping=overlapping, overlap_split=_overlap_split(res, units, overlapping, zq),
+                posts=posts[["post_id", "creator_id", "posted_date"]].reset_index(drop=True))
+
+
+def _overlap_split(res: E.EngineResult, units: pd.DataFrame, overlapping: dict, zq: float) -> dict:
+    """Each overlapping campaign's credit, its correlation with the total and the two combined (see
+    :attr:`FollowerAttribution.overlap_split`)."""
+    if res.other_groups is None:
+        return {}
+    names = sorted(units["campaign_id"].unique())  # the engine's campaign indices (``make_spec``)
+    out = {}
+    for j, g in enumerate(res.other_groups):
+        cid = str(names[int(g)])
+        if cid not in overlapping:
+            continue
+        se_t, se_o, cov = float(res.total_se), float(res.other_se[j]), float(res.other_total_cov[j])
+        rho = cov / (se_t * se_o) if se_t > 0 and se_o > 0 else float("nan")
+        comb = float(res.total + res.other_credit[j])
+        se = float(np.sqrt(max(se_t ** 2 + se_o ** 2 + 2 * cov, 0.0)))
+        out[cid] = {"credit": float(res.other_credit[j]), "correlation": rho, "combined": comb,
+                    "combined_ci_low": comb - zq * se, "combined_ci_high": comb + zq * se}
+    return out
 
 
 @one_blas_thread
@@ -655,10 +707,16 @@ def _followers_from_panel(panel: Panel, y: np.ndarray, *, n_boot: int, seed: int
         warnings.append(f"{BELOW_ZERO_PHRASE}: a campaign seldom costs {outcome}; noise, the baseline or an "
                         "overlapping campaign the model cannot separate from this one is the likelier cause, so "
                         "the total is unreliable")
+    for c, d in parts["overlap_split"].items():
+        if c in parts["overlapping"] and np.isfinite(d["correlation"]) and d["correlation"] <= OVERLAP_COLLINEAR_RHO:
+            warnings.append(f"{COLLINEAR_PHRASE} {c} (correlation of the total with {c}'s credit "
+                            f"{d['correlation']:.2f}): how the {outcome} divide between the two is fragile; their "
+                            f"combined total, {d['combined']:,.0f}, is better determined")
     return FollowerAttribution(
         campaign_id=panel.campaign_id, incremental=float(parts["total"]), ci_low=parts["lo"], ci_high=parts["hi"],
         daily=parts["daily"], by_creator=by.sort_values("incremental", ascending=False).reset_index(drop=True),
         by_post=parts["by_post"], kernel=parts["kernel"], posts=parts["posts"],
         window=panel.observed_window, campaign_end=panel.end, alpha=alpha, n_boot=n_boot,
         outcome=outcome, warnings=tuple(warnings), overlapping=parts["overlapping"],
+        overlap_split=parts["overlap_split"],
         nominal_window=(panel.start, panel.window_end))
