@@ -226,9 +226,18 @@ def test_orders_reconcile_direct_and_incremental(toy):
     s = ca.summary().set_index("basis")
     assert s.loc["incremental", "roas"] == pytest.approx(inc["revenue"] / ca.cost)
     assert "orders" in ca.reconciliation() and "Return on ad spend:" in ca.reconciliation()
-    # over- or understatement is claimed only when the incremental interval excludes the direct count
+    # a collinear overlap of the orders is read with the two campaigns' combined orders
     import dataclasses
 
+    assert "barely tell this campaign's orders" not in ca.reconciliation()
+    split = {"C09": {"credit": -300.0, "correlation": -0.8, "combined": 900.0, "combined_ci_low": 700.0,
+                     "combined_ci_high": 1100.0}}
+    tied = dataclasses.replace(ca, orders=dataclasses.replace(ca.orders, overlapping={"C09": -300.0},
+                                                              overlap_split=split))
+    assert ("The data barely tell this campaign's orders from those of the overlapping campaign C09 (correlation "
+            "-0.80), so the split between the two is fragile; together they brought about 900 (95% CI 700 to "
+            "1,100).") in tied.reconciliation()
+    # over- or understatement is claimed only when the incremental interval excludes the direct count
     d0 = ca.direct["orders"]
 
     def with_orders(est, lo, hi):

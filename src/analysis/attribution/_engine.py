@@ -20,6 +20,9 @@
 * daily and cumulative bands (:func:`daily_parts`): the running sum gets the total's kernel-averaged,
   calibrated HAC variance, so the cumulative band ends on the total's interval; a single day gets its
   counterfactual's HAC variance plus a local estimate of the day's noise (uncalibrated);
+* overlapping campaigns: each one's modelled effect inside the target's window (its credit there) is linear
+  in the outcome too, so the same sandwich gives its covariance with the total (:func:`other_design`);
+  a strongly negative correlation says the data cannot split the two campaigns (a collinear overlap);
 * kernel-choice diagnostic: a block wild bootstrap of leverage-adjusted residuals (Gaussian multipliers
   constant within 14-day blocks) in which every replicate re-selects the kernel among the best
   candidates (``boot_kernel_counts``). All replicates of one kernel are solved with a single matrix

@@ -157,6 +157,13 @@ class ConversionAttribution(NotebookRepr):
                   f"({lvl}% CI {o.ci_low:,.0f} to {o.ci_high:,.0f}) and {agree} (the intervals "
                   + ("overlap)." if agree == "agrees with it" else f"do not overlap; trust the {source}, which "
                      "does not depend on a model of the baseline)."))
+        if self.geo is None and self.orders is not None:
+            for c in self.orders.collinear_overlaps:
+                sp = self.orders.overlap_split[c]
+                s += (f" The data barely tell this campaign's orders from those of the overlapping campaign {c} "
+                      f"(correlation {sp['correlation']:.2f}), so the split between the two is fragile; together "
+                      f"they brought about {sp['combined']:,.0f} ({lvl}% CI {sp['combined_ci_low']:,.0f} to "
+                      f"{sp['combined_ci_high']:,.0f}).")
         if self.cost > 0:
             s += (f" Return on ad spend: {self.direct['revenue'] / self.cost:.2f}x on directly attributed revenue, "
                   f"{rev / self.cost:.2f}x on incremental revenue{by} ({lvl}% CI {rlo / self.cost:.2f}x "
