@@ -64,7 +64,7 @@ OVERLAP_NEGATIVE_SHARE = 0.1
 #: Correlation between this campaign's total and an overlapping campaign's credit at or below which the two are
 #: read as not told apart (a collinear overlap: their combined total is the better-determined number).
 OVERLAP_COLLINEAR_RHO = -0.6
-#: Opening words of the warning of a collinear overlap (the post-mortem looks for them).
+#: Opening words of the warning of a collinear overlap.
 COLLINEAR_PHRASE = "the data barely tell this campaign's exposure from that of the overlapping campaign"
 #: Gap between a creator's modelled and TikTok-reported share of follows that the reading calls a difference.
 SHARE_GAP = 0.05
@@ -293,10 +293,7 @@ class FollowerAttribution(NotebookRepr):
     def collinear_overlaps(self) -> list[str]:
         """Overlapping campaigns whose credit correlates with this campaign's total at or below
         :data:`OVERLAP_COLLINEAR_RHO` (most negative first)."""
-        out = [c for c, d in self.overlap_split.items()
-               if d.get("correlation") is not None and np.isfinite(d["correlation"])
-               and d["correlation"] <= OVERLAP_COLLINEAR_RHO and c in self.overlapping]
-        return sorted(out, key=lambda c: (self.overlap_split[c]["correlation"], c))
+        return _collinear(self.overlap_split, self.overlapping)
 
     def reading(self) -> list[str]:
         """Plain-language sentences a report can print (the caveats are in :attr:`warnings`)."""
@@ -569,6 +566,14 @@ def assemble(panel: Panel, res: E.EngineResult, *, y: np.ndarray, alpha: float, 
                 posts=posts[["post_id", "creator_id", "posted_date"]].reset_index(drop=True))
 
 
+def _collinear(split: dict, overlapping: dict) -> list[str]:
+    """Campaigns of ``split`` (:attr:`FollowerAttribution.overlap_split`) credited in ``overlapping`` whose
+    correlation is at or below :data:`OVERLAP_COLLINEAR_RHO`, most negative first."""
+    out = [c for c, d in split.items() if c in overlapping and d.get("correlation") is not None
+           and np.isfinite(d["correlation"]) and d["correlation"] <= OVERLAP_COLLINEAR_RHO]
+    return sorted(out, key=lambda c: (split[c]["correlation"], c))
+
+
 def _overlap_split(res: E.EngineResult, units: pd.DataFrame, overlapping: dict, zq: float) -> dict:
     """Each overlapping campaign's credit, its correlation with the total and the two combined (see
     :attr:`FollowerAttribution.overlap_split`)."""
@@ -707,11 +712,11 @@ def _followers_from_panel(panel: Panel, y: np.ndarray, *, n_boot: int, seed: int
         warnings.append(f"{BELOW_ZERO_PHRASE}: a campaign seldom costs {outcome}; noise, the baseline or an "
                         "overlapping campaign the model cannot separate from this one is the likelier cause, so "
                         "the total is unreliable")
-    for c, d in parts["overlap_split"].items():
-        if c in parts["overlapping"] and np.isfinite(d["correlation"]) and d["correlation"] <= OVERLAP_COLLINEAR_RHO:
-            warnings.append(f"{COLLINEAR_PHRASE} {c} (correlation of the total with {c}'s credit "
-                            f"{d['correlation']:.2f}): how the {outcome} divide between the two is fragile; their "
-                            f"combined total, {d['combined']:,.0f}, is better determined")
+    for c in _collinear(parts["overlap_split"], parts["overlapping"]):
+        d = parts["overlap_split"][c]
+        warnings.append(f"{COLLINEAR_PHRASE} {c} (correlation of the total with {c}'s credit "
+                        f"{d['correlation']:.2f}): how the {outcome} divide between the two is fragile; their "
+                        f"combined total, {d['combined']:,.0f}, is better determined")
     return FollowerAttribution(
         campaign_id=panel.campaign_id, incremental=float(parts["total"]), ci_low=parts["lo"], ci_high=parts["hi"],
         daily=parts["daily"], by_creator=by.sort_values("incremental", ascending=False).reset_index(drop=True),
