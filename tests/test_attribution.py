@@ -415,7 +415,9 @@ def test_kernel_weights_favour_the_better_held_out_fit():
     w = E.kernel_weights(np.array([1.00, 1.001, 1.2]), n=300)
     assert w.sum() == pytest.approx(1.0)
     assert w[0] > w[1] > w[2] and w[2] == 0.0
-    assert E.calibration_factor(np.zeros(0)) == 1.0
+    # no placebo at all (the data too short to place one): the cap, the rule's limit at one degree of freedom
+    assert E.calibration_factor(np.zeros(0)) == E.CALIBRATION_CAP == E.calibration_factor(np.array([1.0]), cap=4.0)
+    assert E.calibration_factor(np.array([np.nan]), cap=3.0) == 3.0
     assert E.calibration_factor(np.array([0.01, -0.02])) == 1.0        # never narrower than the HAC interval
     # root mean square of the placebo z-values with a Student quantile: independent placebos, nu = n - 1
     z = np.array([3.0, -3.0, 3.0])
@@ -603,6 +605,87 @@ def test_validation_rows_for_sparse_exports(benchmark_script):
     (t_bias,) = [r for c, r in rows.items() if "its last metrics day" in c and "bias" in c]
     assert 28 < float(t_bias["measured"].split("%")[0]) < 32  # the shifted estimates are read as biased
     assert mod._sparse_rows(pd.DataFrame({"f_true": truth})) == []
+
+
+def test_a_short_export_is_widened_by_the_cap_and_says_why():
+    """The brand's daily series exported for four months around the campaign leave no room for a placebo
+    window: the interval is widened by the calibration's cap (it then covers the truth, which the HAC
+    interval alone misses on this pinned seed), a warning says why and how many days would calibrate it, and
+    the post-mortem lists it; the same campaign on a year of data is calibrated by its placebos."""
+    from analysis.attribution.followers import WEAK_CALIBRATION_PHRASE
+    from analysis.simulate import build_core, short_exports
+
+    world = build_core(campaigns=3, days=365, seed=7)
+    short = short_exports(world.tables, "C01", before=30, after=56)
+    camp = world.tables["campaigns"].set_index("campaign_id").loc["C01"]
+    days = pd.to_datetime(short["brand_account_daily"]["date"])
+    assert days.min() == pd.Timestamp(camp["start_date"]) - pd.Timedelta(days=30)
+    assert days.max() == pd.Timestamp(camp["end_date"]) + pd.Timedelta(days=56)
+    assert len(world.tables["brand_account_daily"]) == 365 and short["posts"] is world.tables["posts"]
+    truth = world.truth["campaigns"]["C01"]["followers"]["incremental"]
+    fa = attribute_followers(short, "C01", n_boot=0)
+    assert fa.kernel["placebos"] == 0 and fa.kernel["calibration"] == E.CALIBRATION_CAP
+    assert fa.ci_low <= truth <= fa.ci_high
+    mid, half = (fa.ci_low + fa.ci_high) / 2, (fa.ci_high - fa.ci_low) / 2
+    assert fa.incremental == pytest.approx(mid)
+    assert not mid - half / E.CALIBRATION_CAP <= truth <= mid + half / E.CALIBRATION_CAP  # HAC alone misses
+    (warn,) = [w for w in fa.warnings if WEAK_CALIBRATION_PHRASE in w]
+    assert "none fits beside the 59-day window in 117 days of data" in warn and "about 265 days" in warn
+    assert attribute_followers(short, "C01", n_boot=0).to_dict()["warnings"] == list(fa.warnings)
+    full = attribute_followers(world.tables, "C01", n_boot=0)
+    assert full.kernel["placebos"] > 20 and 1.0 < full.kernel["calibration"] < E.CALIBRATION_CAP
+    assert not any(WEAK_CALIBRATION_PHRASE in w for w in full.warnings)
+    # a few placebos with under two degrees of freedom are also capped and warned; without calibration, none
+    longer = attribute_followers(short_exports(world.tables, "C01", before=90, after=90), "C01", n_boot=0)
+    assert 0 < longer.kernel["placebos"] < 20 and any(WEAK_CALIBRATION_PHRASE in w for w in longer.warnings)
+    assert "only" in next(w for w in longer.warnings if WEAK_CALIBRATION_PHRASE in w)
+    with pytest.raises(ValueError, match="before and after"):
+        short_exports(world.tables, "C01", before=-1)
+    with pytest.raises(ValueError, match="unknown campaign 'C99'"):
+        short_exports(world.tables, "C99")
+
+
+def test_an_uncalibrated_run_keeps_the_hac_interval():
+    """``calibrate=False`` (the engine's placebo fits and the sensitivity's quick fits) keeps factor 1 and
+    claims no weak calibration, even where no placebo would fit."""
+    from analysis.attribution._data import build_panel
+    from analysis.attribution.followers import make_spec
+    from analysis.simulate import build_core, short_exports
+
+    world = build_core(campaigns=3, days=365, seed=7)
+    panel = build_panel(short_exports(world.tables, "C01", before=30, after=56), "C01")
+    spec = make_spec(panel, panel.brand["new_followers"].to_numpy(float))
+    res = E.run(spec, kernels=[E.geometric(0.5)], n_boot=0, calibrate=False)
+    assert res.calibration == 1.0 and len(res.placebo_z) == 0 and not E.weak_calibration(res)
+    cal = E.run(spec, kernels=[E.geometric(0.5)], n_boot=0)
+    assert cal.calibration == E.CALIBRATION_CAP and E.weak_calibration(cal)
+    assert cal.total_se == pytest.approx(E.CALIBRATION_CAP * res.total_se)
+
+
+def test_validation_rows_for_short_exports(benchmark_script):
+    """Short exports are held to coverage (they may be conservative) and report the uncalibrated coverage."""
+    mod = benchmark_script("validation_attribution")
+    rng = np.random.default_rng(2)
+    truth = rng.uniform(1e3, 1e4, 200)
+    ok = pd.DataFrame({"f_true": truth, "f_lo": truth * 0.8, "f_hi": truth * 1.2})
+    null = pd.DataFrame({"seed": range(50)})
+    for k, _, _ in mod.SHORT:
+        est = truth * (1 + rng.normal(0, 0.1, 200))
+        ok[f"{k}_est"], ok[f"{k}_lo"], ok[f"{k}_hi"] = est, est - 0.4 * truth, est + 0.4 * truth
+        ok[f"{k}_raw_lo"], ok[f"{k}_raw_hi"] = est - 0.1 * truth, est + 0.1 * truth
+        ok[f"{k}_placebos"], ok[f"{k}_weak"] = 0, 1.0
+        null[f"{k}_lo"], null[f"{k}_hi"] = np.where(np.arange(50) < 45, -1.0, 1.0), 2.0
+    rows = mod._short_summary(ok, null)
+    assert len(rows) == 4 * len(mod.SHORT)
+    cov = [r for r in rows if "covers the truth" in r["check"]]
+    assert all(r["met"] and r["measured"].startswith("100.0% (") for r in cov)
+    raw = float(cov[0]["measured"].split("(")[1].rstrip("%)"))
+    assert 60 < raw < 80                                       # the narrow intervals miss a third
+    nulls = [r for r in rows if r["check"].startswith("null campaign")]
+    assert all(r["measured"] == "90.0%" and not r["met"] for r in nulls)
+    widths = [r for r in rows if "warned" in r["check"]]
+    assert all(r["measured"] == "100% (0; 2.00x)" for r in widths)
+    assert mod._short_summary(pd.DataFrame({"f_true": truth}), null) == []
 
 
 def test_simulator_null_campaign_covers_zero():

@@ -196,6 +196,18 @@ def test_reconstructed_timing_and_net_only_followers_are_threats(rep, monkeypatc
     assert any(t.startswith("Campaign C09 overlaps this one so closely") and "combined 1,200 followers (interval "
                "900 to 1,500)" in t for t in items)
     assert not any(t.startswith("Campaign ") and "overlaps this one so closely" in t for t in plain)
+    # intervals widened by the calibration's cap for want of placebo windows (a short export) are a threat
+    from analysis.attribution.followers import WEAK_CALIBRATION_PHRASE
+
+    calibrated = dataclasses.replace(fa, warnings=tuple(w for w in fa.warnings if WEAK_CALIBRATION_PHRASE not in w))
+    monkeypatch.setitem(rep.sections, "attribution", dataclasses.replace(sec, result=calibrated))
+    items = pm.threats(rep)
+    assert not any("too short around the campaign" in t for t in items)
+    weak = dataclasses.replace(calibrated, warnings=calibrated.warnings + (f"{WEAK_CALIBRATION_PHRASE} (none ...)",))
+    monkeypatch.setitem(rep.sections, "attribution", dataclasses.replace(sec, result=weak))
+    assert len(pm.threats(rep)) == len(items) + 1
+    assert any(t.startswith("The brand account's daily data are too short around the campaign") for t in
+               pm.threats(rep))
     # a total whose interval lies wholly below zero is a threat too
     below = dataclasses.replace(fa, incremental=-900.0, ci_low=-1500.0, ci_high=-300.0)
     monkeypatch.setitem(rep.sections, "attribution", dataclasses.replace(sec, result=below))

@@ -332,6 +332,13 @@ def threats(rep: CampaignReport) -> list[str]:
         elif lumped:
             out.append("Much of the campaign posts' views came in snapshots covering several days: their daily "
                        "timing was reconstructed, so the carry-over and the split between creators are approximate.")
+        from analysis.attribution.followers import WEAK_CALIBRATION_PHRASE
+
+        if any(WEAK_CALIBRATION_PHRASE in w for w in fa.warnings):
+            out.append("The brand account's daily data are too short around the campaign to calibrate the "
+                       "intervals on placebo windows: they are widened by the largest factor allowed instead of a "
+                       "measured one, so they may be wider than the data need (a year of daily data calibrates "
+                       "them).")
         if NET_ONLY_WARNING in fa.warnings:
             out.append("The brand's follower data give only the net daily change: the incremental followers are "
                        "net of same-day unfollows (an undercount), and their retention could not be measured.")

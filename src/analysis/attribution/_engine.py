@@ -46,6 +46,13 @@ MAX_LAG = 56
 #: Days between the starts of neighbouring placebo windows (a week keeps the day-of-week alignment).
 PLACEBO_STEP = 7
 
+#: Largest factor the placebo calibration puts on the HAC standard errors (also the factor without placebos).
+CALIBRATION_CAP = 4.0
+
+#: Placebo degrees of freedom (:func:`placebo_dof`) under which a capped calibration is called weak: the
+#: placebos then span less than about twice the window, too little to measure the spread of a window total.
+WEAK_CALIBRATION_DOF = 2.0
+
 
 @dataclass(frozen=True)
 class Kernel:
@@ -280,6 +287,7 @@ class EngineResult:
     kernel_weights: np.ndarray | None = None  # weight of every entry of ``fits``
     calibration: float = 1.0                # placebo calibration factor applied to the standard errors
     placebo_z: np.ndarray | None = None     # standardised placebo totals (campaign-free, shifted exposure)
+    placebo_dof: float = float("nan")       # degrees of freedom of the placebos' spread (:func:`placebo_dof`)
     raw_se: float = float("nan")            # ``total_se`` before calibration
     daily_se: np.ndarray | None = None      # (n,) standard error of the daily incremental (NaN off the window;
                                             # not placebo-calibrated: the placebos calibrate window sums)
@@ -582,7 +590,7 @@ def placebo_dof(n_placebos: int, window_days: int, step: int = PLACEBO_STEP) -> 
     return max(1.0, 1.5 * (n_placebos * step / float(window_days) - 1.0))
 
 
-def calibration_factor(z: np.ndarray, alpha: float = 0.05, cap: float = 4.0, *,
+def calibration_factor(z: np.ndarray, alpha: float = 0.05, cap: float = CALIBRATION_CAP, *,
                        window_days: int | None = None, step: int = PLACEBO_STEP) -> float:
     """Factor on the standard errors from the placebo windows' standardised totals ``z``.
 
@@ -592,12 +600,15 @@ def calibration_factor(z: np.ndarray, alpha: float = 0.05, cap: float = 4.0, *,
     interval uses the Student quantile: ``estimate +- t_(nu, 1 - alpha/2) s SE``, expressed as the factor
     ``t_(nu, 1 - alpha/2) s / z_(1 - alpha/2)`` on the standard error. At least 1 (the HAC interval is never
     narrowed) and at most ``cap``. ``window_days`` is the placebo (and real) window's length; without it
-    the placebos are taken as independent (``nu = n - 1``).
+    the placebos are taken as independent (``nu = n - 1``). Without any placebo (data too short to place
+    one beside the real window) the factor is ``cap``, the limit of the rule as the degrees of freedom
+    fall to one: nothing measures how much the HAC error understates the spread, and on the simulator
+    that is what an uncalibrated interval of a short export misses (``docs/validation_attribution.md``).
     """
     z = np.asarray(z, float)
     z = z[np.isfinite(z)]
     if len(z) == 0:
-        return 1.0
+        return float(cap)
     nu = placebo_dof(len(z), window_days, step) if window_days else max(1.0, len(z) - 1.0)
     s = float(np.sqrt(np.mean(z ** 2)))
     q = float(stats.t.ppf(1 - alpha / 2, nu)) * s
@@ -745,16 +756,29 @@ def _run(spec: Spec, *, kernels: list[Kernel] | None = None, n_boot: int = 1000,
         cum_se[W] = np.sqrt(sum(w * (p["cum_var"] + (p["cum"] - cmean) ** 2) for w, p in parts))
     z = placebo_z(spec, best, lags) if calibrate else np.zeros(0)
     wdx = np.nonzero(W)[0]
-    c = calibration_factor(z, alpha, window_days=int(wdx[-1] - wdx[0] + 1) if len(wdx) else None)
+    lw = int(wdx[-1] - wdx[0] + 1) if len(wdx) else 0
+    c = calibration_factor(z, alpha, window_days=lw) if calibrate and lw else 1.0
+    z_dof = placebo_dof(len(z), lw) if calibrate and lw else float("nan")
     err_total, err_units = err_total * c, err_units * c
     return EngineResult(spec=spec, fits=fits, best=best, beta=beta, fitted=fitted,
                         effect_daily=effect_daily, residual=residual, total=total, unit_total=unit_total,
                         alloc=alloc, err_total=err_total, err_units=err_units,
                         boot_kernel_counts=counts, lam=best.lam, total_se=float(c * np.sqrt(total_var)),
                         unit_se=c * np.sqrt(unit_var), kernel_weights=wts, calibration=c, placebo_z=z,
-                        raw_se=float(np.sqrt(total_var)), daily_se=daily_se, cum_se=c * cum_se,
+                        placebo_dof=z_dof, raw_se=float(np.sqrt(total_var)), daily_se=daily_se, cum_se=c * cum_se,
                         other_daily=other_daily, other_groups=other_campaigns(spec), other_credit=other_credit,
                         other_se=c * np.sqrt(other_var), other_total_cov=c * c * other_total_cov)
+
+
+def weak_calibration(res: EngineResult) -> bool:
+    """Whether ``res``'s interval is widened by the cap because too few placebos fit in the data.
+
+    True when the calibration factor is :data:`CALIBRATION_CAP` and the placebos (if any) have fewer than
+    :data:`WEAK_CALIBRATION_DOF` degrees of freedom: the data are too short around the attribution window
+    to measure how much the HAC error understates a window total's spread, so the interval is conservative.
+    """
+    n = 0 if res.placebo_z is None else len(res.placebo_z)
+    return bool(res.calibration >= CALIBRATION_CAP and (n == 0 or not res.placebo_dof >= WEAK_CALIBRATION_DOF))
 
 
 def leader_probability(mean: np.ndarray, se: np.ndarray, *, grid: int = 4001) -> np.ndarray:

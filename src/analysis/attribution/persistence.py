@@ -204,8 +204,10 @@ def own_content_persistence(data: Any, campaign_id: str, *, days: int = 30, alph
         zp.append(c / s if s > 0 else np.nan)
     factor = E.calibration_factor(np.asarray(zp), alpha, window_days=days)
     if len(zp) < 5:
-        warnings.append(f"only {len(zp)} campaign-free placebo windows: the interval rests on the robust "
-                        "standard error alone")
+        how = (f"the interval is widened by the largest calibration factor ({E.CALIBRATION_CAP:g} times the robust "
+               "standard error) instead of a measured one" if factor >= E.CALIBRATION_CAP
+               else "the interval's calibration rests on them alone")
+        warnings.append(f"only {len(zp)} campaign-free placebo windows: {how}")
     se *= factor
     z = float(stats.norm.ppf(1 - alpha / 2))
     X0 = X.copy()

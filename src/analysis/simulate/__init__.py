@@ -33,7 +33,8 @@ from analysis.simulate.core import MIN_DAYS, REPEAT_EFFECT, build_core
 from analysis.simulate.io import write_dataset
 from analysis.simulate.world import World
 
-__all__ = ["World", "build_core", "cli", "generate", "simulate", "totals_exports", "weekly_exports"]
+__all__ = ["World", "build_core", "cli", "generate", "short_exports", "simulate", "totals_exports",
+           "weekly_exports"]
 
 
 def _check_sizes(campaigns: int, days: int) -> None:
@@ -172,6 +173,47 @@ def totals_exports(tables: dict[str, pd.DataFrame], *, on_last_day: bool = False
     if on_last_day:
         last = last.assign(date=tables["brand_account_daily"]["date"].max())
     return {**tables, "post_metrics": last}
+
+
+#: Tables of daily brand-level series that :func:`short_exports` trims (a date column named ``date``).
+DAILY_ACCOUNT_TABLES = ("brand_account_daily", "paid_media_daily", "web_sessions_daily", "geo_sales_daily")
+
+
+def short_exports(tables: dict[str, pd.DataFrame], campaign_id: str, *, before: int = 30,
+                  after: int = 56) -> dict[str, pd.DataFrame]:
+    """The tables as an analyst who exported the brand's daily series for a short period would hold them.
+
+    Keeps the rows of the daily account tables (:data:`DAILY_ACCOUNT_TABLES`) from ``before`` days before
+    the campaign's start to ``after`` days after its end (TikTok Studio's custom date ranges, for example
+    the 60 days around a campaign); posts, post metrics, orders and every other table are unchanged.
+
+    Parameters
+    ----------
+    tables : dict of str to pandas.DataFrame
+        Raw tables from :func:`generate`.
+    campaign_id : str
+        The campaign whose dates the period is built around.
+    before, after : int
+        Days kept before the campaign's ``start_date`` and after its ``end_date`` (0 or more).
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        A new dict; the input is not modified.
+    """
+    if before < 0 or after < 0:
+        raise ValueError(f"before and after must be 0 or more days (got {before!r} and {after!r}).")
+    camp = tables["campaigns"].set_index("campaign_id")
+    if campaign_id not in camp.index:
+        raise ValueError(f"unknown campaign {campaign_id!r}; the campaigns are {', '.join(map(str, camp.index))}.")
+    lo = pd.Timestamp(camp.loc[campaign_id, "start_date"]) - pd.Timedelta(days=before)
+    hi = pd.Timestamp(camp.loc[campaign_id, "end_date"]) + pd.Timedelta(days=after)
+    out = dict(tables)
+    for name in DAILY_ACCOUNT_TABLES:
+        if name in out:
+            day = pd.to_datetime(out[name]["date"])
+            out[name] = out[name][(day >= lo) & (day <= hi)].reset_index(drop=True)
+    return out
 
 
 def simulate(out_dir: str | Path, *, seed: int = DEFAULT_SEED, campaigns: int = 10, days: int = 365,
