@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -61,6 +62,30 @@ def test_robustness_reports_the_kernel_choice_and_the_calibration(rep):
     assert cal["interval widening factor"] == fa.kernel["calibration"] >= 1.0
     assert tables["The total under alternative choices"].iloc[0]["incremental"] == pytest.approx(fa.incremental)
     assert len(sec.plotters) == 2 and "ranges from" in sec.reading
+
+
+def test_robustness_says_when_the_placebos_are_too_few_or_absent(rep, monkeypatch):
+    """The calibration's reading follows the placebos: measured, at the cap for want of placebos (the test
+    simulation's 240 days hold a few, with under two degrees of freedom), or none at all (a short export)."""
+    import dataclasses
+
+    from analysis.attribution.followers import WEAK_CALIBRATION_PHRASE
+
+    sec = rep.sections["attribution"]
+    fa = sec.result
+    weak = any(WEAK_CALIBRATION_PHRASE in w for w in fa.warnings)
+    assert weak and fa.kernel["placebos"] > 0
+    reading = pm.robustness(rep).reading
+    assert f"Shifting the campaign to {fa.kernel['placebos']} dates" in reading and "too few to measure" in reading
+    calibrated = dataclasses.replace(fa, warnings=tuple(w for w in fa.warnings if WEAK_CALIBRATION_PHRASE not in w))
+    monkeypatch.setitem(rep.sections, "attribution", dataclasses.replace(sec, result=calibrated))
+    assert "too few to measure" not in pm.robustness(rep).reading
+    none = dataclasses.replace(fa, kernel={**fa.kernel, "placebos": 0, "z": np.zeros(0), "calibration": 4.0})
+    monkeypatch.setitem(rep.sections, "attribution", dataclasses.replace(sec, result=none))
+    out = pm.robustness(rep)
+    assert "leave no room to shift the campaign" in out.reading and "Shifting the campaign to 0" not in out.reading
+    assert len(out.plotters) == 1 and np.isnan(dict(out.tables)["Placebo calibration of the intervals"].iloc[0][
+        "RMS placebo z"])
 
 
 def test_threats_follow_the_results(rep):

@@ -263,10 +263,20 @@ def robustness(rep: CampaignReport) -> Section:
         tables = [("Carry-over kernels by cross-validated error (the six best)", cv),
                   ("Kernel chosen in the bootstrap replicates", boot),
                   ("Placebo calibration of the intervals", cal)]
+        from analysis.attribution.followers import WEAK_CALIBRATION_PHRASE
+
         reading = (f"The carry-over kernel {k['label']} had the lowest blocked cross-validation error (mean delay "
-                   f"{k['mean_lag']:.1f} days). Shifting the campaign to {int(k['placebos'])} dates without one "
-                   f"gave placebo totals whose spread widened the Newey-West intervals by a factor of "
-                   f"{k['calibration']:.2f} (a factor of 1 means the errors were already right).")
+                   f"{k['mean_lag']:.1f} days). ")
+        if not len(z):
+            reading += (f"The data leave no room to shift the campaign to dates without one (placebo campaigns), so "
+                        f"the Newey-West intervals are widened by the calibration's largest factor, "
+                        f"{k['calibration']:.2f}, instead of a measured one.")
+        else:
+            reading += (f"Shifting the campaign to {int(k['placebos'])} dates without one gave placebo totals whose "
+                        f"spread widened the Newey-West intervals by a factor of {k['calibration']:.2f} (a factor of "
+                        "1 means the errors were already right)"
+                        + (": too few to measure that factor, so it is the calibration's largest."
+                           if any(WEAK_CALIBRATION_PHRASE in w for w in fa.warnings) else "."))
         plotters = []
         if sens is not None:
             tables.insert(0, ("The total under alternative choices", sens.summary()[
