@@ -630,7 +630,8 @@ def test_a_short_export_is_widened_by_the_cap_and_says_why():
     assert fa.incremental == pytest.approx(mid)
     assert not mid - half / E.CALIBRATION_CAP <= truth <= mid + half / E.CALIBRATION_CAP  # HAC alone misses
     (warn,) = [w for w in fa.warnings if WEAK_CALIBRATION_PHRASE in w]
-    assert "none fits beside the 59-day window in 117 days of data" in warn and "about 265 days" in warn
+    assert "none fits beside the 59-day window in 117 days of the brand account's daily data" in warn
+    assert "about 265 days of the brand account's daily data" in warn
     assert attribute_followers(short, "C01", n_boot=0).to_dict()["warnings"] == list(fa.warnings)
     full = attribute_followers(world.tables, "C01", n_boot=0)
     assert full.kernel["placebos"] > 20 and 1.0 < full.kernel["calibration"] < E.CALIBRATION_CAP
@@ -660,6 +661,12 @@ def test_an_uncalibrated_run_keeps_the_hac_interval():
     cal = E.run(spec, kernels=[E.geometric(0.5)], n_boot=0)
     assert cal.calibration == E.CALIBRATION_CAP and E.weak_calibration(cal)
     assert cal.total_se == pytest.approx(E.CALIBRATION_CAP * res.total_se)
+    # the warning names the data it needs more of: the account's daily data, or the daily orders
+    from analysis.attribution.followers import _weak_calibration_warning
+
+    assert "117 days of the brand account's daily data" in _weak_calibration_warning(cal, "new followers")
+    orders = _weak_calibration_warning(cal, "orders")
+    assert "117 days of daily orders" in orders and "about 265 days of daily orders" in orders
 
 
 def test_validation_rows_for_short_exports(benchmark_script):

@@ -67,7 +67,7 @@ OVERLAP_COLLINEAR_RHO = -0.6
 #: Opening words of the warning of a collinear overlap.
 COLLINEAR_PHRASE = "the data barely tell this campaign's exposure from that of the overlapping campaign"
 #: Opening words of the warning that the data are too short to calibrate the intervals on placebo windows.
-WEAK_CALIBRATION_PHRASE = "too few placebo windows fit in the brand account's data to calibrate the intervals"
+WEAK_CALIBRATION_PHRASE = "too few placebo windows fit in the data to calibrate the intervals"
 #: Gap between a creator's modelled and TikTok-reported share of follows that the reading calls a difference.
 SHARE_GAP = 0.05
 
@@ -657,7 +657,7 @@ def attribute_followers(data: Any, campaign_id: str, *, n_boot: int = 1000, seed
                                  exposure_relvar=info.get("weight_relvar"))
 
 
-def _weak_calibration_warning(res: E.EngineResult) -> str:
+def _weak_calibration_warning(res: E.EngineResult, outcome: str) -> str:
     """The warning of :func:`analysis.attribution._engine.weak_calibration`, with the days it would take."""
     W = res.spec.window
     idx = np.nonzero(W)[0]
@@ -668,10 +668,11 @@ def _weak_calibration_warning(res: E.EngineResult) -> str:
     count = int(np.ceil((E.WEAK_CALIBRATION_DOF / 1.5 + 1.0) * lw / E.PLACEBO_STEP))
     need = 2 * (lw + 7) + E.PLACEBO_STEP * (count - 1)
     got = f"only {n} fit" if n else "none fits"
-    return (f"{WEAK_CALIBRATION_PHRASE} ({got} beside the {lw}-day window in {len(W):,} days of data): they "
-            "measure how much the robust standard error understates the spread of a window total, so the "
+    source = "the brand account's daily data" if "follower" in outcome else "daily orders"
+    return (f"{WEAK_CALIBRATION_PHRASE} ({got} beside the {lw}-day window in {len(W):,} days of {source}): "
+            "they measure how much the robust standard error understates the spread of a window total, so the "
             f"intervals are widened by the largest factor allowed ({E.CALIBRATION_CAP:g} times that error) instead "
-            f"of a measured one; about {need:,} days of daily brand account data around the campaign calibrate them")
+            f"of a measured one; about {need:,} days of {source} around the campaign calibrate them")
 
 
 def _fit_mask(panel: Panel, baseline_days: int | None) -> np.ndarray | None:
@@ -720,7 +721,7 @@ def _followers_from_panel(panel: Panel, y: np.ndarray, *, n_boot: int, seed: int
                         f"credited 0 with no interval; whatever {'it' if n == 1 else 'they'} brought is counted "
                         "with the other creators and the baseline")
     if E.weak_calibration(res):
-        warnings.append(_weak_calibration_warning(res))
+        warnings.append(_weak_calibration_warning(res, outcome))
     if not leader_chances:
         by["p_top"] = np.nan
     if (by["incremental"] < 0).any():
