@@ -646,6 +646,27 @@ def test_a_short_export_is_widened_by_the_cap_and_says_why():
         short_exports(world.tables, "C99")
 
 
+def test_weekly_brand_totals_are_refused_with_the_rule():
+    """Brand rows a week (or a month) apart hold totals the model would read as single days: refused with
+    the table, column and rule; a daily series with days missing is still read (with its gaps named)."""
+    from analysis.attribution._data import BrandDataUnusable, NotDailyData
+    from analysis.simulate import build_core
+
+    world = build_core(campaigns=3, days=365, seed=7)
+    daily = world.tables["brand_account_daily"].assign(date=lambda d: pd.to_datetime(d["date"]))
+    sums = {c: "sum" for c in ("new_followers", "lost_followers", "profile_views", "video_views")}
+    for freq in ("W-SUN", "MS"):
+        agg = (daily.set_index("date").resample(freq)
+               .agg({"brand_account": "first", "followers": "last", **sums}).reset_index())
+        with pytest.raises(NotDailyData, match=r"brand_account_daily, column date: its \d+ rows .* are a median "
+                                               r"\d+ days apart; rule: one row per day") as exc:
+            attribute_followers({**world.tables, "brand_account_daily": agg}, "C01", n_boot=0)
+        assert isinstance(exc.value, BrandDataUnusable) and isinstance(exc.value, ValueError)
+    gappy = daily[daily["date"].dt.day_of_week != 2]          # every Wednesday missing: still daily rows
+    fa = attribute_followers({**world.tables, "brand_account_daily": gappy}, "C01", n_boot=0)
+    assert any("has no new_followers on" in w for w in fa.warnings)
+
+
 def test_an_uncalibrated_run_keeps_the_hac_interval():
     """``calibrate=False`` (the engine's placebo fits and the sensitivity's quick fits) keeps factor 1 and
     claims no weak calibration, even where no placebo would fit."""

@@ -461,6 +461,29 @@ def test_brand_history_outside_the_window_makes_attribution_not_available(sim_pr
     assert "do not overlap campaign 'C01'" in sec.reason and sec.reason.startswith("brand_account_daily: ")
 
 
+class _Weekly(_Without):
+    """A data set whose brand account history holds weekly totals (an export summed by week)."""
+
+    def __getitem__(self, name):
+        t = self._ds[name]
+        if name != "brand_account_daily":
+            return t
+        d = t.assign(date=pd.to_datetime(t["date"])).set_index("date")
+        agg = {c: "last" if c == "followers" else "sum" if pd.api.types.is_numeric_dtype(d[c]) else "first"
+               for c in d.columns}
+        return d.resample("W-SUN").agg(agg).reset_index()
+
+
+def test_weekly_brand_totals_make_attribution_not_available_with_the_rule(sim_processed):
+    from analysis.data import load
+
+    ds = load(sim_processed)
+    params = cr.validate_parameters(campaign_id="C01", data_dir=str(sim_processed), out_dir="x")
+    sec = cr.attribution(cr.CampaignReport(_Weekly(ds, ()), params))
+    assert sec.status == "not available", (sec.status, sec.reason)
+    assert sec.reason.startswith("brand_account_daily, column date: ") and "rule: one row per day" in sec.reason
+
+
 def test_missing_module_is_not_available(sim_processed, monkeypatch):
     import sys
 

@@ -1101,11 +1101,11 @@ def attribution(rep: CampaignReport) -> Section:
     def body() -> Section:
         from analysis.attribution import attribute_followers
 
-        from analysis.attribution._data import WindowOutsideData
+        from analysis.attribution._data import BrandDataUnusable
 
         try:
             fa = attribute_followers(rep.data, rep.campaign_id, seed=rep.params.seed, view_curve=rep.view_curve)
-        except WindowOutsideData as exc:
+        except BrandDataUnusable as exc:  # data outside the window, or weekly totals: say why
             raise NotAvailable(str(exc)) from exc
         d = fa.to_dict()
         followers = {**d, "status": "ok"}

@@ -271,8 +271,21 @@ NET_ONLY_WARNING = ("brand_account_daily has only the net daily change of follow
 MIN_PRE_DAYS = 28
 
 
-class WindowOutsideData(ValueError):
+#: Median days between the brand account's rows at or above which they are read as weekly (or sparser)
+#: totals rather than days with some missing: the attribution refuses them (:class:`NotDailyData`).
+NOT_DAILY_STEP = 7
+
+
+class BrandDataUnusable(ValueError):
+    """The brand account's data cannot carry an attribution; a report says why and leaves the section out."""
+
+
+class WindowOutsideData(BrandDataUnusable):
     """The brand account's daily data do not overlap the campaign and its attribution tail."""
+
+
+class NotDailyData(BrandDataUnusable):
+    """The brand account's rows are weekly (or sparser) totals, not days."""
 
 
 @dataclass
@@ -502,6 +515,13 @@ def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAI
                          f"{campaign_id!r}")
     bad["date"] = _dates(bad["date"])
     bad = bad.sort_values("date").drop_duplicates("date", keep="last")
+    step = np.diff(bad["date"].to_numpy()).astype("timedelta64[D]").astype(int)
+    if len(step) >= 2 and np.median(step) >= NOT_DAILY_STEP:
+        raise NotDailyData(
+            f"brand_account_daily, column date: its {len(bad)} rows ({bad['date'].iloc[0]:%Y-%m-%d} to "
+            f"{bad['date'].iloc[-1]:%Y-%m-%d}) are a median {int(np.median(step))} days apart; rule: one row per "
+            "day. Weekly or monthly totals would be read as single days; export the account's daily data "
+            "(TikTok Studio's FollowerHistory and Overview give one row per day)")
     dates = pd.date_range(bad["date"].min(), bad["date"].max(), freq="D")
     brand = bad.set_index("date").reindex(dates)
     if "new_followers" not in brand.columns:
