@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -665,6 +666,28 @@ def test_weekly_brand_totals_are_refused_with_the_rule():
     gappy = daily[daily["date"].dt.day_of_week != 2]          # every Wednesday missing: still daily rows
     fa = attribute_followers({**world.tables, "brand_account_daily": gappy}, "C01", n_boot=0)
     assert any("has no new_followers on" in w for w in fa.warnings)
+
+
+def test_posts_that_went_live_before_the_start_or_after_the_end_are_named():
+    """Views before a campaign's start_date (creators posting early) or after its end plus tail (posting
+    late) bring follows the window does not count: a warning gives their share and the fix; the simulator's
+    own dates raise neither."""
+    from analysis.simulate import build_core
+
+    world = build_core(campaigns=3, days=365, seed=7)
+    plain = attribute_followers(world.tables, "C01", n_boot=0)
+    assert not any("of the campaign posts' views came" in w for w in plain.warnings)
+    camp = world.tables["campaigns"]
+    c01 = camp["campaign_id"] == "C01"
+    for col, days, says in (("start_date", 7, r"before the campaign's start_date \(.*; \d+ posts? went live up "
+                                               r"to [1-7] days early\)"),
+                            ("end_date", -40, r"after the campaign's end plus its tail \(.*; \d+ posts? went live "
+                                              r"after the end_date\)")):
+        moved = camp.assign(**{col: camp[col].where(~c01, pd.to_datetime(camp[col]) + pd.Timedelta(days=days))})
+        fa = attribute_followers({**world.tables, "campaigns": moved}, "C01", n_boot=0)
+        (warn,) = [w for w in fa.warnings if "of the campaign posts' views came" in w]
+        share = float(warn.split("%")[0])
+        assert re.search(says, warn) and "not counted" in warn and 1 < share < 100, warn
 
 
 def test_an_uncalibrated_run_keeps_the_hac_interval():

@@ -271,6 +271,10 @@ NET_ONLY_WARNING = ("brand_account_daily has only the net daily change of follow
 MIN_PRE_DAYS = 28
 
 
+#: Shares of a campaign's post views before its start and after its window's end above which a warning says
+#: their follows fall outside the attribution window (posts that went live early, or late).
+OUTSIDE_WINDOW_SHARE = {"before": 0.01, "after": 0.05}
+
 #: Median days between the brand account's rows at or above which they are read as weekly (or sparser)
 #: totals rather than days with some missing: the attribution refuses them (:class:`NotDailyData`).
 NOT_DAILY_STEP = 7
@@ -483,6 +487,29 @@ def check_view_curve(curve: Any) -> np.ndarray | None:
     return F / F[-1]
 
 
+def _outside_window_warnings(dates: pd.DatetimeIndex, views: np.ndarray, posts: pd.DataFrame,
+                             start: pd.Timestamp, end: pd.Timestamp, wend: pd.Timestamp) -> list[str]:
+    """Warnings for a campaign whose post views fall before its start or after its window's end."""
+    out = []
+    total = float(views.sum())
+    before = float(views[np.asarray(dates < start)].sum()) / total
+    after = float(views[np.asarray(dates > wend)].sum()) / total
+    if before > OUTSIDE_WINDOW_SHARE["before"]:
+        early = posts[posts["posted_date"] < start]
+        out.append(f"{before:.0%} of the campaign posts' views came before the campaign's start_date "
+                   f"({start:%d %b %Y}; {len(early)} post{'s' if len(early) != 1 else ''} went live up to "
+                   f"{(start - early['posted_date'].min()).days if len(early) else 0} days early): the follows "
+                   "they brought then are outside the attribution window and not counted; set start_date to the "
+                   "first post's day to count them")
+    if after > OUTSIDE_WINDOW_SHARE["after"]:
+        late = posts[posts["posted_date"] > end]
+        out.append(f"{after:.0%} of the campaign posts' views came after the campaign's end plus its tail "
+                   f"({wend:%d %b %Y}; {len(late)} post{'s' if len(late) != 1 else ''} went live after the "
+                   "end_date): the follows they brought then are not counted; set end_date to the last post's "
+                   "day to count them")
+    return out
+
+
 def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAIL_DAYS,
                 trend_knot_days: int = 120, fallback_curve: Any = None) -> Panel:
     """Read the tables and build the :class:`Panel` of the campaign's brand account.
@@ -607,9 +634,12 @@ def build_panel(data: Any, campaign_id: str, *, tail_days: int = ATTRIBUTION_TAI
     col_unit = ukey.get_indexer(key)
     views = np.zeros((len(dates), len(units)))
     np.add.at(views.T, col_unit, post_views.T)
-    if post_views[:, (posts["campaign_id"] == campaign_id).to_numpy()].sum() <= 0:
+    target = (posts["campaign_id"] == campaign_id).to_numpy()
+    if post_views[:, target].sum() <= 0:
         raise ValueError(f"campaign {campaign_id!r} has no post views inside the brand account's dates "
                          f"({dates[0].date()} to {dates[-1].date()})")
+    warnings += _outside_window_warnings(dates, post_views[:, target].sum(axis=1), posts[target],
+                                         row["start_date"], row["end_date"], wend)
     creators = read_table(data, "creators", required=False)
     return Panel(campaign_id=campaign_id, campaigns=campaigns.set_index("campaign_id"), dates=dates,
                  brand=brand, controls=controls, control_names=names, units=units, views=views,
