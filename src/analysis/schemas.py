@@ -283,7 +283,10 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
         _c("link_clicks", "count", _COUNT_DESC.format("link clicks"), nullable=True),
         _c("paid_views", "count", _COUNT_DESC.format("views from paid boosting"), nullable=True),
     ), key=("post_id", "date"), foreign_keys=(_fk("post_id", "posts"),), dedupe=True),
-    TableSpec("brand_account_daily", "Daily statistics of the brand's own TikTok account.", (
+    TableSpec("brand_account_daily", "Daily statistics of the brand's own TikTok account. One row per day: days "
+              "may be missing (the attribution names them and fits without them), but rows a median week or more "
+              "apart are read as weekly or monthly totals, and the follower attribution refuses them with the rule "
+              "(a report leaves its section out and says why).", (
         _c("brand_account", "id", "brand account"),
         _c("date", "date", "calendar date"),
         _c("followers", "count", "followers at the end of the day"),
