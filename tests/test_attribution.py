@@ -808,6 +808,50 @@ def test_retention_separates_two_large_overlapping_campaigns():
         assert abs(est - lost) / lost < 0.25, (cid, est, lost)
 
 
+def test_unfollow_spikes_flag_one_day_purges_not_a_cohort_leaving_over_weeks():
+    from analysis.attribution.retention import unfollow_spikes
+
+    rng = np.random.default_rng(3)
+    base = rng.poisson(50, 200).astype(float)
+    assert not unfollow_spikes(base).any()
+    purge = base.copy()
+    purge[120] += 3000
+    purge[40] = np.nan                                   # a missing day is neither flagged nor in the way
+    assert list(np.nonzero(unfollow_spikes(purge))[0]) == [120]
+    # a campaign's cohort leaving: lost followers rise to five times the usual over three weeks and fall back
+    ramp = base + np.interp(np.arange(200), [60, 80, 100], [0, 200, 0]) + rng.poisson(5, 200)
+    assert not unfollow_spikes(ramp).any()
+    # two purges a few days apart are both found (each is left out of the other's yardstick)
+    two = base.copy()
+    two[[90, 93]] += 2000
+    assert list(np.nonzero(unfollow_spikes(two))[0]) == [90, 93]
+
+
+def test_a_purge_of_followers_is_not_charged_to_the_campaigns_cohort():
+    """A platform purge (3,000 accounts removed on one day after the campaign) was read as the campaign's
+    cohort leaving (98.9% of it lost within 90 days); the spike is named and left out, and the cohort's
+    excess unfollows stay near those without the purge."""
+    from analysis.attribution.retention import SPIKE_PHRASE
+    from analysis.simulate import generate
+
+    tables, _ = generate(seed=21, campaigns=3, days=365, show_progress=False)
+    fa = attribute_followers(tables, "C02", n_boot=0)
+    plain = follower_retention(tables, "C02", followers=fa)
+    assert not any(SPIKE_PHRASE in w for w in plain.warnings)
+    b = tables["brand_account_daily"].copy()
+    day = pd.Timestamp(fa.campaign_end) + pd.Timedelta(days=20)
+    b.loc[pd.to_datetime(b["date"]) == day, "lost_followers"] += 3000
+    b.loc[pd.to_datetime(b["date"]) >= day, "followers"] -= 3000
+    purged = {**tables, "brand_account_daily": b}
+    ret = follower_retention(purged, "C02", followers=attribute_followers(purged, "C02", n_boot=0))
+    (warn,) = [w for w in ret.warnings if SPIKE_PHRASE in w]
+    assert f"{day:%d %b %Y}: 3," in warn and "left out" in warn
+    ex = ret.curve.set_index("horizon_days")["excess_lost"]
+    ref = plain.curve.set_index("horizon_days")["excess_lost"]
+    assert (ex / ref).between(0.8, 1.25).all(), (ex, ref)
+    assert ret.curve.set_index("horizon_days").loc[90, "cohort_lost_rate"] < 0.3
+
+
 @pytest.mark.slow
 def test_retention_many_seeds_charges_each_campaign_its_own_unfollows():
     """30 seeds x 3 campaigns: excess unfollows at 90 days against each campaign's lost followers."""

@@ -20,6 +20,36 @@ class NoUnfollowData(ValueError):
     """The brand account's data do not record unfollows (only the net daily change of followers)."""
 
 
+#: A day's lost followers are a one-day spike (a platform purge of inactive or fake accounts, a mass
+#: unfollow) when they exceed the median of the 15 days around it by this many robust standard deviations
+#: (1.4826 x the median absolute deviation there) and are at least ``SPIKE_RATIO`` times that median.
+SPIKE_MADS = 10.0
+SPIKE_RATIO = 3.0
+#: Days either side of a day that its spike test compares it with.
+SPIKE_HALF_WINDOW = 7
+#: Opening words of the warning naming the spike days.
+SPIKE_PHRASE = "lost followers spiked on single days"
+
+
+def unfollow_spikes(lost: np.ndarray) -> np.ndarray:
+    """Days whose lost followers are a one-day spike (:data:`SPIKE_MADS`, :data:`SPIKE_RATIO`).
+
+    A campaign's cohort leaves over weeks and raises the days around each day as much as the day itself;
+    a purge removes thousands of accounts on one day. The comparison is with the 15 days around the day,
+    itself left out, so that a spike does not raise its own yardstick (a Hampel filter).
+    """
+    x = pd.Series(np.asarray(lost, float))
+    w = 2 * SPIKE_HALF_WINDOW + 1
+    # neighbours' median and spread without the day itself
+    nb = pd.concat([x.shift(k) for k in range(-SPIKE_HALF_WINDOW, SPIKE_HALF_WINDOW + 1) if k], axis=1)
+    med = nb.median(axis=1, skipna=True)
+    mad = nb.sub(med, axis=0).abs().median(axis=1, skipna=True)
+    enough = nb.notna().sum(axis=1) >= w // 2
+    spread = np.maximum(1.4826 * mad.to_numpy(), 1.0)
+    hi = (x - med).to_numpy() > SPIKE_MADS * spread
+    return np.asarray(enough & x.notna(), bool) & hi & (x.to_numpy() >= SPIKE_RATIO * np.maximum(med.to_numpy(), 1.0))
+
+
 @dataclass(frozen=True)
 class RetentionResult(NotebookRepr):
     """How many of a campaign's incremental followers were lost again, against baseline churn.
@@ -234,6 +264,17 @@ def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...]
                              "followers on one day, as in TikTok Studio's FollowerHistory), so the unfollows on days "
                              "the account grew are unknown")
     lost = b["lost_followers"].to_numpy(float)
+    spikes = unfollow_spikes(lost)
+    if spikes.any():
+        days = panel.dates[spikes]
+        around = [float(np.nanmedian(np.r_[lost[max(0, i - SPIKE_HALF_WINDOW):i],
+                                            lost[i + 1:i + 1 + SPIKE_HALF_WINDOW]])) for i in np.nonzero(spikes)[0]]
+        listed = "; ".join(f"{d:%d %b %Y}: {lost[i]:,.0f} (the days around it: about {m:,.0f})"
+                           for d, i, m in zip(days[:5], np.nonzero(spikes)[0][:5], around[:5]))
+        more = f" and {len(days) - 5} more" if len(days) > 5 else ""
+        warnings.append(f"{SPIKE_PHRASE} ({listed}{more}): a platform purge or a mass unfollow, not a cohort leaving "
+                        "over weeks; left out of the churn and unfollow fits")
+        lost = np.where(spikes, np.nan, lost)
     stock = b["followers"].shift(1).bfill().to_numpy(float)
     dow = pd.get_dummies(panel.dates.day_of_week, drop_first=True).to_numpy(float)
     X = np.column_stack([stock, stock[:, None] * dow])
