@@ -498,15 +498,15 @@ def _outside_window_warnings(dates: pd.DatetimeIndex, views: np.ndarray, posts: 
         early = posts[posts["posted_date"] < start]
         out.append(f"{before:.0%} of the campaign posts' views came before the campaign's start_date "
                    f"({start:%d %b %Y}; {len(early)} post{'s' if len(early) != 1 else ''} went live up to "
-                   f"{(start - early['posted_date'].min()).days if len(early) else 0} days early): the follows "
-                   "they brought then are outside the attribution window and not counted; set start_date to the "
-                   "first post's day to count them")
+                   f"{(start - early['posted_date'].min()).days if len(early) else 0} days early): what they "
+                   "brought then (follows, orders) is outside the attribution window and not counted; set "
+                   "start_date to the first post's day to count it")
     if after > OUTSIDE_WINDOW_SHARE["after"]:
         late = posts[posts["posted_date"] > end]
         out.append(f"{after:.0%} of the campaign posts' views came after the campaign's end plus its tail "
                    f"({wend:%d %b %Y}; {len(late)} post{'s' if len(late) != 1 else ''} went live after the "
-                   "end_date): the follows they brought then are not counted; set end_date to the last post's "
-                   "day to count them")
+                   "end_date): what they brought then is not counted; set end_date to the last post's day to "
+                   "count it")
     return out
 
 
