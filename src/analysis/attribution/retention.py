@@ -21,7 +21,7 @@ class NoUnfollowData(ValueError):
 
 
 #: A day's lost followers are a one-day spike (a platform purge of inactive or fake accounts, a mass
-#: unfollow) when they exceed the median of the 15 days around it by this many robust standard deviations
+#: unfollow) when they exceed the median of the 14 days around it by this many robust standard deviations
 #: (1.4826 x the median absolute deviation there) and are at least ``SPIKE_RATIO`` times that median.
 SPIKE_MADS = 10.0
 SPIKE_RATIO = 3.0
@@ -31,23 +31,28 @@ SPIKE_HALF_WINDOW = 7
 SPIKE_PHRASE = "lost followers spiked on single days"
 
 
+def _neighbour_median(x: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median, median absolute deviation and count of the :data:`SPIKE_HALF_WINDOW` days either side of
+    every day, the day itself left out (so that a spike does not raise its own yardstick)."""
+    nb = pd.concat([x.shift(k) for k in range(-SPIKE_HALF_WINDOW, SPIKE_HALF_WINDOW + 1) if k], axis=1)
+    med = nb.median(axis=1, skipna=True)
+    mad = nb.sub(med, axis=0).abs().median(axis=1, skipna=True)
+    return med.to_numpy(), mad.to_numpy(), nb.notna().sum(axis=1).to_numpy()
+
+
 def unfollow_spikes(lost: np.ndarray) -> np.ndarray:
     """Days whose lost followers are a one-day spike (:data:`SPIKE_MADS`, :data:`SPIKE_RATIO`).
 
     A campaign's cohort leaves over weeks and raises the days around each day as much as the day itself;
-    a purge removes thousands of accounts on one day. The comparison is with the 15 days around the day,
-    itself left out, so that a spike does not raise its own yardstick (a Hampel filter).
+    a purge removes thousands of accounts on one day. Each day is compared with the 14 days around it
+    (a Hampel filter); days with fewer than 7 of them observed are not tested.
     """
-    x = pd.Series(np.asarray(lost, float))
-    w = 2 * SPIKE_HALF_WINDOW + 1
-    # neighbours' median and spread without the day itself
-    nb = pd.concat([x.shift(k) for k in range(-SPIKE_HALF_WINDOW, SPIKE_HALF_WINDOW + 1) if k], axis=1)
-    med = nb.median(axis=1, skipna=True)
-    mad = nb.sub(med, axis=0).abs().median(axis=1, skipna=True)
-    enough = nb.notna().sum(axis=1) >= w // 2
-    spread = np.maximum(1.4826 * mad.to_numpy(), 1.0)
-    hi = (x - med).to_numpy() > SPIKE_MADS * spread
-    return np.asarray(enough & x.notna(), bool) & hi & (x.to_numpy() >= SPIKE_RATIO * np.maximum(med.to_numpy(), 1.0))
+    x = np.asarray(lost, float)
+    med, mad, n = _neighbour_median(pd.Series(x))
+    spread = np.maximum(1.4826 * mad, 1.0)
+    with np.errstate(invalid="ignore"):
+        return ((n >= SPIKE_HALF_WINDOW) & np.isfinite(x) & (x - med > SPIKE_MADS * spread)
+                & (x >= SPIKE_RATIO * np.maximum(med, 1.0)))
 
 
 @dataclass(frozen=True)
@@ -266,14 +271,14 @@ def follower_retention(data: Any, campaign_id: str, *, horizons: tuple[int, ...]
     lost = b["lost_followers"].to_numpy(float)
     spikes = unfollow_spikes(lost)
     if spikes.any():
-        days = panel.dates[spikes]
-        around = [float(np.nanmedian(np.r_[lost[max(0, i - SPIKE_HALF_WINDOW):i],
-                                            lost[i + 1:i + 1 + SPIKE_HALF_WINDOW]])) for i in np.nonzero(spikes)[0]]
-        listed = "; ".join(f"{d:%d %b %Y}: {lost[i]:,.0f} (the days around it: about {m:,.0f})"
-                           for d, i, m in zip(days[:5], np.nonzero(spikes)[0][:5], around[:5]))
-        more = f" and {len(days) - 5} more" if len(days) > 5 else ""
-        warnings.append(f"{SPIKE_PHRASE} ({listed}{more}): a platform purge or a mass unfollow, not a cohort leaving "
-                        "over weeks; left out of the churn and unfollow fits")
+        idx = np.nonzero(spikes)[0]
+        around = _neighbour_median(pd.Series(lost))[0]
+        listed = "; ".join(f"{panel.dates[i]:%d %b %Y}: {lost[i]:,.0f} (the days around it: about {around[i]:,.0f})"
+                           for i in idx[:5])
+        more = f" and {len(idx) - 5} more" if len(idx) > 5 else ""
+        warnings.append(f"{SPIKE_PHRASE} ({listed}{more}): a platform purge of inactive accounts or a mass unfollow, "
+                        "not a cohort leaving over weeks, so they are left out of the churn and unfollow fits; if a "
+                        "campaign post caused one (a backlash), count those unfollows against the campaign by hand")
         lost = np.where(spikes, np.nan, lost)
     stock = b["followers"].shift(1).bfill().to_numpy(float)
     dow = pd.get_dummies(panel.dates.day_of_week, drop_first=True).to_numpy(float)
