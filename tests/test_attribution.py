@@ -427,6 +427,12 @@ def test_kernel_weights_favour_the_better_held_out_fit():
     # overlapping placebo windows: overlapping-batch-means degrees of freedom, 1.5 (N / b - 1)
     assert E.placebo_dof(33, 60) == pytest.approx(1.5 * (33 * 7 / 60 - 1))
     assert E.placebo_dof(3, 60) == 1.0
+    # the days a window needs for two placebo degrees of freedom: enough with them, not with a week fewer
+    for lw in (41, 59, 149):
+        need = E.placebo_days_needed(lw)
+        fits = [len(range(lw + E.PLACEBO_MARGIN, n - lw - E.PLACEBO_MARGIN + 1, E.PLACEBO_STEP))
+                for n in (need, need - E.PLACEBO_STEP)]
+        assert E.placebo_dof(fits[0], lw) >= E.WEAK_CALIBRATION_DOF > E.placebo_dof(fits[1], lw)
     z = np.linspace(-2.0, 2.0, 33)
     nu = E.placebo_dof(33, 60)
     assert E.calibration_factor(z, window_days=60) == pytest.approx(

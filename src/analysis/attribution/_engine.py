@@ -46,6 +46,9 @@ MAX_LAG = 56
 #: Days between the starts of neighbouring placebo windows (a week keeps the day-of-week alignment).
 PLACEBO_STEP = 7
 
+#: Days kept clear between the real attribution window and a placebo window, on either side.
+PLACEBO_MARGIN = 7
+
 #: Largest factor the placebo calibration puts on the HAC standard errors (also the factor without placebos).
 CALIBRATION_CAP = 4.0
 
@@ -533,7 +536,8 @@ def coef_variance(spec: Spec, kf: KernelFit, lags: int) -> np.ndarray:
     return np.maximum(var, 0.0)
 
 
-def placebo_z(spec: Spec, kf: KernelFit, lags: int, *, step: int = PLACEBO_STEP, margin: int = 7) -> np.ndarray:
+def placebo_z(spec: Spec, kf: KernelFit, lags: int, *, step: int = PLACEBO_STEP,
+              margin: int = PLACEBO_MARGIN) -> np.ndarray:
     """Standardised totals of placebo campaigns: the target's exposure moved to other weeks.
 
     Every target unit's daily exposure (and the attribution window with it) is shifted circularly by
@@ -588,6 +592,15 @@ def placebo_dof(n_placebos: int, window_days: int, step: int = PLACEBO_STEP) -> 
     if n_placebos <= 0 or window_days <= 0:
         return 1.0
     return max(1.0, 1.5 * (n_placebos * step / float(window_days) - 1.0))
+
+
+def placebo_days_needed(window_days: int, dof: float = WEAK_CALIBRATION_DOF, *, step: int = PLACEBO_STEP,
+                        margin: int = PLACEBO_MARGIN) -> int:
+    """Days of data in which enough placebos fit beside a ``window_days`` window for ``dof`` degrees of
+    freedom (:func:`placebo_dof`): :func:`placebo_z` starts one every ``step`` days clear of the real window
+    by ``margin`` days on either side."""
+    count = int(np.ceil((dof / 1.5 + 1.0) * window_days / step))
+    return 2 * (window_days + margin) + step * (count - 1)
 
 
 def calibration_factor(z: np.ndarray, alpha: float = 0.05, cap: float = CALIBRATION_CAP, *,

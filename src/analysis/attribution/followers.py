@@ -663,10 +663,7 @@ def _weak_calibration_warning(res: E.EngineResult, outcome: str) -> str:
     idx = np.nonzero(W)[0]
     lw = int(idx[-1] - idx[0] + 1)
     n = len(res.placebo_z)
-    # placebo starts every PLACEBO_STEP days clear of the window (plus a week each side) until their degrees
-    # of freedom reach WEAK_CALIBRATION_DOF
-    count = int(np.ceil((E.WEAK_CALIBRATION_DOF / 1.5 + 1.0) * lw / E.PLACEBO_STEP))
-    need = 2 * (lw + 7) + E.PLACEBO_STEP * (count - 1)
+    need = E.placebo_days_needed(lw)
     got = f"only {n} fit" if n else "none fits"
     source = "the brand account's daily data" if "follower" in outcome else "daily orders"
     return (f"{WEAK_CALIBRATION_PHRASE} ({got} beside the {lw}-day window in {len(W):,} days of {source}): "
